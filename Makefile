@@ -1,0 +1,37 @@
+# The whole set-up on a fresh machine is one of these two commands.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: demo test install install-test bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip
+
+# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(PY)
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[test,train,stream,agents]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+demo: install
+	$(VENV)/bin/ledger run configs/demo.yaml
+
+test: install-test
+	$(PY) -m pytest -q tests
+
+bench: install-test
+	$(VENV)/bin/ledger bench all --json bench.json
+
+clean:
+	rm -rf $(VENV) .ledger .pytest_cache

@@ -1,0 +1,128 @@
+"""The `EventLog` interface every backend implements, and its record types.
+
+Positions are Kafka's: (topic, partition, offset), offsets dense and monotonic
+per partition. Reads and group consumption decode records; anything that does
+not decode is routed to `deadletter` (with the reason and the raw bytes) and
+skipped, so one bad record never stops a consumer.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
+
+from ..codec import DecodeError, decode
+from ..envelope import Envelope
+from ..payloads import DeadLetter
+from ..registry import derive
+
+__all__ = ["Position", "Record", "RawRecord", "EventLog", "Consumer", "LogError",
+           "LogUnavailable", "dead_letter_for", "decode_or_deadletter", "Outputs"]
+
+Outputs = Mapping[str, Sequence[Envelope]]
+"""Events to append, by logical topic."""
+
+
+class LogError(RuntimeError):
+    """Base of every error the log raises."""
+
+
+class LogUnavailable(LogError):
+    """The backend could not be reached or could not make a write durable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    event: Envelope
+
+
+@runtime_checkable
+class Consumer(Protocol):
+    """A consumer-group member reading some topics from the group's committed offsets."""
+
+    group: str
+
+    def poll(self, max_records: int = 1000, timeout_s: float = 0.5) -> list[Record]:
+        """Next decoded records (undecodable ones go to deadletter and are skipped)."""
+
+    def commit(self) -> None:
+        """Commit the position after everything polled so far."""
+
+    def transact(self, outputs: Outputs) -> list[Position]:
+        """Append `outputs` and commit the current position: one transaction on SQLite,
+        append-then-commit (at-least-once, deterministic ids) on Kafka."""
+
+    def committed(self) -> dict[tuple[str, int], int]:
+        """Committed next-offset per (topic, partition)."""
+
+    def seek_to_beginning(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class EventLog(Protocol):
+    url: str
+
+    def append(self, topic: str, events: Sequence[Envelope]) -> list[Position]:
+        """Append a batch to a topic; idempotent by event id on SQLite."""
+
+    def append_many(self, outputs: Outputs) -> list[Position]:
+        """Append to several topics at once (one transaction on SQLite)."""
+
+    def append_raw(self, topic: str, records: Sequence[tuple[str | None, bytes]]) -> list[Position]:
+        """Append undecoded bytes (foreign producers, tests of the dead-letter path)."""
+
+    def read(self, topic: str, start: int = 0, partition: int | None = None, *,
+             follow: bool = False, poll_s: float = 0.05) -> Iterator[Record]:
+        """Records of a topic from offset `start` (per partition); `follow` waits for new ones."""
+
+    def read_raw(self, topic: str, start: int = 0, partition: int | None = None) -> Iterator[RawRecord]: ...
+
+    def partitions(self, topic: str) -> int: ...
+
+    def end_offsets(self, topic: str) -> dict[int, int]:
+        """Next offset to be written, per partition."""
+
+    def consumer(self, group: str, topics: Sequence[str]) -> Consumer: ...
+
+    def close(self) -> None: ...
+
+
+def dead_letter_for(raw: RawRecord, reason: str, consumer: str = "") -> Envelope:
+    """The deadletter event for an undecodable record; its id is a function of the
+    record's position, so routing the same record twice appends it once (SQLite) or
+    is detectable (Kafka)."""
+    payload = DeadLetter(source_topic=raw.topic, partition=raw.partition, offset=raw.offset,
+                         reason=reason, raw_b64=base64.b64encode(raw.value).decode("ascii"),
+                         key=raw.key, consumer=consumer)
+    return derive(payload, processor="deadletter", version=1,
+                  inputs=f"{raw.topic}/{raw.partition}/{raw.offset}")
+
+
+def decode_or_deadletter(raw: RawRecord, dead: list[Envelope], consumer: str = "") -> Record | None:
+    try:
+        return Record(raw.topic, raw.partition, raw.offset, decode(raw.value))
+    except DecodeError as exc:
+        if raw.topic != "deadletter":
+            dead.append(dead_letter_for(raw, exc.reason, consumer))
+        return None

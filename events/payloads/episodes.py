@@ -1,0 +1,49 @@
+"""`episodes` topic: one agent attempt at one (instance, sample)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from .base import Payload
+
+__all__ = ["SandboxInfo", "EpisodeStarted", "EpisodeFinished", "FinishReason"]
+
+FinishReason = Literal["submitted", "max_steps", "max_turns", "timeout", "error", "cancelled"]
+
+
+class SandboxInfo(Payload):
+    kind: str = "local"
+    """`local` or `docker`."""
+    network_isolated: bool = False
+    """True when commands ran without network (unshare -n / docker network none)."""
+    note: str = ""
+    """Why isolation is weaker than asked, if it is."""
+    image: str | None = None
+
+
+class EpisodeStarted(Payload):
+    episode_id: str
+    instance_id: str
+    sample_idx: int = 0
+    attempt: int = 1
+    agent: str = "bash"
+    sandbox: SandboxInfo = SandboxInfo()
+    policy_version: int = 0
+    model: str = ""
+    repo: str = ""
+    seed: int | None = None
+
+
+class EpisodeFinished(Payload):
+    episode_id: str
+    instance_id: str
+    sample_idx: int = 0
+    attempt: int = 1
+    patch: str = ""
+    reason: FinishReason
+    turns: int = 0
+    steps: int = 0
+    """Model calls made."""
+    duration_s: float = 0.0
+    error: str = ""
+    incomplete: bool = False
+    """True when some of the episode's model calls could not be recorded."""

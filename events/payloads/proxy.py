@@ -1,0 +1,78 @@
+"""`proxy` topic: every model call an agent makes, as the proxy saw it."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from ..blob import Blob
+from .base import Payload
+
+__all__ = ["PromptDelta", "ProxyRequest", "ProxyResponse", "ProxyError", "StreamEnd"]
+
+StreamEnd = Literal["done", "cancelled", "timeout", "upstream_error"]
+
+
+class PromptDelta(Payload):
+    """Prompt token ids stored relative to the previous turn of the same episode.
+
+    The full prompt is `previous_prompt + previous_completion` truncated to
+    `prefix_len`, followed by `ids`.
+    """
+
+    base_request: str
+    """Id of the proxy.request event whose prompt (+ its completion) this extends."""
+    prefix_len: int
+    ids: list[int]
+
+
+class ProxyRequest(Payload):
+    episode_id: str
+    request_id: str
+    turn: int
+    """0-based index of this model call within the episode."""
+    endpoint: Literal["chat", "completions"] = "chat"
+    model: str = ""
+    messages: list[dict[str, Any]] = []
+    prompt: str | None = None
+    """For /v1/completions."""
+    sampling: dict[str, Any] = {}
+    stream: bool = False
+    prompt_token_ids: list[int] | None = None
+    """Full prompt ids when they do not extend the previous turn (or on turn 0)."""
+    prompt_delta: PromptDelta | None = None
+    raw: Blob | None = None
+    """The raw request body."""
+
+
+class ProxyResponse(Payload):
+    episode_id: str
+    request_id: str
+    turn: int
+    text: str = ""
+    finish_reason: str | None = None
+    completion_token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    logprobs_mode: str = "none"
+    """`raw` (sampler logprobs), `processed`, or `none` when the upstream gave none."""
+    trainable: bool = False
+    """True when token ids and logprobs were captured exactly."""
+    usage: dict[str, int] = {}
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    upstream: str = ""
+    policy_version: int = 0
+    stream: bool = False
+    reason: StreamEnd = "done"
+    tool_calls: list[dict[str, Any]] | None = None
+    scripted: bool = False
+    """True when the upstream is a scripted stand-in, not a model."""
+
+
+class ProxyError(Payload):
+    episode_id: str
+    request_id: str
+    turn: int = 0
+    status: int
+    kind: str
+    """e.g. upstream_timeout, upstream_error, log_unavailable, replay_diverged."""
+    message: str
+    upstream: str = ""

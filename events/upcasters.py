@@ -1,0 +1,47 @@
+"""Upcasters: functions that lift a stored event dict from version v to v+1.
+
+They run on read, before validation, so consumers only ever see current
+schemas. Register one per (type, from_version); `upcast` chains them.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Callable
+
+__all__ = ["upcaster", "upcast", "UPCASTERS"]
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
+    def register(fn: Upcaster) -> Upcaster:
+        UPCASTERS[(event_type, from_version)] = fn
+        return fn
+
+    return register
+
+
+def upcast(data: dict[str, Any], current: int) -> dict[str, Any]:
+    """Apply registered upcasters until `data['v'] == current`; KeyError names a missing step."""
+    event_type, v = data["type"], int(data["v"])
+    while v < current:
+        fn = UPCASTERS.get((event_type, v))
+        if fn is None:
+            raise KeyError(f"no upcaster for {event_type} v{v} -> v{v + 1}")
+        data = fn(dict(data))
+        v += 1
+        data["v"] = v
+    return data
+
+
+@upcaster("agent.action", 1)
+def _agent_action_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 stored the observation as a plain `output` string; v2 stores a Blob."""
+    payload = dict(data["payload"])
+    output = payload.pop("output", "")
+    raw = output.encode("utf-8", "surrogateescape")
+    payload["observation"] = {"text": output, "sha256": hashlib.sha256(raw).hexdigest(),
+                              "size": len(raw), "complete": True}
+    data["payload"] = payload
+    return data

@@ -1,0 +1,1 @@
+"""Dev broker, topic creation, docker-compose, benchmarks."""

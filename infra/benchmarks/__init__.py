@@ -1,0 +1,1 @@
+"""One module per benchmark; each has add_arguments(parser) and run(args) -> dict."""

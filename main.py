@@ -1,0 +1,41 @@
+"""`ledger`: the single entry point of swe-ledger.
+
+Each subcommand lives in the module of the part it belongs to and registers
+itself through a `register(subparsers)` function; importing a command module
+must stay cheap (heavy imports go inside the handlers).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+__all__ = ["main", "build_parser", "COMMAND_MODULES"]
+
+COMMAND_MODULES = [
+    "events.cli",
+    "infra.bench",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger", description="swe-ledger: an event-sourced backbone for evaluating and "
+        "training software-engineering agents.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

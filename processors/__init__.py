@@ -1,0 +1,1 @@
+"""Pure reducers and the runtime that runs them."""

@@ -1,0 +1,1 @@
+"""Things that observe the world and append events."""

@@ -1,0 +1,1 @@
+"""GRPO from rollout groups (`python -m trainer.consume`)."""
