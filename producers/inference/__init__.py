@@ -1,0 +1,1 @@
+"""Inference upstreams behind one `Upstream` protocol (openai:, callable:, hf:, demo, replay:)."""

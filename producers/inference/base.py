@@ -1,0 +1,92 @@
+"""The seam between the proxy and whatever generates tokens.
+
+An upstream takes a `GenerateRequest` and returns a `Generation` (or streams
+`Chunk`s ending with one). Token ids and logprobs are whatever the upstream
+sampled; an upstream that cannot give them says so (`trainable=False`) and the
+sample stays out of training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
+
+__all__ = ["GenerateRequest", "Generation", "Chunk", "Upstream", "UpstreamError",
+           "UpstreamTimeout", "ReplayDiverged"]
+
+
+class UpstreamError(RuntimeError):
+    """The upstream failed; `status` is what the proxy returns to the agent (502 by default)."""
+
+    status = 502
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+
+
+class UpstreamTimeout(UpstreamError):
+    status = 504
+
+
+class ReplayDiverged(UpstreamError):
+    """A request differs from the recording being replayed (HTTP 409, names the turn)."""
+
+    status = 409
+
+
+@dataclass
+class GenerateRequest:
+    episode_id: str
+    turn: int
+    endpoint: Literal["chat", "completions"] = "chat"
+    model: str = ""
+    messages: list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    """temperature, top_p, max_tokens, seed, stop, ... as the client sent them."""
+    tools: list[dict[str, Any]] | None = None
+    request_id: str = ""
+
+
+@dataclass
+class Generation:
+    text: str
+    finish_reason: str = "stop"
+    prompt_token_ids: list[int] | None = None
+    completion_token_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    """One per completion token."""
+    logprobs_mode: str = "none"
+    usage: dict[str, int] = field(default_factory=dict)
+    policy_version: int = 0
+    tool_calls: list[dict[str, Any]] | None = None
+    scripted: bool = False
+    upstream: str = ""
+
+    @property
+    def trainable(self) -> bool:
+        ids, lps = self.completion_token_ids, self.logprobs
+        return (self.prompt_token_ids is not None and ids is not None and lps is not None
+                and len(ids) == len(lps))
+
+
+@dataclass
+class Chunk:
+    """A piece of a streamed completion; the last one carries `final`."""
+
+    text: str = ""
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    final: Generation | None = None
+
+
+@runtime_checkable
+class Upstream(Protocol):
+    name: str
+
+    async def generate(self, request: GenerateRequest) -> Generation: ...
+
+    def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]: ...
+
+    async def aclose(self) -> None: ...
