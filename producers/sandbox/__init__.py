@@ -1,0 +1,1 @@
+"""Sandboxes: where agent commands and evaluations run (local, docker)."""
