@@ -14,6 +14,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 COMMAND_MODULES = [
     "events.cli",
+    "producers.orchestrator.cli",
     "infra.bench",
 ]
 
