@@ -15,6 +15,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = [
     "events.cli",
     "producers.orchestrator.cli",
+    "producers.predictions.cli",
     "infra.bench",
 ]
 
