@@ -101,7 +101,8 @@ def test_score_payload_fields_and_deterministic_ids():
     assert abs(run.value - 0.25) < 1e-12  # (1/2 + 0) / 2
     repo = [e.payload for e in out if e.payload.scope == "repo" and e.payload.scope_key == "a/b"][-1]
     assert repo.coverage == 0.5
-    inst2 = [e.payload for e in out if e.payload.scope == "instance" and e.payload.k == 2]
+    inst2 = [e.payload for e in out if e.payload.scope == "instance" and e.payload.k == 2
+             and e.payload.metric == "pass@k"]
     assert inst2 and inst2[-1].value == 1.0  # n=2, c=1: pass@2 = 1
     assert not [e for e in out if e.payload.scope == "run" and e.payload.metric == "pass@k"
                 and e.payload.k == 2 and e.payload.instances != 1]
