@@ -61,6 +61,8 @@ class TaskStats:
     outputs: int = 0
     deadletters: int = 0
     batches: int = 0
+    refolded: int = 0
+    """Records re-folded after a restart to rebuild the state from its snapshot."""
 
 
 @dataclass
@@ -159,6 +161,8 @@ class Runtime:
         rows = self.log.fetch_merged(task.reducer.inputs, task.seq, self.batch)
         if not rows:
             return False
+        if task.seq < task.replay_until:  # a batch never straddles the re-fold boundary
+            rows = [r for r in rows if r[0] <= task.replay_until] or rows
         outs: dict[str, list[Envelope]] = defaultdict(list)
         dead: list[Envelope] = []
         for _seq, raw in rows:
@@ -169,6 +173,8 @@ class Runtime:
         if dead:
             outs["deadletter"].extend(dead)
         if task.seq <= task.replay_until:
+            task.stats.records -= len(rows)
+            task.stats.refolded += len(rows)
             return True  # re-folding what a previous process already wrote
         task.since_snapshot += 1
         snapshot = None

@@ -109,8 +109,15 @@ class RunBoard:
         repo = cur[2] if cur else repo_of(v.instance_id, v.repo)
         old = (cur[0], cur[1]) if cur else None
         new = ((cur[0] if cur else 0) + 1, (cur[1] if cur else 0) + int(v.resolved))
-        self.instances[v.instance_id] = [new[0], new[1], repo]
-        scopes = [("instance", v.instance_id), ("repo", repo), ("run", v.run_id)]
+        return self._set(v.run_id, v.instance_id, repo, old, new)
+
+    def put(self, run_id: str, instance_id: str, repo: str, n: int, c: int) -> None:
+        """Fold an instance's final (n, c) at once (batch re-scoring)."""
+        self._set(run_id, instance_id, repo, None, (n, c))
+
+    def _set(self, run_id: str, instance_id: str, repo: str, old, new) -> list[tuple[str, str]]:
+        self.instances[instance_id] = [new[0], new[1], repo]
+        scopes = [("instance", instance_id), ("repo", repo), ("run", run_id)]
         for sk in scopes:
             agg = self.aggs.get(sk)
             if agg is None:
