@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "producers.tasks.cli",
     "producers.predictions.cli",
     "infra.bench",
+    "processors.cli",
 ]
 
 
