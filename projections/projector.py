@@ -30,6 +30,7 @@ from events.registry import SPECS
 from events.topics import TOPICS
 
 from . import lake as lk
+from .compact import repair
 from .frames import Batch, current_line, header, to_frame
 
 __all__ = ["Projector", "project"]
@@ -50,6 +51,7 @@ class Projector:
         self.batch = batch
         self.group = group
         self.on_round = on_round
+        repair(self.lake)
         self.manifest = lk.Manifest.load(self.lake)
         lk.sweep(self.lake, self.manifest)
         self._seen: dict[str, set[str]] = {}
