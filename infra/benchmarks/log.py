@@ -6,6 +6,9 @@ For each backend, in one run on the same machine:
 - raw_append_eps: the raw client writing the same encoded rows in batches of
   1000: sqlite3 `executemany` into a table of the same schema and settings / a
   kafka-python producer (same acks, idempotence, batching) on the same broker;
+- raw_encode_append_eps (SQLite): the raw client given events, not bytes: it
+  serialises each with the same codec inside the loop, then `executemany`
+  (append_encode_ratio compares the backend with that);
 - replay_eps: `log.read` of everything from offset 0, decoded to events;
 - raw_replay_eps: the raw client fetching the same records and decoding them
   with the same codec; raw_fetch_eps: fetching only, for scale.
@@ -71,6 +74,8 @@ def _best(rounds: int, one_round: Callable[[int], dict]) -> dict:
     best = {k: round(v, 1) for k, v in sorted(best.items())}
     best["append_ratio"] = round(best["append_eps"] / best["raw_append_eps"], 3)
     best["replay_ratio"] = round(best["replay_eps"] / best["raw_replay_eps"], 3)
+    if "raw_encode_append_eps" in best:
+        best["append_encode_ratio"] = round(best["append_eps"] / best["raw_encode_append_eps"], 3)
     return best
 
 
@@ -142,9 +147,11 @@ def sqlite_round(evs: list, raw_first: bool = False) -> dict:
         fetch_s, fetched = _timed(lambda: sum(1 for _ in raw.execute("SELECT value FROM events")))
         raw.close()
         log.close()
+        encode_append_s = _raw_sqlite_encoding(Path(tmp) / "raw-encode.db", evs, rows, insert)
     assert replayed == raw_replayed == fetched == len(evs), (replayed, raw_replayed, fetched)
     n = len(evs)
     return {"append_eps": _eps(n, append_s), "raw_append_eps": _eps(n, raw_append_s),
+            "raw_encode_append_eps": _eps(n, encode_append_s),
             "replay_eps": _eps(n, replay_s), "raw_replay_eps": _eps(n, raw_replay_s),
             "raw_fetch_eps": _eps(n, fetch_s)}
 
@@ -159,6 +166,27 @@ def _stored_rows(path: Path) -> tuple[list[str], list[str], list[tuple]]:
     rows = src.execute(f"SELECT {', '.join(columns)} FROM events ORDER BY rowid").fetchall()
     src.close()
     return columns, ddl, rows
+
+
+def _raw_sqlite_encoding(path: Path, evs: list, rows: list, insert: str) -> float:
+    """Seconds for sqlite3 to store the same rows when each value is serialised in the loop."""
+    from events import encode
+    from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
+        conn.execute(pragma)
+    for sql in _STORED["ddl"]:
+        conn.execute(sql)
+    assert _STORED["columns"][-1] == "value", _STORED["columns"]
+    unencoded = [row[:-1] for row in rows]
+    t0 = time.perf_counter()
+    for i in range(0, len(evs), BATCH):
+        batch = [(*row, encode(ev)) for row, ev in zip(unencoded[i:i + BATCH], evs[i:i + BATCH])]
+        _raw_sqlite_batch(conn, insert, batch)
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
 
 
 def _raw_sqlite_batch(conn: sqlite3.Connection, insert: str, rows: list) -> None:

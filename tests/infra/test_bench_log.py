@@ -20,5 +20,5 @@ def test_log_bench_smoke(tmp_path, kafka_bootstrap, subprocess_env):
     figures = json.loads(out.read_text())
     assert figures["n"] == 2000 and 300 <= figures["event_bytes"] <= 500
     for backend in ("sqlite", "kafka"):
-        assert set(figures[backend]) == KEYS
+        assert KEYS <= set(figures[backend])
         assert all(v > 0 for v in figures[backend].values())
