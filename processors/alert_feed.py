@@ -44,12 +44,12 @@ def follow_alerts(log, *, follow: bool, rules_path: str | None, process: bool) -
     try:
         for rec in log.read("alerts", follow=follow, poll_s=0.1):
             body = json.loads(rec.event.model_dump_json())
-            print(json.dumps(body, sort_keys=True), flush=True)
             url = hooks.get(rec.event.payload.rule)
-            if url:
+            if url:  # delivered (or reported) before the line is printed
                 err = post_webhook(url, body)
                 if err:
                     print(f"ledger alerts: webhook {url} for {rec.event.payload.rule}: {err}", file=sys.stderr)
+            print(json.dumps(body, sort_keys=True), flush=True)
     finally:
         stop.set()
     return 0
