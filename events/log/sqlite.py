@@ -308,6 +308,20 @@ class SqliteLog:
                 (after_seq, *topics, limit)).fetchall()
         return [(seq, RawRecord(t, p, o, k, v)) for seq, t, p, o, k, v in rows]
 
+    def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[bytes]:
+        """Every record value of a topic, partition by partition in offset order, as
+        raw bytes (bulk re-reads such as re-scoring; no per-record objects)."""
+        cur = self._conn.cursor()
+        with self._lock:
+            cur.execute("SELECT value FROM events WHERE topic = ? ORDER BY partition, offset", (topic,))
+            rows = cur.fetchmany(chunk)
+        while rows:
+            for (value,) in rows:
+                yield value
+            with self._lock:
+                rows = cur.fetchmany(chunk)
+        cur.close()
+
     def _ensure_checkpoints(self) -> None:
         if not getattr(self, "_checkpoints_ready", False):
             self._conn.execute(_CHECKPOINTS)
