@@ -23,7 +23,7 @@ import orjson
 from events.codec import DecodeError, decode
 from events.registry import SPECS, derive
 
-from .normalizer import Verdict, malformed_reason, repo_of
+from .normalizer import repo_of
 from .reducers.pass_at_k import PassAtK, ScorerState, plan_of, score_payload
 from .reducers.rewards import reward_event
 from .reward_fns import RewardFn
@@ -103,7 +103,9 @@ def _count(log, run_id: str) -> tuple[dict[str, list], int, int]:
             continue
         p = obj["payload"]
         iid, s, res = p.get("instance_id"), p.get("sample_idx", 0), p.get("resolved")
-        if malformed_reason(Verdict(run_id, iid, s, res, "", p.get("status", "ok"))) is not None:
+        # normalizer.malformed_reason, inlined (run_id is known to be set here)
+        if (not iid or type(s) is not int or s < 0 or type(res) is not bool
+                or (res and p.get("status", "ok") != "ok")):
             bad += 1
             continue
         key = (iid, s)

@@ -309,11 +309,12 @@ class SqliteLog:
         return [(seq, RawRecord(t, p, o, k, v)) for seq, t, p, o, k, v in rows]
 
     def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[bytes]:
-        """Every record value of a topic, partition by partition in offset order, as
-        raw bytes (bulk re-reads such as re-scoring; no per-record objects)."""
+        """Every record value of a topic in append order (so each partition's in
+        offset order), as raw bytes: bulk re-reads such as re-scoring, one
+        sequential scan, no per-record objects."""
         cur = self._conn.cursor()
         with self._lock:
-            cur.execute("SELECT value FROM events WHERE topic = ? ORDER BY partition, offset", (topic,))
+            cur.execute("SELECT value FROM events WHERE topic = ? ORDER BY seq", (topic,))
             rows = cur.fetchmany(chunk)
         while rows:
             for (value,) in rows:
