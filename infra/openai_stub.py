@@ -10,7 +10,7 @@ completions, `choices[].token_ids`; logprobs in `choices[].logprobs`). With
 
 Knobs a test may put in the request body (this is a test server):
 `stub_reply` (text to answer), `stub_pieces` (split the reply into this many
-stream chunks), `stub_delay_s` (sleep before each stream chunk),
+stream chunks), `stub_delay_s` (sleep before answering / before each stream chunk),
 `stub_status` (answer with this HTTP error status), `stub_drop_after`
 (close the connection after this many stream chunks).
 """
@@ -65,6 +65,11 @@ def _logprobs(endpoint: str, ids: list[int], start: int) -> dict:
             "text_offset": None}
 
 
+def _wants_logprobs(body: dict) -> bool:
+    lp = body.get("logprobs")
+    return lp is not None and lp is not False
+
+
 def _respond(body: dict, endpoint: str) -> dict:
     text = reply_text(body, endpoint)
     p_ids, c_ids = prompt_ids(body, endpoint), completion_ids(text)
@@ -79,7 +84,7 @@ def _respond(body: dict, endpoint: str) -> dict:
                      "total_tokens": len(p_ids) + len(c_ids)}}
     if TEXT_ONLY:
         return out
-    if body.get("logprobs") not in (None, False):
+    if _wants_logprobs(body):
         choice["logprobs"] = _logprobs(endpoint, c_ids, 0)
     if body.get("return_token_ids"):
         choice["token_ids"] = c_ids
@@ -100,7 +105,7 @@ def _stream_events(body: dict, endpoint: str) -> list[bytes]:
     text = reply_text(body, endpoint)
     p_ids = prompt_ids(body, endpoint)
     pieces = _pieces(text, int(body.get("stub_pieces", 4)))
-    want_lp = body.get("logprobs") not in (None, False) and not TEXT_ONLY
+    want_lp = _wants_logprobs(body) and not TEXT_ONLY
     want_ids = bool(body.get("return_token_ids")) and not TEXT_ONLY
     out, pos = [], 0
     obj_name = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
@@ -165,6 +170,8 @@ async def app(scope, receive, send) -> None:
             msg = orjson.dumps({"error": {"message": f"stub asked to fail with {body['stub_status']}"}})
             return await _send(send, int(body["stub_status"]), msg)
         if not body.get("stream"):
+            if body.get("stub_delay_s"):
+                await asyncio.sleep(float(body["stub_delay_s"]))
             return await _send(send, 200, orjson.dumps(_respond(body, endpoint)))
         events = _stream_events(body, endpoint)
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
