@@ -61,7 +61,8 @@ def load_dataset(source: str | Path, split: str = "test", revision: str | None =
                  instance_filter: str | Collection[str] | None = None, limit: int | None = None,
                  cache_dir: Path | str | None = None) -> LoadedDataset:
     """source: `bundled`, a .json/.jsonl/.parquet file, a local dataset directory, or
-    a hub name. instance_filter: a regex the whole instance_id must match, or ids."""
+    a hub name. instance_filter: a regex searched for in the instance_id, or a
+    collection of ids. limit applies after the filter."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     rows, row_errors, pinned, base_dir = _read_source(str(source), split, revision, cache)
     instances, errors = _validate(rows, base_dir)
@@ -207,7 +208,7 @@ def _select(instances: list[Instance], instance_filter: str | Collection[str] | 
             limit: int | None) -> list[Instance]:
     if isinstance(instance_filter, str):
         pattern = re.compile(instance_filter)
-        instances = [i for i in instances if pattern.fullmatch(i.instance_id)]
+        instances = [i for i in instances if pattern.search(i.instance_id)]
     elif instance_filter is not None:
         wanted = set(instance_filter)
         instances = [i for i in instances if i.instance_id in wanted]
