@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "infra.bench",
     "processors.cli",
     "projections.cli",
+    "producers.proxy.cli",
 ]
 
 
