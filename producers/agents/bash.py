@@ -111,6 +111,10 @@ class _Episode:
             return _Stop("submitted")
         except _Stop as stop:
             return stop
+        except SandboxError as exc:
+            return _Stop("error", f"sandbox failed: {exc}")
+        except Exception as exc:  # an episode always ends with episode.finished
+            return _Stop("error", f"{type(exc).__name__}: {exc}")
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()

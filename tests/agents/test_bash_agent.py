@@ -121,3 +121,30 @@ def test_upstream_error_ends_the_episode_with_a_reason(setup):
 def test_unknown_runner_lists_the_known_ones():
     with pytest.raises(ValueError, match="known: bash, mini-swe-agent, swe-agent"):
         make_runner("nope")
+
+
+def test_a_sandbox_that_fails_mid_episode_ends_it_with_a_reason(setup):
+    toy, log, factory = setup
+
+    class ClosingAfterCreate:
+        """A real factory whose sandboxes are already closed (a sandbox lost mid-episode)."""
+
+        def create(self, repo, base_commit):
+            sandbox = factory.create(repo, base_commit)
+            sandbox.close()
+            return sandbox
+
+    with ScriptedServer(["```bash\nls\n```"]) as server:
+        out = make_runner("bash").run(_ctx(server, toy, log, ClosingAfterCreate()))
+    assert out.reason == "error" and "sandbox" in out.error
+    assert [e.type for e in _events(log, "episodes")] == ["episode.started", "episode.finished"]
+
+
+def test_a_repo_that_cannot_be_checked_out_is_an_error_result(setup, tmp_path):
+    toy, log, factory = setup
+    broken = type(toy)(**{**toy.__dict__, "repo_path": tmp_path / "nowhere"})
+    with ScriptedServer([]) as server:
+        out = make_runner("bash").run(_ctx(server, broken, log, factory))
+    assert out.reason == "error" and "sandbox" in out.error and server.requests == []
+    started = _events(log, "episodes")[0].payload
+    assert "sandbox not created" in started.sandbox.note
