@@ -6,18 +6,12 @@ from typing import Any
 __all__ = ["load_instances", "make_sandbox_factory"]
 
 
-def load_instances(source: str, split: str = "test") -> dict[str, Any]:
-    """instance_id -> instance: `bundled` (generated into $LEDGER_CACHE_DIR), else the
-    datasets loader (a local .json/.jsonl/.parquet file or a hub name)."""
-    if source == "bundled":
-        from producers.datasets.bundled import ensure_bundled
-
-        return {inst.instance_id: inst for inst in ensure_bundled()}
+def load_instances(source: str, split: str = "test", cache_dir: str | None = None):
+    """The dataset (`producers.datasets.load_dataset`): `.instances`, `.manifest`, `.errors`.
+    Raises `producers.datasets.DatasetError` with a clear message when it cannot be read."""
     from producers.datasets import load_dataset
 
-    loaded = load_dataset(source, split=split)
-    instances = getattr(loaded, "instances", loaded)
-    return {inst.instance_id: inst for inst in instances}
+    return load_dataset(source, split=split, cache_dir=cache_dir)
 
 
 def make_sandbox_factory() -> Any:

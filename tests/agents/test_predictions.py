@@ -133,6 +133,13 @@ def test_cli_import_and_evaluate_bundled(sqlite_url, tmp_path, subprocess_env, b
     assert evals[b.instance.instance_id].payload.status == "empty_patch"
     assert evals[a.instance.instance_id].parent == finished[a.instance.instance_id].id
     assert evals[a.instance.instance_id].run_id == "imp" and "not__there-1" not in evals
+    runs = [r.event for r in log.read("runs")]
+    assert [e.type for e in runs] == ["run.started", "run.finished"]
+    assert runs[0].payload.mode == "import" and runs[0].payload.manifest.source == "bundled"
+    assert runs[1].payload.evaluated == 2 and runs[1].parent == runs[0].id
     log.close()
     res = _ledger("import-predictions", str(preds), "--log", sqlite_url, "--evaluate", env=env)
     assert res.returncode == 2 and "--evaluate needs --dataset" in res.stderr
+    res = _ledger("import-predictions", str(preds), "--log", sqlite_url, "--evaluate",
+                  "--dataset", str(tmp_path / "missing.jsonl"), env=env)
+    assert res.returncode == 2 and "missing.jsonl" in res.stderr and "nothing imported" in res.stderr
