@@ -1,6 +1,8 @@
 """The built-in bash agent against a scripted OpenAI-compatible server, in a real sandbox."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from events.log import open_log
@@ -55,11 +57,13 @@ def test_solves_and_tells_the_story(setup):
     assert "<returncode>0</returncode>" in server.requests[1]["messages"][-1]["content"]
 
 
-def test_format_errors_are_corrected_and_count_as_steps(setup):
+def test_format_errors_are_corrected_and_count_as_steps(setup, tmp_path):
     toy, log, factory = setup
     two = "```bash\nls\n```\n```bash\npwd\n```"
     with ScriptedServer(["no block here", two, SUBMIT]) as server:
-        out = make_runner("bash").run(_ctx(server, toy, log, factory))
+        out = make_runner("bash", trajectory_dir=str(tmp_path / "traj")).run(_ctx(server, toy, log, factory))
+    saved = json.loads((tmp_path / "traj" / "ep-1.traj.json").read_text())
+    assert saved["status"] == "submitted" and saved["messages"][2]["content"] == "no block here"
     assert out.reason == "submitted" and out.steps == 3 and out.turns == 1
     assert "EXACTLY ONE" in server.requests[1]["messages"][-1]["content"]
     assert "contained 2" in server.requests[2]["messages"][-1]["content"]
