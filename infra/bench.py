@@ -13,6 +13,7 @@ import sys
 __all__ = ["register", "BENCHES", "main"]
 
 BENCHES: dict[str, str] = {
+    "rescore": "infra.benchmarks.rescore",
     "log": "infra.benchmarks.log",
     "evaluator": "infra.benchmarks.evaluator",
 }
