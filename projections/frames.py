@@ -20,8 +20,10 @@ from events.upcasters import upcast
 
 from .schema import payload_columns, read_schema, required_columns, row_schema
 
-__all__ = ["header", "current_line", "to_frame", "Batch"]
+__all__ = ["header", "classify", "current_line", "to_frame", "Batch"]
 
+_ZULU = "%Y-%m-%dT%H:%M:%S%.fZ"
+_ANY_OFFSET = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _TYPE = b'"type":"'
 _V = b'"v":'
 
@@ -43,6 +45,22 @@ def header(value: bytes) -> tuple[str, int] | None:
     if stop == k:
         return None
     return value[start:end].decode("utf-8", "replace"), int(value[k:stop])
+
+
+_HEAD = r'^\{"id":"[^"]*","type":"([^"]+)","v":(\d+)[,}]'
+
+
+def classify(values: list[bytes]) -> dict[tuple[str, int] | None, list[int]]:
+    """Indices of `values` grouped by (type, v), in order; None collects what the
+    vectorised pattern (the codec's field order) did not recognise."""
+    text = pl.Series("raw", values, dtype=pl.Binary).cast(pl.String, strict=False)
+    heads = text.str.extract_groups(_HEAD).struct.unnest().with_row_index("i")
+    groups = heads.group_by(["1", "2"], maintain_order=True).agg("i")
+    out: dict[tuple[str, int] | None, list[int]] = {}
+    for event_type, v, idx in groups.iter_rows():
+        key = None if event_type is None or v is None else (event_type, int(v))
+        out.setdefault(key, []).extend(idx)
+    return out
 
 
 def current_line(value: bytes, event_type: str, v: int) -> bytes | None:
@@ -113,4 +131,14 @@ def _shape(raw: pl.DataFrame, batch: Batch) -> pl.DataFrame:
         log_partition=pl.lit(batch.partition, pl.Int64),
         log_offset=pl.Series(batch.offsets, dtype=pl.Int64),
     ).rename({"v": "schema_version"}).unnest("payload")
+    frame = frame.with_columns(ts=_utc(frame["ts"]))
     return frame.select(list(cols)).with_columns(date=pl.col("ts").dt.date())
+
+
+def _utc(text: pl.Series) -> pl.Series:
+    """ISO-8601 text -> Datetime(us, UTC); the common `...Z` form on the fast path."""
+    ts = text.str.to_datetime(_ZULU, time_unit="us", time_zone="UTC", strict=False)
+    if ts.null_count() > text.null_count():
+        other = text.str.to_datetime(_ANY_OFFSET, time_unit="us", strict=False).dt.convert_time_zone("UTC")
+        ts = ts.fill_null(other)
+    return ts

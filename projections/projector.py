@@ -31,7 +31,7 @@ from events.topics import TOPICS
 
 from . import lake as lk
 from .compact import repair
-from .frames import Batch, current_line, header, to_frame
+from .frames import Batch, classify, current_line, header, to_frame
 
 __all__ = ["Projector", "project"]
 
@@ -94,23 +94,40 @@ class Projector:
 
     # -- internals ---------------------------------------------------------------------
     def _project_partition(self, topic: str, part: int, raws: list[RawRecord]) -> set[str]:
+        values = [r.value for r in raws]
         batches: dict[str, Batch] = {}
-        for raw in raws:
-            line, event_type = _line(raw, topic)
-            if line is None:
-                self.manifest.rejected += 1
-                continue
-            b = batches.get(event_type)
-            if b is None:
-                b = batches[event_type] = Batch(event_type, part, [], [])
-            b.lines.append(line)
-            b.offsets.append(raw.offset)
+        for head, idx in classify(values).items():
+            for i in idx if head is None else [None]:
+                self._add(batches, topic, part, raws, idx if i is None else [i],
+                          head if i is None else header(values[i]))
         for event_type, b in batches.items():
+            if any(x > y for x, y in zip(b.offsets, b.offsets[1:])):  # several versions: restore log order
+                pairs = sorted(zip(b.offsets, b.lines))
+                b.offsets, b.lines = [o for o, _ in pairs], [line for _, line in pairs]
             frame, rejected = to_frame(b)
             self.manifest.rejected += rejected
             frame = self._dedupe(topic, event_type, frame)
             self._write(topic, event_type, part, frame)
         return set(batches)
+
+    def _add(self, batches: dict[str, Batch], topic: str, part: int, raws: list[RawRecord],
+             idx: list[int], head: tuple[str, int] | None) -> None:
+        """Append the records `idx` (all of type/version `head`) to their type's batch."""
+        spec = SPECS.get(head[0]) if head else None
+        if head is None or spec is None or spec.topic != topic or head[1] > spec.version:
+            self.manifest.rejected += len(idx)
+            return
+        event_type, v = head
+        if v == spec.version:
+            lines, offsets = [raws[i].value for i in idx], [raws[i].offset for i in idx]
+        else:
+            upcast = [(current_line(raws[i].value, event_type, v), raws[i].offset) for i in idx]
+            self.manifest.rejected += sum(1 for line, _ in upcast if line is None)
+            lines = [line for line, _ in upcast if line is not None]
+            offsets = [o for line, o in upcast if line is not None]
+        b = batches.setdefault(event_type, Batch(event_type, part, [], []))
+        b.lines += lines
+        b.offsets += offsets
 
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
@@ -146,17 +163,6 @@ class Projector:
         commit = getattr(self.log, "commit_offsets", None)
         if commit is not None:
             commit(self.group, offsets)
-
-
-def _line(raw: RawRecord, topic: str) -> tuple[bytes | None, str]:
-    head = header(raw.value)
-    if head is None:
-        return None, ""
-    event_type, v = head
-    spec = SPECS.get(event_type)
-    if spec is None or spec.topic != topic or v > spec.version:
-        return None, event_type
-    return current_line(raw.value, event_type, v), event_type
 
 
 def _fetch(log: EventLog, topic: str, part: int, start: int, limit: int) -> list[RawRecord]:
