@@ -60,6 +60,7 @@ def _project(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         n = 0
     finally:
+        projector.close()
         log.close()
     print(f"projected {n} records into {args.lake} "
           f"({sum(projector.manifest.rows.values())} rows in the lake, "

@@ -17,9 +17,7 @@ resume point.
 """
 from __future__ import annotations
 
-import itertools
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Callable
 
@@ -32,6 +30,7 @@ from events.topics import TOPICS
 from . import lake as lk
 from .compact import repair
 from .frames import Batch, classify, current_line, header, to_frame
+from .sources import source_for
 
 __all__ = ["Projector", "project"]
 
@@ -55,6 +54,10 @@ class Projector:
         self.manifest = lk.Manifest.load(self.lake)
         lk.sweep(self.lake, self.manifest)
         self._seen: dict[str, set[str]] = {}
+        self.source = source_for(log, group)
+
+    def close(self) -> None:
+        self.source.close()
 
     # -- one round ---------------------------------------------------------------------
     def step(self) -> int:
@@ -62,9 +65,8 @@ class Projector:
         read, touched = 0, set()
         progressed: dict[tuple[str, int], int] = {}
         for topic in self.topics:
-            for part in range(self.log.partitions(topic)):
-                start = self.manifest.next_offset(topic, part)
-                raws = _fetch(self.log, topic, part, start, self.batch)
+            starts = {(topic, p): self.manifest.next_offset(topic, p) for p in range(self.log.partitions(topic))}
+            for (_, part), raws in self.source.fetch(starts, self.batch).items():
                 if not raws:
                     continue
                 touched |= self._project_partition(topic, part, raws)
@@ -74,7 +76,7 @@ class Projector:
             for (topic, part), last in progressed.items():
                 self.manifest.offsets[f"{topic}/{part}"] = last
             self.manifest.save(self.lake)
-            self._commit_group({tp: last + 1 for tp, last in progressed.items()})
+            self.source.commit({tp: last + 1 for tp, last in progressed.items()})
             if self.on_round and touched:
                 self.on_round(touched)
         return read
@@ -159,19 +161,6 @@ class Projector:
             path = root / f"date={day.isoformat()}" / lk.file_name(topic, part, first)
             lk.write_parquet(path, rows.drop("date"))
 
-    def _commit_group(self, offsets: dict[tuple[str, int], int]) -> None:
-        commit = getattr(self.log, "commit_offsets", None)
-        if commit is not None:
-            commit(self.group, offsets)
-
-
-def _fetch(log: EventLog, topic: str, part: int, start: int, limit: int) -> list[RawRecord]:
-    fetch = getattr(log, "fetch", None)
-    if fetch is not None:
-        return fetch(topic, part, start, limit)
-    return list(itertools.islice(log.read_raw(topic, start, part), limit))
-
-
 def project(log_url: str, lake_dir: str | Path, *, follow: bool = False, batch: int = 50_000,
             views: bool = True) -> int:
     """Open the log and project it into the lake; returns records read."""
@@ -182,6 +171,10 @@ def project(log_url: str, lake_dir: str | Path, *, follow: bool = False, batch: 
     log = open_log(log_url)
     try:
         on_round = (lambda touched: refresh(lake_dir, touched)) if views else None
-        return Projector(log, lake_dir, batch=batch, on_round=on_round).run(follow=follow)
+        projector = Projector(log, lake_dir, batch=batch, on_round=on_round)
+        try:
+            return projector.run(follow=follow)
+        finally:
+            projector.close()
     finally:
         log.close()
