@@ -56,13 +56,13 @@ def _project(args: argparse.Namespace) -> int:
                           on_round=lambda touched: refresh(args.lake, touched,
                                                            max_workflows=args.max_workflows))
     try:
-        n = projector.run(follow=args.follow)
+        projector.run(follow=args.follow)
     except KeyboardInterrupt:
-        n = 0
+        pass
     finally:
         projector.close()
         log.close()
-    print(f"projected {n} records into {args.lake} "
+    print(f"projected {projector.records_read} records into {args.lake} "
           f"({sum(projector.manifest.rows.values())} rows in the lake, "
           f"{projector.manifest.rejected} rejected)", file=sys.stderr)
     return 0

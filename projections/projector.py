@@ -55,6 +55,8 @@ class Projector:
         lk.sweep(self.lake, self.manifest)
         self._seen: dict[str, set[str]] = {}
         self.source = source_for(log, group)
+        self.records_read = 0
+        """Records read by this projector so far (rejected ones included)."""
 
     def close(self) -> None:
         self.source.close()
@@ -72,6 +74,7 @@ class Projector:
                 touched |= self._project_partition(topic, part, raws)
                 progressed[(topic, part)] = raws[-1].offset
                 read += len(raws)
+        self.records_read += read
         if progressed:
             for (topic, part), last in progressed.items():
                 self.manifest.offsets[f"{topic}/{part}"] = last

@@ -174,3 +174,29 @@ def test_every_backend_projects_exactly_once_and_commits_group_offsets(log_url, 
     ends.update({("evals", p): o for p, o in log.end_offsets("evals").items()})
     assert committed == ends
     log.close()
+
+
+def test_follow_projects_new_events_and_refreshes_views(tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    log = open_log(url)
+    lake = tmp_path / "lake"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*_project_cmd(url, lake, 100), "--follow"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=k / 10, n=5, c=1),
+                          producer="p", run_id="r") for k in (1, 2, 3)]
+        log.append("scores", evs)
+        index = lake / "views" / "scores.parquet"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (index.exists() and pl.read_parquet(index).height == 3):
+            time.sleep(0.1)
+        assert pl.read_parquet(index)["value"].to_list() == [0.1, 0.2, 0.3]
+        assert sorted(lake_ids(lake)) == sorted(e.id for e in evs)
+        assert proc.poll() is None, "a follower keeps running"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "projected 3 records" in err
+    log.close()
