@@ -18,18 +18,18 @@ resume point.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
 
-from events.log.base import EventLog, RawRecord
-from events.registry import SPECS
+from events.log.base import EventLog
 from events.topics import TOPICS
 
 from . import lake as lk
 from .compact import repair
-from .frames import Batch, classify, current_line, header, to_frame
+from .frames import Prepared, prepare
 from .sources import source_for
 
 __all__ = ["Projector", "project"]
@@ -38,10 +38,15 @@ GROUP = "projections.lake"
 
 
 class Projector:
-    """Projects the given topics of `log` into the lake at `lake_dir`."""
+    """Projects the given topics of `log` into the lake at `lake_dir`.
+
+    `batch`: records read per topic-partition per round (one file per type and day);
+    `workers`: partitions decoded side by side; `on_round(types)`: called after each
+    round's manifest with the event types it wrote (the views hook).
+    """
 
     def __init__(self, log: EventLog, lake_dir: str | Path, *, topics: tuple[str, ...] = TOPICS,
-                 batch: int = 50_000, group: str = GROUP,
+                 batch: int = 50_000, group: str = GROUP, workers: int = 2,
                  on_round: Callable[[set[str]], None] | None = None):
         self.log = log
         self.lake = Path(lake_dir)
@@ -55,11 +60,13 @@ class Projector:
         lk.sweep(self.lake, self.manifest)
         self._seen: dict[str, set[str]] = {}
         self.source = source_for(log, group)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="project")
         self.records_read = 0
         """Records read by this projector so far (rejected ones included)."""
 
     def close(self) -> None:
         self.source.close()
+        self._pool.shutdown()
 
     # -- one round ---------------------------------------------------------------------
     def step(self) -> int:
@@ -68,10 +75,12 @@ class Projector:
         progressed: dict[tuple[str, int], int] = {}
         for topic in self.topics:
             starts = {(topic, p): self.manifest.next_offset(topic, p) for p in range(self.log.partitions(topic))}
-            for (_, part), raws in self.source.fetch(starts, self.batch).items():
-                if not raws:
-                    continue
-                touched |= self._project_partition(topic, part, raws)
+            fetched = [(part, raws) for (_, part), raws in self.source.fetch(starts, self.batch).items() if raws]
+            # decoding is GIL-free (Polars), so partitions are prepared side by side;
+            # dedupe and writes stay in partition order
+            prepared = self._pool.map(lambda pr: prepare(topic, pr[0], pr[1]), fetched)
+            for (part, raws), prep in zip(fetched, prepared):
+                touched |= self._write_prepared(topic, part, prep)
                 progressed[(topic, part)] = raws[-1].offset
                 read += len(raws)
         self.records_read += read
@@ -98,41 +107,11 @@ class Projector:
         return total
 
     # -- internals ---------------------------------------------------------------------
-    def _project_partition(self, topic: str, part: int, raws: list[RawRecord]) -> set[str]:
-        values = [r.value for r in raws]
-        batches: dict[str, Batch] = {}
-        for head, idx in classify(values).items():
-            for i in idx if head is None else [None]:
-                self._add(batches, topic, part, raws, idx if i is None else [i],
-                          head if i is None else header(values[i]))
-        for event_type, b in batches.items():
-            if any(x > y for x, y in zip(b.offsets, b.offsets[1:])):  # several versions: restore log order
-                pairs = sorted(zip(b.offsets, b.lines))
-                b.offsets, b.lines = [o for o, _ in pairs], [line for _, line in pairs]
-            frame, rejected = to_frame(b)
-            self.manifest.rejected += rejected
-            frame = self._dedupe(topic, event_type, frame)
-            self._write(topic, event_type, part, frame)
-        return set(batches)
-
-    def _add(self, batches: dict[str, Batch], topic: str, part: int, raws: list[RawRecord],
-             idx: list[int], head: tuple[str, int] | None) -> None:
-        """Append the records `idx` (all of type/version `head`) to their type's batch."""
-        spec = SPECS.get(head[0]) if head else None
-        if head is None or spec is None or spec.topic != topic or head[1] > spec.version:
-            self.manifest.rejected += len(idx)
-            return
-        event_type, v = head
-        if v == spec.version:
-            lines, offsets = [raws[i].value for i in idx], [raws[i].offset for i in idx]
-        else:
-            upcast = [(current_line(raws[i].value, event_type, v), raws[i].offset) for i in idx]
-            self.manifest.rejected += sum(1 for line, _ in upcast if line is None)
-            lines = [line for line, _ in upcast if line is not None]
-            offsets = [o for line, o in upcast if line is not None]
-        b = batches.setdefault(event_type, Batch(event_type, part, [], []))
-        b.lines += lines
-        b.offsets += offsets
+    def _write_prepared(self, topic: str, part: int, prepared: Prepared) -> set[str]:
+        self.manifest.rejected += prepared.rejected
+        for event_type, frame in prepared.frames.items():
+            self._write(topic, event_type, part, self._dedupe(topic, event_type, frame))
+        return set(prepared.frames)
 
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
