@@ -16,6 +16,7 @@ BENCHES: dict[str, str] = {
     "rescore": "infra.benchmarks.rescore",
     "log": "infra.benchmarks.log",
     "evaluator": "infra.benchmarks.evaluator",
+    "project": "infra.benchmarks.project",
 }
 
 
