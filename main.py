@@ -15,6 +15,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 COMMAND_MODULES = [
     "events.cli",
     "infra.bench",
+    "trainer.consume",
 ]
 
 
