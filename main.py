@@ -14,7 +14,13 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 COMMAND_MODULES = [
     "events.cli",
+    "producers.orchestrator.cli",
+    "producers.tasks.cli",
+    "producers.predictions.cli",
     "infra.bench",
+    "processors.cli",
+    "projections.cli",
+    "producers.proxy.cli",
     "trainer.consume",
 ]
 
