@@ -17,6 +17,7 @@ BENCHES: dict[str, str] = {
     "log": "infra.benchmarks.log",
     "evaluator": "infra.benchmarks.evaluator",
     "project": "infra.benchmarks.project",
+    "train": "infra.benchmarks.train",
 }
 
 
