@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "infra.bench",
     "processors.cli",
     "projections.cli",
+    "producers.proxy.cli",
+    "trainer.consume",
 ]
 
 

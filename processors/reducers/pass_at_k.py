@@ -60,7 +60,7 @@ def score_payload(s: Score, state: ScorerState, run_id: str, version: int) -> Sc
 
 
 def _disc(scope: str, s: Score) -> str:
-    return f"{scope}/{s.metric}/{s.k if s.metric == 'pass@k' else ''}"
+    return f"{scope}/{s.metric}/{s.k}"
 
 
 class PassAtK:

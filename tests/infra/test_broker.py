@@ -44,3 +44,26 @@ def test_cli_broker_stops_on_sigterm(subprocess_env):
         if proc.poll() is None:
             proc.kill()
     assert not metadata_answers("127.0.0.1", port, timeout_s=0.2)
+
+
+def test_topics_cli_creates_the_catalog(kafka_bootstrap, subprocess_env):
+    from events.topics import CATALOG
+
+    url = f"kafka://{kafka_bootstrap}?prefix=cli-topics."
+    done = subprocess.run([sys.executable, "-m", "infra.topics", "--log", url], cwd=REPO_ROOT,
+                          env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = dict(line.split("\t") for line in done.stdout.splitlines())
+    assert {k: int(v) for k, v in listed.items()} == {n: t.partitions for n, t in CATALOG.items()}
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        assert {f"cli-topics.{n}" for n in CATALOG} <= set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def test_topics_cli_reports_an_unreachable_cluster(subprocess_env):
+    url = f"kafka://127.0.0.1:{free_port()}?bootstrap_timeout_ms=1000"
+    done = subprocess.run([sys.executable, "-m", "infra.topics", "--log", url], cwd=REPO_ROOT,
+                          env=subprocess_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "cannot open Kafka log at 127.0.0.1" in done.stderr

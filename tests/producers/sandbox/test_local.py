@@ -108,10 +108,14 @@ def test_file_size_rlimit(tmp_path, source_repo):
 
 
 def test_clean_environment_and_project_python(factory, source_repo):
-    assert "PYTHONPATH" in os.environ  # the test process has one; the sandbox must not
+    os.environ["LEDGER_TEST_API_KEY"] = "secret"  # the test process has a secret; the sandbox must not
+    try:
+        with factory.create(*source_repo) as sb:
+            names = {line.split("=", 1)[0] for line in sb.run("env").output.splitlines()}
+    finally:
+        del os.environ["LEDGER_TEST_API_KEY"]
+    assert "PYTHONPATH" not in names and not any("KEY" in n for n in names)
     with factory.create(*source_repo) as sb:
-        names = {line.split("=", 1)[0] for line in sb.run("env").output.splitlines()}
-        assert "PYTHONPATH" not in names and not any("KEY" in n for n in names)
         out = sb.run("python -c 'import sys, os, tempfile; print(sys.prefix); "
                      "print(os.path.expanduser(\"~\")); print(tempfile.gettempdir())'")
         prefix, home, tmp = out.output.split()
