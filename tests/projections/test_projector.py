@@ -44,10 +44,10 @@ def _progress(lake: Path) -> int:
         return -1
 
 
-def test_sigkill_at_ten_points_leaves_every_event_exactly_once(tmp_path):
-    url = f"sqlite:///{tmp_path}/log.db"
+def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path):
+    url = log_url
     log = open_log(url)
-    write_bulk(log, 6000)
+    write_bulk(log, 6000 if url.startswith("sqlite") else 3000)
     expected = log_ids(log)
     lake = tmp_path / "lake"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -147,4 +147,56 @@ def test_restart_sweeps_files_past_the_manifest(tmp_path):
     Projector(log, lake).run()
     assert not (day / "x.parquet.tmp").exists()
     assert sorted(lake_ids(lake)) == sorted({e.id for e in evs} | {fresh.id})
+    log.close()
+
+
+def test_every_backend_projects_exactly_once_and_commits_group_offsets(log_url, tmp_path):
+    from projections.projector import GROUP
+
+    log = open_log(log_url)
+    write_bulk(log, 300)
+    lake = tmp_path / "lake"
+    projector = Projector(log, lake, batch=64)
+    assert projector.run() == len(log_ids(log))
+    assert sorted(lake_ids(lake)) == sorted(set(log_ids(log)))
+    more = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, c=1),
+                       producer="p", run_id="r") for _ in range(5)]
+    log.append("scores", more)
+    assert projector.run() == 5
+    projector.close()
+    assert sorted(lake_ids(lake)) == sorted(set(log_ids(log)))
+    consumer = log.consumer(GROUP, ["scores", "evals"])
+    try:
+        committed = consumer.committed()
+    finally:
+        consumer.close()
+    ends = {("scores", p): o for p, o in log.end_offsets("scores").items()}
+    ends.update({("evals", p): o for p, o in log.end_offsets("evals").items()})
+    assert committed == ends
+    log.close()
+
+
+def test_follow_projects_new_events_and_refreshes_views(tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    log = open_log(url)
+    lake = tmp_path / "lake"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*_project_cmd(url, lake, 100), "--follow"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=k / 10, n=5, c=1),
+                          producer="p", run_id="r") for k in (1, 2, 3)]
+        log.append("scores", evs)
+        index = lake / "views" / "scores.parquet"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (index.exists() and pl.read_parquet(index).height == 3):
+            time.sleep(0.1)
+        assert pl.read_parquet(index)["value"].to_list() == [0.1, 0.2, 0.3]
+        assert sorted(lake_ids(lake)) == sorted(e.id for e in evs)
+        assert proc.poll() is None, "a follower keeps running"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "projected 3 records" in err
     log.close()
