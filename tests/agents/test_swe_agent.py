@@ -123,6 +123,7 @@ def test_subprocess_episode_against_the_standin(env):
     started, finished = [r.event for r in log.read("episodes")]
     actions = [r.event for r in log.read("actions")]
     assert started.payload.agent == "swe-agent" and "SWE-agent" in started.payload.sandbox.note
+    assert not started.payload.sandbox.network_isolated
     assert [a.payload.exit_code for a in actions] == [0, 0] and actions[0].parent == started.id
     assert server.auth[0] == "Bearer secret-token" and server.requests[0]["seed"] == 11
     assert server.paths[0] == "/e/ep-s/v1/chat/completions"
