@@ -78,3 +78,11 @@ def test_record_eval_links_to_the_episode(toy, evaluator, tmp_path):
     assert rec.event.id == ev.id and rec.event.parent == "finished-id"
     assert rec.event.key == "run1/toy__calc-1" and rec.event.payload.resolved
     log.close()
+
+
+def test_a_patch_that_breaks_collection_is_not_resolved(toy, evaluator):
+    syntax_error = FIX_PATCH.replace("+    return a - b", "+    return a -")
+    r = evaluator.evaluate(toy, syntax_error)
+    assert not r.resolved and r.status == "ok"
+    assert set(r.fail_to_pass.values()) | set(r.pass_to_pass.values()) <= {"MISSING", "ERROR"}
+    assert "SyntaxError" in r.log.text
