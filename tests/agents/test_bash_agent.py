@@ -35,8 +35,17 @@ def _events(log, topic):
     return [r.event for r in log.read(topic)]
 
 
-def test_solves_and_tells_the_story(setup):
-    toy, log, factory = setup
+@pytest.fixture
+def any_log_setup(tmp_path, log_url):
+    toy = make_toy_repo(tmp_path / "repo")
+    log = open_log(log_url)
+    yield toy, log, LocalSandboxFactory(root=tmp_path / "sbx")
+    log.close()
+
+
+def test_solves_and_tells_the_story(any_log_setup):
+    """On both backends (SQLite, Kafka protocol via the dev broker)."""
+    toy, log, factory = any_log_setup
     with ScriptedServer([FIX, SUBMIT]) as server:
         out = make_runner("bash").run(_ctx(server, toy, log, factory, workflow_memory="W1: read, edit, test"))
     assert out.reason == "submitted" and out.steps == 2 and out.turns == 2

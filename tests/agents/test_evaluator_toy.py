@@ -47,7 +47,7 @@ def test_patch_that_does_not_apply_is_a_result(toy, evaluator):
     bad = FIX_PATCH.replace("-    return a + b", "-    return a * b")
     r = evaluator.evaluate(toy, bad)
     assert not r.resolved and r.status == "patch_failed"
-    assert "does not apply" in r.reason and r.log is not None
+    assert "does not apply: error: patch failed: calc.py" in r.reason and r.log is not None
 
 
 def test_unfixed_tests_fail_and_missing_tests_count(toy, evaluator):
