@@ -46,14 +46,15 @@ def _progress(lake: Path) -> int:
 
 def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path):
     url = log_url
+    sqlite = url.startswith("sqlite")
     log = open_log(url)
-    write_bulk(log, 6000 if url.startswith("sqlite") else 3000)
+    write_bulk(log, 6000 if sqlite else 2000)
     expected = log_ids(log)
     lake = tmp_path / "lake"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = random.Random(11)
-    kills = 0
-    for _ in range(10):
+    kills, points = 0, 10 if sqlite else 4  # Kafka restarts cost seconds each: fewer points there
+    for _ in range(points):
         before = _progress(lake)
         proc = subprocess.Popen(_project_cmd(url, lake, 40), cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -65,7 +66,7 @@ def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path
             kills += 1
         proc.wait()
         proc.stderr.close()
-    assert kills >= 8, "the projector finished too early for the kills to land mid-projection"
+    assert kills >= points - 2, "the projector finished too early for the kills to land mid-projection"
     done = subprocess.run(_project_cmd(url, lake, 40), cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     got = lake_ids(lake)
