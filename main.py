@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "processors.cli",
     "projections.cli",
     "producers.proxy.cli",
+    "trainer.consume",
 ]
 
 

@@ -23,7 +23,7 @@ from ..envelope import Envelope
 from ..registry import SPECS
 from ..topics import CATALOG, logical_name, physical_name, topic_of
 from .base import LogUnavailable, Outputs, Position, RawRecord, Record
-from .decoding import decode_chunk
+from .decoding import iter_records
 from .kafka_options import KafkaOptions, parse_kafka_url
 from .partitioner import partition_for
 
@@ -210,7 +210,7 @@ class KafkaLog:
              follow: bool = False, poll_s: float = 0.05) -> Iterator[Record]:
         for chunk in self._chunks(topic, start, partition, follow=follow, poll_s=poll_s):
             dead: list[Envelope] = []
-            yield from decode_chunk(chunk, dead, consumer="read")
+            yield from iter_records(topic, ((r.partition, r.offset, r.key, r.value) for r in chunk), dead, "read")
             if dead:
                 self.append("deadletter", dead)
 

@@ -18,9 +18,9 @@ RUN = "e2e-run"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, bundled_cache):
     root = tmp_path_factory.mktemp("e2e")
-    tasks = ensure_bundled_tasks(root / "cache")
+    tasks = ensure_bundled_tasks(bundled_cache)
     scripts = demo_scripts()
     log = open_log(f"sqlite:///{root / 'ledger.db'}")
     proxy = ProxyServer(log, DemoUpstream(scripts=scripts), run_id=RUN).start()

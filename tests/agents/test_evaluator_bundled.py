@@ -27,8 +27,8 @@ def not_applying(patch: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    tasks = ensure_bundled_tasks(tmp_path_factory.mktemp("cache"))
+def matrix(tmp_path_factory, bundled_cache):
+    tasks = ensure_bundled_tasks(bundled_cache)
     evaluator = Evaluator(LocalSandboxFactory(root=tmp_path_factory.mktemp("sbx")), timeout_s=300)
     cases = [(t, kind, patch) for t in tasks for kind, patch in (
         ("gold", t.instance.patch), ("empty", ""), ("regression", t.regression_patch),

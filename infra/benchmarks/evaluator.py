@@ -1,0 +1,71 @@
+"""Evaluator: seconds per evaluation of gold patches vs. the raw git apply + pytest it wraps."""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["add_arguments", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tasks", type=int, default=6, help="bundled tasks to evaluate (default 6)")
+    p.add_argument("--workers", type=int, default=1, help="evaluations at once (default 1)")
+
+
+def _raw(instance, files: list[str], scratch: Path) -> float:
+    """The same work by hand: clone, git apply both patches, pytest with JUnit XML."""
+    t0 = time.perf_counter()
+    repo = scratch / f"raw-{instance.instance_id}"
+    subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", instance.repo_path, str(repo)], check=True)
+    subprocess.run(["git", "checkout", "-q", "--detach", instance.base_commit], cwd=repo, check=True)
+    for name, patch in (("m.patch", instance.patch), ("t.patch", instance.test_patch)):
+        (repo / ".git" / name).write_text(patch)
+        subprocess.run(["git", "apply", f".git/{name}"], cwd=repo, check=True)
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    subprocess.run([sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-o",
+                    "junit_family=xunit1", "--junitxml=.git/j.xml", *files], cwd=repo, env=env,
+                   capture_output=True)
+    shutil.rmtree(repo)
+    return time.perf_counter() - t0
+
+
+def run(args: argparse.Namespace) -> dict:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from producers.datasets.bundled import ensure_bundled_tasks
+    from producers.evaluator import Evaluator, test_files
+    from producers.sandbox.local import LocalSandboxFactory
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-eval-"))
+    try:
+        tasks = ensure_bundled_tasks(scratch / "cache")[: args.tasks]
+        evaluator = Evaluator(LocalSandboxFactory(root=scratch / "sbx"), timeout_s=600)
+
+        def ours(task) -> float:
+            t0 = time.perf_counter()
+            result = evaluator.evaluate(task.instance, task.instance.patch)
+            assert result.resolved, (task.instance.instance_id, result.reason)
+            return time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(args.workers) as pool:
+            ours_s = list(pool.map(ours, tasks))
+        wall = time.perf_counter() - t0
+        raw_s = [_raw(t.instance, test_files([*t.instance.FAIL_TO_PASS, *t.instance.PASS_TO_PASS]), scratch)
+                 for t in tasks]
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    mean_ours, mean_raw = statistics.mean(ours_s), statistics.mean(raw_s)
+    return {"tasks": len(tasks), "workers": args.workers,
+            "evaluator_s_per_eval_mean": round(mean_ours, 3),
+            "evaluator_s_per_eval_max": round(max(ours_s), 3),
+            "evaluator_evals_per_s": round(len(tasks) / wall, 3),
+            "raw_git_apply_pytest_s_mean": round(mean_raw, 3),
+            "overhead_ratio": round(mean_ours / mean_raw, 3)}
