@@ -14,6 +14,7 @@ __all__ = ["register", "BENCHES", "main"]
 
 BENCHES: dict[str, str] = {
     "log": "infra.benchmarks.log",
+    "sandbox": "infra.benchmarks.sandbox",
 }
 
 
