@@ -191,3 +191,14 @@ def test_without_network_namespaces_the_sandbox_says_so(tmp_path, source_repo):
     info_line, ran = proc.stdout.splitlines()
     info = json.loads(info_line)
     assert info["network_isolated"] is False and "unshare -n" in info["note"] and ran == "ran"
+
+
+def test_memory_and_cpu_rlimits(tmp_path, source_repo):
+    from producers.sandbox.isolation import Rlimits
+    factory = LocalSandboxFactory(root=tmp_path / "sb",
+                                  rlimits=Rlimits(memory_bytes=1 << 30, cpu_s=1))
+    with factory.create(*source_repo) as sb:
+        mem = sb.run("python -c 'x = bytearray(3 << 30)'")
+        assert mem.exit_code != 0 and "MemoryError" in mem.output
+        cpu = sb.run("python -c 'while True: pass'", timeout_s=120)
+        assert not cpu.timed_out and cpu.exit_code != 0
