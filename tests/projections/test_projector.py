@@ -238,3 +238,16 @@ def test_a_failed_round_can_be_retried_without_loss_or_duplicates(tmp_path):
     assert sorted(lake_ids(tmp_path / "lake")) == sorted(set(log_ids(log)))
     assert len(lake_ids(tmp_path / "lake")) == len(set(log_ids(log)))
     log.close()
+
+
+def test_repeats_inside_one_batch_keep_the_first_copy(tmp_path):
+    log = open_log(f"sqlite:///{tmp_path}/log.db")
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, c=1),
+                      producer="p", run_id="r") for k in (1, 2)]
+    raw = [(e.key, events.encode(e)) for e in evs]
+    log.append_raw("scores", raw + raw[:1] + raw)
+    Projector(log, tmp_path / "lake").run()
+    frame = pl.scan_parquet(tmp_path / "lake/scores/score.updated/*/*.parquet").collect()
+    assert frame["id"].to_list() == [evs[0].id, evs[1].id] and frame["log_offset"].to_list() == [0, 1]
+    assert lk.Manifest.load(tmp_path / "lake").duplicates == 3
+    log.close()
