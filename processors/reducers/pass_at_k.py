@@ -6,8 +6,10 @@ output's id is derived from the input eval id plus scope/metric/k, and its value
 is a function of the verdicts folded before it, so with a deterministic input
 order (the runtime's) re-running yields the same ids with the same values.
 A `run.started` folded after some of its run's verdicts re-emits the run's
-scores with the plan filled in. Duplicates and malformed results are dropped by the normalizer and counted in
-the run's scores (`dropped_duplicates`, `dropped_malformed`).
+scores with the plan filled in. Duplicates and malformed results are dropped
+by the normalizer and counted in the scores (`dropped_duplicates`,
+`dropped_malformed`: the run's totals at emission); a drop re-emits the run
+scope, so the run's latest score carries the final totals.
 """
 from __future__ import annotations
 
@@ -58,7 +60,7 @@ def score_payload(s: Score, state: ScorerState, run_id: str, version: int) -> Sc
 
 
 def _disc(scope: str, s: Score) -> str:
-    return f"{scope}/{s.metric}/{s.k if s.metric == 'pass@k' else ''}"
+    return f"{scope}/{s.metric}/{s.k}"
 
 
 class PassAtK:
@@ -86,7 +88,7 @@ class PassAtK:
         p = ev.payload
         v = Verdict(ev.run_id, p.instance_id, p.sample_idx, p.resolved, p.repo, p.status)
         if not state.norm.accept(v):
-            return state, []
+            return state, self._dropped(state, ev, v.run_id)
         out = []
         for scope, key in state.board.add(v):
             for s in state.board.scores(v.run_id, scope, key):
@@ -95,6 +97,15 @@ class PassAtK:
                                   run_id=v.run_id, parent=ev.id, ts=ev.ts,
                                   discriminator=_disc(scope, s)))
         return state, out
+
+    def _dropped(self, state: ScorerState, ev: Envelope, run_id: str) -> list[Envelope]:
+        """A dropped result changes the run's drop counters: re-emit the run scope, so
+        its latest value carries the final totals whatever the arrival order."""
+        if run_id not in state.board.runs:
+            return []
+        return [derive(score_payload(s, state, run_id, self.version), processor=self.name, version=self.version,
+                       inputs=[ev.id], run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=_disc("run", s))
+                for s in state.board.scores(run_id, "run", run_id)]
 
     def _replan(self, state: ScorerState, ev: Envelope) -> list[Envelope]:
         """run.started after some of its verdicts (cross-topic order is free): re-emit
