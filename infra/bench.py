@@ -18,6 +18,8 @@ BENCHES: dict[str, str] = {
     "evaluator": "infra.benchmarks.evaluator",
     "project": "infra.benchmarks.project",
     "train": "infra.benchmarks.train",
+    "proxy": "infra.benchmarks.proxy",
+    "sandbox": "infra.benchmarks.sandbox",
 }
 
 

@@ -195,11 +195,12 @@ def _version(output: str) -> str:
 
 
 def _first_error(trace: _Trace) -> str:
-    for line in trace.text().splitlines():
-        low = line.lower()
-        if "error" in low or "fail" in low or "rej" in low or "malformed" in low:
-            return line.strip()[:300]
-    return "see the log"
+    """git apply's own verdict lines (`error: patch failed: calc.py:3; ...`), else patch's."""
+    lines = [line.strip() for line in trace.text().splitlines()]
+    errors = [line for line in lines if line.startswith("error:") and not line.endswith(":")]
+    if not errors:
+        errors = [line for line in lines if "FAILED" in line or "malformed" in line.lower()]
+    return "; ".join(errors[:2])[:300] or "see the log"
 
 
 def _pytest_reason(exit_code: int | None) -> str:

@@ -70,7 +70,19 @@ class Projector:
 
     # -- one round ---------------------------------------------------------------------
     def step(self) -> int:
-        """Project one round; returns the number of records read."""
+        """Project one round; returns the number of records read.
+
+        If the round fails, in-memory state is rebuilt from the lake (as after a
+        restart) before the error propagates, so a caller may simply retry."""
+        try:
+            return self._step()
+        except BaseException:
+            self.manifest = lk.Manifest.load(self.lake)
+            lk.sweep(self.lake, self.manifest)
+            self._seen.clear()
+            raise
+
+    def _step(self) -> int:
         read, touched = 0, set()
         progressed: dict[tuple[str, int], int] = {}
         for topic in self.topics:
@@ -115,14 +127,16 @@ class Projector:
 
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
-        keep = []
-        for eid in frame["id"].to_list():
-            if eid in seen:
-                keep.append(False)
-            else:
-                seen.add(eid)
-                keep.append(True)
-        return frame if all(keep) else frame.filter(pl.Series(keep))
+        ids = frame["id"].to_list()
+        keep = [eid not in seen for eid in ids]
+        if len(set(ids)) < len(ids):  # a repeat inside the batch: keep its first copy
+            first: set[str] = set()
+            keep = [k and not (eid in first or first.add(eid)) for k, eid in zip(keep, ids)]
+        seen.update(ids)
+        if all(keep):
+            return frame
+        self.manifest.duplicates += len(keep) - sum(keep)
+        return frame.filter(pl.Series(keep))
 
     def _seen_ids(self, topic: str, event_type: str) -> set[str]:
         seen = self._seen.get(event_type)
@@ -142,6 +156,7 @@ class Projector:
             first = int(rows["log_offset"][0])
             path = root / f"date={day.isoformat()}" / lk.file_name(topic, part, first)
             lk.write_parquet(path, rows.drop("date"))
+
 
 def project(log_url: str, lake_dir: str | Path, *, follow: bool = False, batch: int = 50_000,
             views: bool = True) -> int:

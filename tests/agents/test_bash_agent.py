@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -35,8 +36,17 @@ def _events(log, topic):
     return [r.event for r in log.read(topic)]
 
 
-def test_solves_and_tells_the_story(setup):
-    toy, log, factory = setup
+@pytest.fixture
+def any_log_setup(tmp_path, log_url):
+    toy = make_toy_repo(tmp_path / "repo")
+    log = open_log(log_url)
+    yield toy, log, LocalSandboxFactory(root=tmp_path / "sbx")
+    log.close()
+
+
+def test_solves_and_tells_the_story(any_log_setup):
+    """On both backends (SQLite, Kafka protocol via the dev broker)."""
+    toy, log, factory = any_log_setup
     with ScriptedServer([FIX, SUBMIT]) as server:
         out = make_runner("bash").run(_ctx(server, toy, log, factory, workflow_memory="W1: read, edit, test"))
     assert out.reason == "submitted" and out.steps == 2 and out.turns == 2
@@ -146,7 +156,7 @@ def test_a_sandbox_that_fails_mid_episode_ends_it_with_a_reason(setup):
 
 def test_a_repo_that_cannot_be_checked_out_is_an_error_result(setup, tmp_path):
     toy, log, factory = setup
-    broken = type(toy)(**{**toy.__dict__, "repo_path": tmp_path / "nowhere"})
+    broken = replace(toy, repo_path=tmp_path / "nowhere")
     with ScriptedServer([]) as server:
         out = make_runner("bash").run(_ctx(server, broken, log, factory))
     assert out.reason == "error" and "sandbox" in out.error and server.requests == []
