@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/ledger run configs/demo.yaml
 
-test: install-test
+# The dashboard test drives Debian's headless chromium; install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: install-test chromium
 	$(PY) -m pytest -q tests
 
 bench: install-test

@@ -14,8 +14,15 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 COMMAND_MODULES = [
     "events.cli",
+    "producers.orchestrator.cli",
+    "producers.tasks.cli",
+    "producers.predictions.cli",
     "infra.bench",
+    "processors.cli",
+    "producers.reevaluate",
+    "projections.cli",
     "producers.proxy.cli",
+    "trainer.consume",
 ]
 
 

@@ -1,1 +1,1 @@
-"""GRPO from rollout groups (`python -m trainer.consume`)."""
+"""The trainer: `rollout.group` events -> verl advantages and PPO loss -> policy updates."""

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from .base import (Consumer, EventLog, LogError, LogUnavailable, Outputs, Position, RawRecord,
                    Record, dead_letter_for)
+from .dedupe import SeenIds
 
 __all__ = ["open_log", "DEFAULT_URL", "Consumer", "EventLog", "LogError", "LogUnavailable",
-           "Outputs", "Position", "RawRecord", "Record", "dead_letter_for"]
+           "Outputs", "Position", "RawRecord", "Record", "SeenIds", "dead_letter_for"]
 
 DEFAULT_URL = "sqlite:///.ledger/ledger.db"
 

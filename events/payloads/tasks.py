@@ -7,7 +7,8 @@ from .base import Payload
 
 __all__ = ["Phase", "TaskPhase", "GateResult", "TaskFinished"]
 
-Phase = Literal["PREPARE", "ANALYZE", "IMPLEMENT", "VERIFY", "REBASE", "PUSH", "PR", "EXIT"]
+Phase = Literal["PREPARE", "ANALYZE", "GENERATE", "VALIDATE", "COMMIT", "REBASE", "AGGREGATE", "PR", "EXIT"]
+"""The autonomous-task design's phases (seed 003 §4.2), COMMIT/REBASE split in two."""
 
 
 class TaskPhase(Payload):

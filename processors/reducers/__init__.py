@@ -1,0 +1,1 @@
+"""The reducers: pure `(state, record) -> (state, [events])` folds."""

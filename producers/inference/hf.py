@@ -1,0 +1,187 @@
+"""`hf:SPEC` upstream: samples from a transformers causal LM in this process.
+
+SPEC is `tiny` (the trainer's random 2-layer model over the ByteTokenizer) or a
+local model directory. Every response carries the prompt and completion token
+ids, one logprob per completion token and the policy version of the weights
+that sampled it.
+
+Logprobs are those of the distribution sampled from, softmax(logits / T)
+(mode `raw` at T = 1, `processed` otherwise; at T = 0 (greedy) those of
+softmax(logits)). The trainer divides its logits by the same temperature
+(`--temperature`), so with unchanged weights it recomputes these numbers. With
+top_p < 1 the recorded logprobs are still those of the untruncated
+softmax(logits / T).
+
+Weights follow the trainer: `reload(checkpoint, version)` loads a checkpoint,
+and with `log_url` a background thread follows `policy.updated` events on the
+`trainer` topic and reloads each newer version.
+"""
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, AsyncIterator, Callable
+
+from .base import Chunk, GenerateRequest, Generation, UpstreamError
+
+__all__ = ["HfUpstream"]
+
+_DEFAULT_MAX_TOKENS = 256
+
+
+class HfUpstream:
+    def __init__(self, spec: str, *, device: str = "cpu", log_url: str | None = None,
+                 trainer_id: str | None = None, seed: int = 0, poll_s: float = 0.05):
+        import torch
+
+        from trainer.model import load_policy
+
+        self.name = f"hf:{spec}"
+        self.spec = spec
+        self.device = device
+        self.policy = load_policy(spec, device=device, seed=seed)
+        self.policy_version = 0
+        self._torch = torch
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._rng = torch.Generator().manual_seed(seed)
+        self._stop = threading.Event()
+        self._follower: threading.Thread | None = None
+        if log_url:
+            self._follower = threading.Thread(target=self._follow, args=(log_url, trainer_id, poll_s),
+                                              name="hf-policy-follower", daemon=True)
+            self._follower.start()
+
+    # -- weights ---------------------------------------------------------------------
+    def reload(self, checkpoint: str, version: int) -> None:
+        """Load a trainer checkpoint's weights; later responses carry `version`."""
+        from trainer.model import load_weights
+
+        with self._changed:
+            load_weights(self.policy.model, checkpoint)
+            self.policy_version = version
+            self._changed.notify_all()
+
+    def wait_for_version(self, version: int, timeout_s: float | None = None) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.policy_version >= version, timeout_s)
+
+    def _follow(self, log_url: str, trainer_id: str | None, poll_s: float) -> None:
+        from events.log import open_log
+
+        log = open_log(log_url)
+        try:
+            positions = {p: 0 for p in range(log.partitions("trainer"))}
+            while not self._stop.is_set():
+                newest = None
+                for part in positions:
+                    for rec in log.read("trainer", start=positions[part], partition=part):
+                        positions[part] = rec.offset + 1
+                        ev = rec.event
+                        if ev.type == "policy.updated" and trainer_id in (None, ev.payload.trainer_id):
+                            if newest is None or ev.payload.version > newest.version:
+                                newest = ev.payload
+                if newest is not None and newest.version > self.policy_version:
+                    self.reload(newest.checkpoint, newest.version)
+                self._stop.wait(poll_s)
+        finally:
+            log.close()
+
+    # -- the Upstream protocol -------------------------------------------------------
+    async def generate(self, request: GenerateRequest) -> Generation:
+        return await asyncio.to_thread(self._generate, request, None)
+
+    async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        def on_token(token: int, logprob: float, text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, Chunk(text=text, token_ids=[token], logprobs=[logprob]))
+
+        task = asyncio.ensure_future(asyncio.to_thread(self._generate, request, on_token))
+        task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+        yield Chunk(final=await task)
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        if self._follower is not None:
+            await asyncio.to_thread(self._follower.join, 5.0)
+
+    # -- sampling --------------------------------------------------------------------
+    def prompt_ids(self, request: GenerateRequest) -> list[int]:
+        tok = self.policy.tokenizer
+        if request.endpoint == "chat":
+            if not request.messages:
+                raise UpstreamError("chat request without messages", status=400)
+            if self.spec == "tiny":
+                return list(tok.apply_chat_template(request.messages, add_generation_prompt=True))
+            out = tok.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=True,
+                                          return_dict=False)
+            return list(out)
+        if request.prompt is None:
+            raise UpstreamError("completions request without a prompt", status=400)
+        if self.spec == "tiny":
+            return tok.encode(request.prompt)
+        return list(tok.encode(request.prompt, add_special_tokens=False))
+
+    def _generate(self, request: GenerateRequest, on_token: Callable[[int, float, str], None] | None) -> Generation:
+        torch = self._torch
+        s = request.sampling
+        temperature = float(s.get("temperature") if s.get("temperature") is not None else 1.0)
+        top_p = float(s.get("top_p") if s.get("top_p") is not None else 1.0)
+        max_tokens = int(s.get("max_tokens") or s.get("max_completion_tokens") or _DEFAULT_MAX_TOKENS)
+        stops = s.get("stop") or []
+        stops = [stops] if isinstance(stops, str) else list(stops)
+        prompt = self.prompt_ids(request)
+        with self._lock, torch.no_grad():
+            rng = self._rng if s.get("seed") is None else torch.Generator().manual_seed(int(s["seed"]))
+            ids, lps, finish = self._sample(prompt, temperature, top_p, max_tokens, stops, rng, on_token)
+            version = self.policy_version
+        text = self._decode(ids)
+        return Generation(text=text, finish_reason=finish, prompt_token_ids=prompt, completion_token_ids=ids,
+                          logprobs=lps, logprobs_mode="raw" if temperature in (0.0, 1.0) else "processed",
+                          usage={"prompt_tokens": len(prompt), "completion_tokens": len(ids),
+                                 "total_tokens": len(prompt) + len(ids)},
+                          policy_version=version, upstream=self.name)
+
+    def _sample(self, prompt: list[int], temperature: float, top_p: float, max_tokens: int,
+                stops: list[str], rng: Any, on_token) -> tuple[list[int], list[float], str]:
+        torch = self._torch
+        model = self.policy.model
+        out = model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
+        ids: list[int] = []
+        lps: list[float] = []
+        for _ in range(max_tokens):
+            logits = out.logits[0, -1].float()
+            logp = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
+            token = int(logp.argmax()) if temperature == 0 else _draw(logp, top_p, rng)
+            ids.append(token)
+            lps.append(float(logp[token]))
+            if on_token:
+                on_token(token, lps[-1], self._decode([token]))
+            if token in self.policy.eos_ids:
+                return ids, lps, "stop"
+            if stops and any(x in self._decode(ids) for x in stops):
+                return ids, lps, "stop"
+            out = model(input_ids=torch.tensor([[token]], device=self.device),
+                        past_key_values=out.past_key_values, use_cache=True)
+        return ids, lps, "length"
+
+    def _decode(self, ids: list[int]) -> str:
+        tok = self.policy.tokenizer
+        if self.spec == "tiny":
+            return tok.decode(ids)
+        return tok.decode(ids, skip_special_tokens=True)
+
+
+def _draw(logp: Any, top_p: float, rng: Any) -> int:
+    import torch
+
+    probs = logp.exp().cpu()
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        keep = sorted_p.cumsum(0) - sorted_p < top_p
+        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
+    return int(torch.multinomial(probs, 1, generator=rng))

@@ -1,0 +1,191 @@
+"""The orchestrator (seed 002, R2): plan → launch → observe → reconcile, on the log.
+
+    run.started ─▶ episodes in a worker pool (each via the proxy, in its sandbox)
+                ─▶ eval.result per (instance, sample) ─▶ processors alongside
+                ─▶ lake + score index ─▶ run.finished ─▶ score table
+
+Resuming is the same code path: the plan is recomputed from the log, so what is
+done is skipped and what was interrupted follows the resume policy.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from rich.console import Console
+
+import events
+from events.log import EventLog, open_log
+from events.payloads import EpisodeFinished, RunFinished, RunStarted
+
+from .config import RunConfig, expand_param_search
+from .plan import ResumeError, RunState, Work, plan_specs, plan_work, read_state
+from .progress import RunProgress
+from .worker import WorkerJob, init_worker, run_job
+
+__all__ = ["Orchestrator", "run_config", "RunSummary", "ConfigMismatch"]
+
+_RUN_NS = uuid.UUID("0b7c6a52-54a6-4b8e-9a43-6f0f3f5f2d11")
+
+
+class ConfigMismatch(RuntimeError):
+    """A run id that exists in the log was started with a different config."""
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    planned: int
+    skipped: int
+    ran: int = 0
+    evaluated: int = 0
+    resolved: int = 0
+    failed: int = 0
+    given_up: int = 0
+    scores: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _identity(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a config snapshot that define a run's results (not where things are kept)."""
+    return {k: v for k, v in snapshot.items() if k not in ("log", "lake", "artifacts", "batch")}
+
+
+class Orchestrator:
+    def __init__(self, config: RunConfig, console: Console | None = None):
+        from .components import load_instances
+
+        self.config = config
+        self.console = console or Console(stderr=True)
+        self.run_id = config.run.id
+        self.log: EventLog = open_log(config.log)
+        self.dataset = load_instances(config)
+        self._repo = {i.instance_id: i.repo for i in self.dataset.instances}
+        for err in self.dataset.errors:
+            self.console.print(f"[yellow]dataset row skipped:[/] {err}")
+
+    # -- plan ------------------------------------------------------------------------
+    def start_or_resume(self) -> RunState:
+        state = read_state(self.log, self.run_id)
+        if state.run_started:
+            if _identity(state.config or {}) != _identity(self.config.model_dump(mode="json")):
+                raise ConfigMismatch(f"run {self.run_id!r} already exists with a different config; "
+                                     "use a new run.id or the original config")
+            self.console.print(f"resuming run [bold]{self.run_id}[/] from the log")
+            return state
+        ids = [i.instance_id for i in self.dataset.instances]
+        payload = RunStarted(config=self.config.model_dump(mode="json"), manifest=self.dataset.manifest,
+                             planned=len(ids) * self.config.sampling.n, mode=self.config.run.mode)
+        started = events.new(payload, producer="orchestrator", run_id=self.run_id,
+                             id=str(uuid.uuid5(_RUN_NS, f"{self.run_id}/started")))
+        self.log.append("runs", [started])
+        state.run_started, state.config = True, payload.config
+        return state
+
+    # -- launch / observe -------------------------------------------------------------
+    def run(self) -> RunSummary:
+        from .components import Sidecars
+
+        t0 = time.monotonic()
+        state = self.start_or_resume()
+        specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
+        todo, done = plan_work(specs, state, self.config.resume_policy)
+        summary = RunSummary(self.run_id, planned=len(specs), skipped=done)
+        todo = self._settle_given_up(todo, summary)
+        with Sidecars(self.config, self.log, self.console) as sidecars:
+            self._run_pool(todo, sidecars, summary)
+            sidecars.drain()
+            summary.scores = sidecars.scores(self.run_id)
+        self._finish(summary, time.monotonic() - t0)
+        return summary
+
+    def _settle_given_up(self, todo: list[Work], summary: RunSummary) -> list[Work]:
+        """Pairs whose attempts ran out finish as errors with an empty patch, then get evaluated."""
+        out = []
+        for w in todo:
+            if w.kind != "given_up":
+                out.append(w)
+                continue
+            summary.given_up += 1
+            if self.config.resume_policy.on_unfinished == "skip":
+                continue
+            fin = events.new(EpisodeFinished(
+                episode_id=w.episode_id, instance_id=w.spec.instance_id, sample_idx=w.spec.sample_idx,
+                attempt=w.attempt, reason="error", incomplete=True,
+                error=f"gave up after {w.attempt} attempts that never finished"),
+                producer="orchestrator", run_id=self.run_id)
+            self.log.append("episodes", [fin])
+            out.append(Work("evaluate", w.spec, w.attempt, w.episode_id, fin.id, ""))
+        return out
+
+    def _run_pool(self, todo: list[Work], sidecars, summary: RunSummary) -> None:
+        if not todo:
+            return
+        cfg = self.config.model_dump(mode="json")
+        progress = RunProgress(self.console, total=summary.planned, already=summary.skipped)
+        ctx = multiprocessing.get_context("spawn")
+        with progress, ProcessPoolExecutor(self.config.batch.workers, mp_context=ctx,
+                                           initializer=init_worker) as pool:
+            pending: dict[Future, Work] = {}
+            queue = list(todo)
+            while queue or pending:
+                while queue and len(pending) < self.config.batch.workers * 2:
+                    w = queue.pop(0)
+                    pending[pool.submit(run_job, self._job(cfg, w, sidecars))] = w
+                    progress.started()
+                finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    self._observe(fut, pending.pop(fut), progress, summary)
+
+    def _job(self, cfg: dict, w: Work, sidecars) -> WorkerJob:
+        return WorkerJob(config=cfg, kind=w.kind, instance_id=w.spec.instance_id,
+                         sample_idx=w.spec.sample_idx, seed=w.spec.seed, attempt=w.attempt,
+                         episode_id=w.episode_id, finished_event_id=w.finished_event_id, patch=w.patch,
+                         proxy_url=sidecars.proxy_url(w.episode_id), proxy_token=sidecars.proxy_token,
+                         memory=sidecars.memory_for(self._repo[w.spec.instance_id]))
+
+    def _observe(self, fut: Future, w: Work, progress: RunProgress, summary: RunSummary) -> None:
+        try:
+            res = fut.result()
+        except Exception as exc:  # a worker crash is a failed pair this time, retried on resume
+            summary.failed += 1
+            progress.failed()
+            self.console.print(f"[red]{w.spec.instance_id} sample {w.spec.sample_idx} failed:[/] "
+                               f"{type(exc).__name__}: {exc}")
+            return
+        summary.ran += res["kind"] == "episode"
+        summary.evaluated += 1
+        summary.resolved += bool(res["resolved"])
+        progress.done(bool(res["resolved"]))
+
+    # -- reconcile ----------------------------------------------------------------------
+    def _finish(self, summary: RunSummary, duration: float) -> None:
+        status = "finished" if not summary.failed else "failed"
+        fin = events.new(RunFinished(status=status, episodes=summary.ran, evaluated=summary.evaluated,
+                                     failed=summary.failed, duration_s=round(duration, 3)),
+                         producer="orchestrator", run_id=self.run_id)
+        self.log.append("runs", [fin])
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def run_config(config: RunConfig, console: Console | None = None,
+               on_summary: Callable[[RunSummary], None] | None = None) -> list[RunSummary]:
+    summaries = []
+    for sub in expand_param_search(config):
+        orch = Orchestrator(sub, console)
+        try:
+            summary = orch.run()
+        finally:
+            orch.close()
+        summaries.append(summary)
+        if on_summary:
+            on_summary(summary)
+    return summaries
+
+
+__all__ += ["ResumeError"]

@@ -1,0 +1,171 @@
+"""The local sandbox: a fresh clone per episode in a temporary directory.
+
+Layout of one sandbox (everything a command writes lands here, and `close`
+removes all of it)::
+
+    <root>/ledger-sbx-XXXX/
+        repo/   a shallow fetch of the base commit alone, checked out detached = workdir
+                (later commits of the source, which may hold the fix, are not there;
+                nothing is shared with or written to the source repository)
+        home/   HOME, with a .gitconfig; $LEDGER_PATCH_FILE = home/submission.patch
+        tmp/    TMPDIR
+        bin/    python / python3 / pytest wrappers for the project interpreter
+
+Each command is `bash -c` in the clean environment of `environment.clean_env`,
+in its own process group, under `prlimit` limits and, where the kernel allows,
+in a fresh network namespace (`unshare -n`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import tempfile
+import uuid
+from pathlib import Path
+
+from events.payloads import SandboxInfo
+
+from .base import CommandResult, SandboxError
+from .environment import clean_env, write_bin_dir
+from .isolation import Rlimits, probe_network_isolation, wrap_command
+from .patch import EXCLUDED, PATCH_FILE_NAME, extract_patch, git
+from .process import MARKER_VAR, kill_marked, run_capped
+
+__all__ = ["LocalSandbox", "LocalSandboxFactory", "DEFAULT_OUTPUT_CAP"]
+
+DEFAULT_OUTPUT_CAP = 8 << 20
+_GITCONFIG = "[user]\n\tname = ledger-agent\n\temail = agent@ledger.invalid\n" \
+             "[advice]\n\tdetachedHead = false\n"
+
+
+class LocalSandboxFactory:
+    """Makes `LocalSandbox`es.
+
+    root: parent directory of the sandboxes (default: the system temp dir).
+    output_cap: bytes of a command's output kept; the rest is counted and dropped.
+    rlimits: CPU / memory / file-size limits per command.
+    network: allow network access (False: isolate when the kernel allows it).
+    """
+
+    def __init__(self, root: Path | str | None = None, output_cap: int = DEFAULT_OUTPUT_CAP,
+                 rlimits: Rlimits = Rlimits(), network: bool = False) -> None:
+        self.root = Path(root) if root is not None else Path(tempfile.gettempdir())
+        self.output_cap = output_cap
+        self.rlimits = rlimits
+        self.network = network
+
+    def create(self, repo: Path, base_commit: str) -> "LocalSandbox":
+        return LocalSandbox(self, Path(repo), base_commit)
+
+    def info(self) -> SandboxInfo:
+        if self.network:
+            return SandboxInfo(kind="local", network_isolated=False,
+                               note="network allowed by configuration")
+        isolation = probe_network_isolation()
+        return SandboxInfo(kind="local", network_isolated=isolation.isolated,
+                           note=isolation.note)
+
+
+class LocalSandbox:
+    def __init__(self, factory: LocalSandboxFactory, repo: Path, base_commit: str) -> None:
+        self._factory = factory
+        self.info = factory.info()
+        self._isolation = None if factory.network else probe_network_isolation()
+        self._marker = uuid.uuid4().hex
+        self._closed = False
+        factory.root.mkdir(parents=True, exist_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix="ledger-sbx-", dir=factory.root))
+        self.workdir = self.root / "repo"
+        self.patch_file = self.root / "home" / PATCH_FILE_NAME
+        self.env = clean_env(self.root, self._marker, MARKER_VAR, self.patch_file)
+        try:
+            self.base_commit = self._prepare(repo, base_commit)
+        except BaseException:
+            self.close()
+            raise
+
+    def _prepare(self, repo: Path, base_commit: str) -> str:
+        for sub in ("home", "tmp"):
+            (self.root / sub).mkdir()
+        (self.root / "home" / ".gitconfig").write_text(_GITCONFIG)
+        write_bin_dir(self.root / "bin")
+        if not (repo / ".git").exists() and not (repo / "HEAD").is_file():
+            raise SandboxError(f"not a git repository: {repo}")
+        try:
+            full = git(repo, "rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}",
+                       env=self.env).strip()
+            self.workdir.mkdir()
+            git(self.workdir, "init", "--quiet", env=self.env)
+            git(self.workdir, "fetch", "--quiet", "--depth", "1",
+                f"file://{repo.resolve()}", full, env=self.env)
+            git(self.workdir, "checkout", "--quiet", "--detach", full, env=self.env)
+        except RuntimeError as exc:
+            raise SandboxError(f"cannot check out {base_commit!r} of {repo}: {exc}") from exc
+        exclude = self.workdir / ".git" / "info" / "exclude"
+        exclude.parent.mkdir(exist_ok=True)
+        exclude.write_text("\n".join(EXCLUDED) + "\n")
+        return full
+
+    def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
+        """Run `bash -c command` in `workdir`; a timeout kills its whole process group."""
+        self._check_open()
+        argv = wrap_command(command, self._factory.rlimits, self._isolation)
+        raw = run_capped(argv, cwd=self.workdir, env=self.env, timeout_s=timeout_s,
+                         output_cap=self._factory.output_cap)
+        return CommandResult(exit_code=raw.exit_code,
+                             output=raw.output.decode("utf-8", errors="replace"),
+                             output_size=raw.output_size, output_capped=raw.output_capped,
+                             timed_out=raw.timed_out, duration_s=raw.duration_s)
+
+    def write_file(self, relpath: str, content: str | bytes) -> None:
+        """Write a file under `workdir`; paths escaping it raise SandboxError."""
+        self._check_open()
+        target = (self.workdir / relpath).resolve()
+        if not target.is_relative_to(self.workdir.resolve()) or target == self.workdir.resolve():
+            raise SandboxError(f"path escapes the sandbox: {relpath!r}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode() if isinstance(content, str) else content
+        target.write_bytes(data)
+
+    def diff(self) -> str:
+        """The patch against `base_commit` (see `patch.extract_patch`)."""
+        self._check_open()
+        try:
+            return extract_patch(self.workdir, self.base_commit,
+                                 [self.patch_file, self.workdir / PATCH_FILE_NAME],
+                                 env=self.env)
+        except RuntimeError as exc:
+            raise SandboxError(str(exc)) from exc
+
+    def close(self) -> None:
+        """Kill what is left running and remove the sandbox directory. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        kill_marked(self._marker)
+        shutil.rmtree(self.root, onerror=_force_remove)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxError("sandbox is closed")
+
+    def __enter__(self) -> "LocalSandbox":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _force_remove(func, path, _exc_info) -> None:
+    """rmtree error handler: a command may have left read-only files or dirs."""
+    try:
+        parent = os.path.dirname(path)
+        os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.chmod(path, stat.S_IRWXU)
+            shutil.rmtree(path, onerror=_force_remove)
+        else:
+            os.unlink(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,1 @@
+"""The read-only dashboard over a lake (`ledger serve`)."""

@@ -1,0 +1,178 @@
+"""`ledger project`: the log -> the Parquet lake, exactly once.
+
+One round reads up to `batch` records from each topic-partition, starting
+after the manifest's offset, and then, in this order:
+
+1. writes each (type, date, topic-partition) group as one Parquet file
+   (temp name, fsync, rename), rows deduplicated by event id;
+2. saves the manifest with the last offset of every partition read;
+3. commits the input offsets of the consumer group.
+
+The manifest is the source of truth: a crash before (2) leaves files past the
+manifest, which `lake.sweep` deletes on restart before the batch is projected
+again; a crash between (2) and (3) only leaves the group's offsets behind,
+and the projector reads from the manifest, not the group. Records are read
+raw (bytes), so the group offsets are progress for operators (lag), not the
+resume point.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import polars as pl
+
+from events.log.base import EventLog
+from events.topics import TOPICS
+
+from . import lake as lk
+from .compact import repair
+from .frames import Prepared, prepare
+from .sources import source_for
+
+__all__ = ["Projector", "project"]
+
+GROUP = "projections.lake"
+
+
+class Projector:
+    """Projects the given topics of `log` into the lake at `lake_dir`.
+
+    `batch`: records read per topic-partition per round (one file per type and day);
+    `workers`: partitions decoded side by side; `on_round(types)`: called after each
+    round's manifest with the event types it wrote (the views hook).
+    """
+
+    def __init__(self, log: EventLog, lake_dir: str | Path, *, topics: tuple[str, ...] = TOPICS,
+                 batch: int = 50_000, group: str = GROUP, workers: int = 2,
+                 on_round: Callable[[set[str]], None] | None = None):
+        self.log = log
+        self.lake = Path(lake_dir)
+        self.lake.mkdir(parents=True, exist_ok=True)
+        self.topics = topics
+        self.batch = batch
+        self.group = group
+        self.on_round = on_round
+        repair(self.lake)
+        self.manifest = lk.Manifest.load(self.lake)
+        lk.sweep(self.lake, self.manifest)
+        self._seen: dict[str, set[str]] = {}
+        self.source = source_for(log, group)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="project")
+        self.records_read = 0
+        """Records read by this projector so far (rejected ones included)."""
+
+    def close(self) -> None:
+        self.source.close()
+        self._pool.shutdown()
+
+    # -- one round ---------------------------------------------------------------------
+    def step(self) -> int:
+        """Project one round; returns the number of records read.
+
+        If the round fails, in-memory state is rebuilt from the lake (as after a
+        restart) before the error propagates, so a caller may simply retry."""
+        try:
+            return self._step()
+        except BaseException:
+            self.manifest = lk.Manifest.load(self.lake)
+            lk.sweep(self.lake, self.manifest)
+            self._seen.clear()
+            raise
+
+    def _step(self) -> int:
+        read, touched = 0, set()
+        progressed: dict[tuple[str, int], int] = {}
+        for topic in self.topics:
+            starts = {(topic, p): self.manifest.next_offset(topic, p) for p in range(self.log.partitions(topic))}
+            fetched = [(part, raws) for (_, part), raws in self.source.fetch(starts, self.batch).items() if raws]
+            # decoding is GIL-free (Polars), so partitions are prepared side by side;
+            # dedupe and writes stay in partition order
+            prepared = self._pool.map(lambda pr: prepare(topic, pr[0], pr[1]), fetched)
+            for (part, raws), prep in zip(fetched, prepared):
+                touched |= self._write_prepared(topic, part, prep)
+                progressed[(topic, part)] = raws[-1].offset
+                read += len(raws)
+        self.records_read += read
+        if progressed:
+            for (topic, part), last in progressed.items():
+                self.manifest.offsets[f"{topic}/{part}"] = last
+            self.manifest.save(self.lake)
+            self.source.commit({tp: last + 1 for tp, last in progressed.items()})
+            if self.on_round and touched:
+                self.on_round(touched)
+        return read
+
+    def run(self, *, follow: bool = False, poll_s: float = 0.2,
+            should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Project until caught up (or forever with `follow`); returns records read."""
+        total = 0
+        while not should_stop():
+            n = self.step()
+            total += n
+            if n == 0:
+                if not follow:
+                    return total
+                time.sleep(poll_s)
+        return total
+
+    # -- internals ---------------------------------------------------------------------
+    def _write_prepared(self, topic: str, part: int, prepared: Prepared) -> set[str]:
+        self.manifest.rejected += prepared.rejected
+        for event_type, frame in prepared.frames.items():
+            self._write(topic, event_type, part, self._dedupe(topic, event_type, frame))
+        return set(prepared.frames)
+
+    def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
+        seen = self._seen_ids(topic, event_type)
+        keep = []
+        for eid in frame["id"].to_list():
+            if eid in seen:
+                keep.append(False)
+            else:
+                seen.add(eid)
+                keep.append(True)
+        if all(keep):
+            return frame
+        self.manifest.duplicates += len(keep) - sum(keep)
+        return frame.filter(pl.Series(keep))
+
+    def _seen_ids(self, topic: str, event_type: str) -> set[str]:
+        seen = self._seen.get(event_type)
+        if seen is None:
+            table = lk.scan(self.lake, topic, event_type)
+            ids = [] if table is None else table.select("id").collect()["id"].to_list()
+            seen = self._seen[event_type] = set(ids)
+        return seen
+
+    def _write(self, topic: str, event_type: str, part: int, frame: pl.DataFrame) -> None:
+        if frame.height == 0:
+            return
+        key = f"{topic}/{event_type}"
+        self.manifest.rows[key] = self.manifest.rows.get(key, 0) + frame.height
+        root = lk.table_dir(self.lake, topic, event_type)
+        for (day,), rows in frame.partition_by("date", as_dict=True, maintain_order=True).items():
+            first = int(rows["log_offset"][0])
+            path = root / f"date={day.isoformat()}" / lk.file_name(topic, part, first)
+            lk.write_parquet(path, rows.drop("date"))
+
+
+def project(log_url: str, lake_dir: str | Path, *, follow: bool = False, batch: int = 50_000,
+            views: bool = True) -> int:
+    """Open the log and project it into the lake; returns records read."""
+    from events.log import open_log
+
+    from .views import refresh
+
+    log = open_log(log_url)
+    try:
+        on_round = (lambda touched: refresh(lake_dir, touched)) if views else None
+        projector = Projector(log, lake_dir, batch=batch, on_round=on_round)
+        try:
+            return projector.run(follow=follow)
+        finally:
+            projector.close()
+    finally:
+        log.close()
