@@ -19,6 +19,7 @@ BENCHES: dict[str, str] = {
     "project": "infra.benchmarks.project",
     "train": "infra.benchmarks.train",
     "proxy": "infra.benchmarks.proxy",
+    "sandbox": "infra.benchmarks.sandbox",
 }
 
 

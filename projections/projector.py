@@ -127,13 +127,12 @@ class Projector:
 
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
-        keep = []
-        for eid in frame["id"].to_list():
-            if eid in seen:
-                keep.append(False)
-            else:
-                seen.add(eid)
-                keep.append(True)
+        ids = frame["id"].to_list()
+        keep = [eid not in seen for eid in ids]
+        if len(set(ids)) < len(ids):  # a repeat inside the batch: keep its first copy
+            first: set[str] = set()
+            keep = [k and not (eid in first or first.add(eid)) for k, eid in zip(keep, ids)]
+        seen.update(ids)
         if all(keep):
             return frame
         self.manifest.duplicates += len(keep) - sum(keep)

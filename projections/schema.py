@@ -45,6 +45,8 @@ _SCALARS: dict[Any, pl.DataType] = {
     int: pl.Int64(), float: pl.Float64(), bool: pl.Boolean(), str: pl.String(),
     datetime: pl.Datetime("us", "UTC"),
 }
+
+
 def dtype_for(annotation: Any) -> pl.DataType:
     """The column type of one field annotation (the rule in the module docstring)."""
     dtype = _structured(annotation)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -155,7 +156,7 @@ def test_a_sandbox_that_fails_mid_episode_ends_it_with_a_reason(setup):
 
 def test_a_repo_that_cannot_be_checked_out_is_an_error_result(setup, tmp_path):
     toy, log, factory = setup
-    broken = type(toy)(**{**toy.__dict__, "repo_path": tmp_path / "nowhere"})
+    broken = replace(toy, repo_path=tmp_path / "nowhere")
     with ScriptedServer([]) as server:
         out = make_runner("bash").run(_ctx(server, broken, log, factory))
     assert out.reason == "error" and "sandbox" in out.error and server.requests == []

@@ -35,7 +35,7 @@ def matrix(tmp_path_factory, bundled_cache):
         ("not_applying", not_applying(t.instance.patch)))]
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda c: evaluator.evaluate(c[0].instance, c[2]), cases))
-    return tasks, [(t.instance.instance_id, kind, r) for (t, kind, _), r in zip(cases, results)]
+    return tasks, [(t.instance.instance_id, kind, r) for (t, kind, _), r in zip(cases, results, strict=True)]
 
 
 def _failures(rows, kind, check):

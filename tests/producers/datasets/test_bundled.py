@@ -131,3 +131,23 @@ def test_concurrent_preparation_is_safe(tmp_path):
     assert outs[0] == outs[1] == outs[2] and len(outs[0]) >= 12
     assert [p.name for p in (tmp_path / "bundled").iterdir() if not p.name.endswith(".lock")] \
         == [suite_digest()]
+
+
+def test_sigkill_during_generation_leaves_nothing_half_written(tmp_path):
+    import signal
+    import time
+    code = "import sys; from producers.datasets.bundled import ensure_bundled; ensure_bundled(sys.argv[1])"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], env=env)
+    partial = tmp_path / "bundled" / f".{suite_digest()}.partial"
+    deadline = time.monotonic() + 120
+    while not (partial / "textkit" / ".git").exists() and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    root = tmp_path / "bundled" / suite_digest()
+    assert not (root / "tasks.json").exists() or proc.returncode == 0
+    instances = ensure_bundled(tmp_path)
+    assert len(instances) >= 12 and not partial.exists()
+    assert all(Path(i.repo_path).is_dir() for i in instances)

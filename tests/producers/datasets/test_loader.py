@@ -206,3 +206,15 @@ def test_concurrent_hub_preparations_agree(tmp_path):
     assert outs[0] == outs[1] == outs[2] and outs[0]["count"] == 5
     entries = list((tmp_path / "cache" / "hub").glob("*@r1/test.jsonl"))
     assert len(entries) == 1 and len(entries[0].read_text().splitlines()) == 5
+
+
+def test_unreachable_hub_is_a_dataset_error_naming_the_source(tmp_path):
+    code = ("import sys; from producers.datasets.loader import DatasetError, load_dataset\n"
+            "try:\n    load_dataset('princeton-nlp/SWE-bench_Lite', cache_dir=sys.argv[1])\n"
+            "except DatasetError as exc:\n    print('DatasetError', exc)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("DatasetError") and "princeton-nlp/SWE-bench_Lite" in proc.stdout
