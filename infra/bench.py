@@ -36,6 +36,9 @@ def _add_benches(parser: argparse.ArgumentParser) -> None:
         b.add_argument("--json", dest="json_out", default=None, help="also write the figures to FILE")
         mod.add_arguments(b)
         b.set_defaults(func=_runner(mod))
+    a = benches.add_parser("all", help="every benchmark above with its default sizes, one JSON object")
+    a.add_argument("--json", dest="json_out", default=None, help="also write the figures to FILE")
+    a.set_defaults(func=_run_all)
 
 
 def _runner(mod):
@@ -49,6 +52,17 @@ def _runner(mod):
         return 0
 
     return run
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    results = {}
+    for name, module in BENCHES.items():
+        mod = importlib.import_module(module)
+        parser = argparse.ArgumentParser(prog=f"ledger bench {name}")
+        mod.add_arguments(parser)
+        print(f"running bench {name} ...", file=sys.stderr, flush=True)
+        results[name] = mod.run(parser.parse_args([]))
+    return _runner(type("All", (), {"run": staticmethod(lambda _: results)}))(args)
 
 
 def main(argv: list[str] | None = None) -> int:
