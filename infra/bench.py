@@ -41,15 +41,18 @@ def _add_benches(parser: argparse.ArgumentParser) -> None:
     a.set_defaults(func=_run_all)
 
 
+def _emit(result: dict, json_out: str | None) -> int:
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    if json_out:
+        with open(json_out, "w") as fh:
+            fh.write(text + "\n")
+    return 0
+
+
 def _runner(mod):
     def run(args: argparse.Namespace) -> int:
-        result = mod.run(args)
-        text = json.dumps(result, indent=2, sort_keys=True)
-        print(text)
-        if args.json_out:
-            with open(args.json_out, "w") as fh:
-                fh.write(text + "\n")
-        return 0
+        return _emit(mod.run(args), args.json_out)
 
     return run
 
@@ -62,7 +65,7 @@ def _run_all(args: argparse.Namespace) -> int:
         mod.add_arguments(parser)
         print(f"running bench {name} ...", file=sys.stderr, flush=True)
         results[name] = mod.run(parser.parse_args([]))
-    return _runner(type("All", (), {"run": staticmethod(lambda _: results)}))(args)
+    return _emit(results, args.json_out)
 
 
 def main(argv: list[str] | None = None) -> int:
