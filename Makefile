@@ -4,15 +4,15 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test install install-test bench clean
+.PHONY: demo test install install-test bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-# torch first, pinned: an unpinned torch pulls a multi-GB CUDA build.
+# The demo needs no torch. The test extras do (the trainer): torch first, pinned,
+# because an unpinned torch pulls a multi-GB CUDA build.
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install "torch==2.13.0"
 	$(PIP) install -e .
 	touch $@
 
@@ -27,7 +27,12 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(VENV)/bin/ledger run configs/demo.yaml
 
-test: install-test
+# The dashboard test drives Debian's headless chromium; install it when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+		(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: install-test chromium
 	$(PY) -m pytest -q tests
 
 bench: install-test

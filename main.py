@@ -19,7 +19,10 @@ COMMAND_MODULES = [
     "producers.predictions.cli",
     "infra.bench",
     "processors.cli",
+    "producers.reevaluate",
     "projections.cli",
+    "producers.proxy.cli",
+    "trainer.consume",
 ]
 
 

@@ -110,7 +110,7 @@ def render_dashboard(tasks: dict[str, TaskStatus]) -> str:
              "", "| task | status | phase | tests passed/failed | coverage | lint | type | risk | PR |",
              "|---|---|---|---|---|---|---|---|---|"]
     for t in sorted(tasks.values(), key=lambda t: t.id):
-        lines.append(f"| {t.id} | {t.status}{' (partial)' if t.partial else ''} | {t.phase} | "
+        lines.append(f"| {t.id} | {t.status}{' (partial)' if t.partial and t.status != 'partial' else ''} | {t.phase} | "
                      f"{_n(t.tests_passed)}/{_n(t.tests_failed)} | {_cov(t)} | {_n(t.lint_errors)} | "
                      f"{_n(t.type_errors)} | {', '.join(t.risk_labels) or '-'} | {t.pr_url or '-'} |")
     return "\n".join(lines) + "\n"

@@ -11,18 +11,26 @@ import torch
 from .batch import Batch
 from .config import ADVANTAGES, TrainerConfig
 
-__all__ = ["token_logprobs", "advantages", "Objective"]
+__all__ = ["token_logprobs", "forward", "advantages", "Objective"]
 
 
 def token_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    temperature: float = 1.0) -> torch.Tensor:
     """(B, L-1) logprob of token t given tokens < t, under softmax(logits / temperature)."""
-    from verl.utils.torch_functional import logprobs_from_logits
+    return forward(model, input_ids, attention_mask, temperature)[0]
+
+
+def forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, temperature: float = 1.0,
+            with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(B, L-1) token logprobs and, if asked, (B, L-1) entropy of each next-token distribution."""
+    from verl.utils.torch_functional import entropy_from_logits, logprobs_from_logits
 
     logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
     if temperature != 1.0:
         logits = logits / temperature
-    return logprobs_from_logits(logits.float(), input_ids[:, 1:])
+    logits = logits.float()
+    entropy = entropy_from_logits(logits) if with_entropy else None
+    return logprobs_from_logits(logits, input_ids[:, 1:]), entropy
 
 
 def advantages(batch: Batch, name: str) -> torch.Tensor:
@@ -54,16 +62,19 @@ class Objective:
             "clip_ratio_c": 3.0, "loss_agg_mode": cfg.loss_agg_mode, "global_batch_info": {}})
 
     def __call__(self, log_prob: torch.Tensor, batch: Batch, adv: torch.Tensor,
-                 ref_log_prob: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, float]]:
+                 ref_log_prob: torch.Tensor | None,
+                 entropy: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
         from verl.trainer.ppo.core_algos import agg_loss, kl_penalty
 
-        pg_loss, pg = self.loss_fn(batch.old_log_prob, log_prob, adv, batch.response_mask,
-                                   self.cfg.loss_agg_mode, self.loss_config)
-        metrics = {"pg_loss": float(pg_loss.detach()), "clip_frac": pg["actor/pg_clipfrac"],
-                   "kl": pg["actor/ppo_kl"]}
-        if ref_log_prob is None:
-            return pg_loss, metrics
-        kl_mat = kl_penalty(log_prob, ref_log_prob, self.cfg.kl_type)
-        kl = agg_loss(loss_mat=kl_mat, loss_mask=batch.response_mask, loss_agg_mode=self.cfg.loss_agg_mode)
-        metrics["kl"] = float(kl.detach())
-        return pg_loss + self.cfg.kl_coef * kl, metrics
+        mode = self.cfg.loss_agg_mode
+        loss, pg = self.loss_fn(batch.old_log_prob, log_prob, adv, batch.response_mask, mode, self.loss_config)
+        metrics = {"pg_loss": float(loss.detach()), "clip_frac": pg["actor/pg_clipfrac"], "kl": pg["actor/ppo_kl"]}
+        if entropy is not None:
+            ent = agg_loss(loss_mat=entropy, loss_mask=batch.response_mask, loss_agg_mode=mode)
+            loss = loss - self.cfg.entropy_coeff * ent
+        if ref_log_prob is not None:
+            kl_mat = kl_penalty(log_prob, ref_log_prob, self.cfg.kl_type)
+            kl = agg_loss(loss_mat=kl_mat, loss_mask=batch.response_mask, loss_agg_mode=mode)
+            metrics["kl"] = float(kl.detach())
+            loss = loss + self.cfg.kl_coef * kl
+        return loss, metrics

@@ -111,17 +111,12 @@ class Batch:
 def collate(groups: list[RolloutGroup], pad_id: int) -> Batch:
     samples = [(g.group_id, s) for g in groups for s in g.samples]
     b, length = len(samples), max(len(s.token_ids) for _, s in samples)
-    ids = torch.full((b, length), pad_id, dtype=torch.long)
-    attn = torch.zeros((b, length), dtype=torch.long)
-    mask = torch.zeros((b, length), dtype=torch.float32)
-    old = torch.zeros((b, length), dtype=torch.float32)
+    pads = [length - len(s.token_ids) for _, s in samples]
+    ids = torch.tensor([s.token_ids + [pad_id] * k for (_, s), k in zip(samples, pads)], dtype=torch.long)
+    attn = torch.tensor([[1] * len(s.token_ids) + [0] * k for (_, s), k in zip(samples, pads)], dtype=torch.long)
+    mask = torch.tensor([s.loss_mask + [0] * k for (_, s), k in zip(samples, pads)], dtype=torch.float32)
+    old = torch.tensor([s.logprobs + [0.0] * k for (_, s), k in zip(samples, pads)], dtype=torch.float32)
     rewards = torch.tensor([s.reward for _, s in samples], dtype=torch.float32)
-    for i, (_, s) in enumerate(samples):
-        n = len(s.token_ids)
-        ids[i, :n] = torch.tensor(s.token_ids)
-        attn[i, :n] = 1
-        mask[i, :n] = torch.tensor(s.loss_mask, dtype=torch.float32)
-        old[i, :n] = torch.tensor(s.logprobs, dtype=torch.float32)
     response_mask = mask[:, 1:]
     last = _last_index(response_mask)
     tlr = torch.zeros_like(response_mask)

@@ -35,6 +35,8 @@ class TrainerConfig(BaseModel):
     """PPO clip range epsilon (symmetric)."""
     kl_coef: float = 0.0
     """Weight of the KL penalty to the initial (reference) policy; 0 skips the reference model."""
+    entropy_coeff: float = 0.0
+    """Weight of the entropy bonus (verl actor `entropy_coeff`); keeps exploration alive."""
     kl_type: str = "low_var_kl"
     """verl `kl_penalty` estimator name (kl, abs, mse, low_var_kl)."""
     adv: str = "grpo"

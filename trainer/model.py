@@ -64,7 +64,7 @@ def load_policy(spec: str, *, device: str = "cpu", seed: int = 0, dtype: torch.d
             raise FileNotFoundError(f"model {spec!r}: expected 'tiny' or a local Hugging Face model directory")
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
         tok = AutoTokenizer.from_pretrained(path)
         eos = _eos_ids(model, tok)
         pad = tok.pad_token_id if tok.pad_token_id is not None else eos[0]

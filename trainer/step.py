@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from .algorithms import Objective, advantages, token_logprobs
+from .algorithms import Objective, advantages, forward, token_logprobs
 from .batch import Batch
 from .config import TrainerConfig
 
@@ -46,9 +46,10 @@ class Learner:
         batch = batch.to(self.cfg.device)
         self.model.train()
         ref = self._ref_logprobs(batch) if self.ref_model is not None else None
-        log_prob = token_logprobs(self.model, batch.input_ids, batch.attention_mask, self.cfg.temperature)
+        log_prob, entropy = forward(self.model, batch.input_ids, batch.attention_mask, self.cfg.temperature,
+                                    with_entropy=self.cfg.entropy_coeff > 0)
         adv = advantages(batch, self.cfg.adv)
-        loss, m = self.objective(log_prob, batch, adv, ref)
+        loss, m = self.objective(log_prob, batch, adv, ref, entropy)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)

@@ -6,7 +6,7 @@ commit left it.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from .base import Outputs, Position, RawRecord
 
@@ -38,6 +38,21 @@ class CheckpointsMixin:
                 f"WHERE seq > ? AND topic IN ({marks}) ORDER BY seq LIMIT ?",
                 (after_seq, *topics, limit)).fetchall()
         return [(seq, RawRecord(t, p, o, k, v)) for seq, t, p, o, k, v in rows]
+
+    def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[bytes]:
+        """Every record value of a topic in append order (so each partition's in
+        offset order), as raw bytes: bulk re-reads such as re-scoring, one
+        sequential scan, no per-record objects."""
+        cur = self._conn.cursor()
+        with self._lock:
+            cur.execute("SELECT value FROM events WHERE topic = ? ORDER BY seq", (topic,))
+            rows = cur.fetchmany(chunk)
+        while rows:
+            for (value,) in rows:
+                yield value
+            with self._lock:
+                rows = cur.fetchmany(chunk)
+        cur.close()
 
     def _ensure_checkpoints(self) -> None:
         if not getattr(self, "_checkpoints_ready", False):

@@ -31,6 +31,8 @@ class EpisodeStarted(Payload):
     model: str = ""
     repo: str = ""
     seed: int | None = None
+    problem_statement: str = ""
+    """The task as the agent was given it (empty when the producer does not record it)."""
 
 
 class EpisodeFinished(Payload):

@@ -41,6 +41,12 @@ class ProxyRequest(Payload):
     prompt_delta: PromptDelta | None = None
     raw: Blob | None = None
     """The raw request body."""
+    tools: list[dict[str, Any]] | None = None
+    """Tool definitions the client offered (chat)."""
+    upstream: str = ""
+    """The upstream the request was forwarded to."""
+    scripted: bool = False
+    """True when the upstream is a scripted stand-in, not a model."""
 
 
 class ProxyResponse(Payload):
@@ -76,3 +82,5 @@ class ProxyError(Payload):
     """e.g. upstream_timeout, upstream_error, log_unavailable, replay_diverged."""
     message: str
     upstream: str = ""
+    scripted: bool = False
+    """True when the upstream is a scripted stand-in, not a model."""

@@ -151,6 +151,19 @@ class ResumePolicy(_Section):
     """Attempts per (instance, sample) before it is given up (retry only)."""
 
 
+class AwmSection(_Section):
+    """Agent Workflow Memory online loop (seed 004)."""
+
+    enabled: bool = True
+    """Induce workflows from successes and inject them into the agent's system prompt."""
+    induction_trigger_count: int = Field(10, ge=1)
+    """Successes per memory scope between two inductions (the seed's default 10)."""
+    max_workflows: int = Field(50, ge=1)
+    """Workflows kept per memory scope; older ones are evicted."""
+    inducer: Literal["heuristic", "model"] = "heuristic"
+    """`model` asks the run's model (through the proxy) to induce; `heuristic` needs no model."""
+
+
 class ParamSearch(_Section):
     grid: dict[Literal["temperature", "top_p", "max_tokens"], list[float | int]] = {}
     """Sampling fields to sweep; every combination becomes a sub-run `<id>.<field>=<value>...`."""
@@ -165,6 +178,7 @@ class RunConfig(_Section):
     sampling: SamplingSection = SamplingSection()
     batch: BatchSection = BatchSection()
     resume_policy: ResumePolicy = ResumePolicy()
+    awm: AwmSection = AwmSection()
     param_search: ParamSearch | None = None
     log: str = "sqlite:///.ledger/ledger.db"
     """Log URL: sqlite:///PATH or kafka://HOST:PORT[,HOST:PORT]."""

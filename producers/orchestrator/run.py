@@ -63,6 +63,7 @@ class Orchestrator:
         self.run_id = config.run.id
         self.log: EventLog = open_log(config.log)
         self.dataset = load_instances(config)
+        self._repo = {i.instance_id: i.repo for i in self.dataset.instances}
         for err in self.dataset.errors:
             self.console.print(f"[yellow]dataset row skipped:[/] {err}")
 
@@ -144,7 +145,7 @@ class Orchestrator:
                          sample_idx=w.spec.sample_idx, seed=w.spec.seed, attempt=w.attempt,
                          episode_id=w.episode_id, finished_event_id=w.finished_event_id, patch=w.patch,
                          proxy_url=sidecars.proxy_url(w.episode_id), proxy_token=sidecars.proxy_token,
-                         memory=sidecars.memory_for(w.spec.instance_id))
+                         memory=sidecars.memory_for(self._repo[w.spec.instance_id]))
 
     def _observe(self, fut: Future, w: Work, progress: RunProgress, summary: RunSummary) -> None:
         try:

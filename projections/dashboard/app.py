@@ -44,7 +44,7 @@ def _trainer_svg(lake: Path, field: str, label: str, element_id: str) -> str:
     for r in data.trainer_steps(lake):
         series.setdefault(r["trainer_id"], []).append((float(r["step"]), float(r[field])))
     return line_chart(series, title=f"{label} by trainer step", x_label="step", y_label=label,
-                      element_id=element_id)
+                      element_id=element_id, integer_x=True)
 
 
 def _cell(value: Any) -> str:
@@ -52,6 +52,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
+    if isinstance(value, list):
+        return escape(", ".join(map(str, value))) or "-"
     return escape(str(value))
 
 

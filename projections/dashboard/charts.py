@@ -6,7 +6,7 @@ from html import escape
 __all__ = ["line_chart", "PALETTE"]
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-_PAD_L, _PAD_R, _PAD_T, _PAD_B = 52, 16, 28, 40
+_PAD_L, _PAD_R, _PAD_T, _PAD_B = 52, 16, 46, 40
 
 
 def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -68,8 +68,9 @@ def line_chart(series: dict[str, list[tuple[float, float]]], *, title: str, x_la
                    f'stroke-width="2" points="{path}"/>')
         if len(pts) <= 40:
             out += [f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>' for x, y in pts]
-        ly = _PAD_T + 14 + 16 * i
-        out.append(f'<rect x="{_PAD_L + pw - 150}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
-        out.append(f'<text x="{_PAD_L + pw - 135}" y="{ly}" class="legend">{escape(name[:22])}</text>')
+        lx = _PAD_L + 130 * (i % 4)
+        ly = 34
+        out.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{color}"/>')
+        out.append(f'<text x="{lx + 14}" y="{ly}" class="legend">{escape(name[:18])}</text>')
     out.append("</svg>")
     return "\n".join(out)

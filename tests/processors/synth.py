@@ -41,3 +41,46 @@ def synthetic_run(run_id: str, instances: int, samples: int, seed: int = 0, dupl
         p = src.payload
         evs.append(eval_result(run_id, p.instance_id, p.sample_idx, not p.resolved))
     return run_started(run_id, ids, samples), evs
+
+
+def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sample_idx: int = 0,
+                   incomplete: bool = False, error_at: int | None = None, trainable: bool = True,
+                   policy_versions=None, reason: str = "done"):
+    """episode.started, proxy request/response per turn, episode.finished.
+
+    `turns`: [(prompt_ids, completion_ids)]; a prompt that extends the previous
+    prompt + completion is stored as a delta, any other as full ids (as the proxy does).
+    """
+    from events.payloads import EpisodeFinished, EpisodeStarted, PromptDelta, ProxyError, ProxyRequest, ProxyResponse
+
+    out = [events.new(EpisodeStarted(episode_id=episode_id, instance_id=instance_id, sample_idx=sample_idx,
+                                     problem_statement=f"fix {instance_id}"), producer="test", run_id=run_id)]
+    prev = None
+    for i, (prompt, completion) in enumerate(turns):
+        rid = f"{episode_id}-req{i}"
+        base = (prev[1] + prev[2]) if prev else None
+        if base is not None and prompt[:len(base)] == base:
+            req = ProxyRequest(episode_id=episode_id, request_id=rid, turn=i,
+                               prompt_delta=PromptDelta(base_request=prev[0], prefix_len=len(base),
+                                                        ids=prompt[len(base):]))
+        else:
+            req = ProxyRequest(episode_id=episode_id, request_id=rid, turn=i, prompt_token_ids=prompt)
+        req_ev = events.new(req, producer="proxy", run_id=run_id)
+        out.append(req_ev)
+        if error_at == i:
+            out.append(events.new(ProxyError(episode_id=episode_id, request_id=rid, turn=i, status=502,
+                                             kind="upstream_error", message="boom"), producer="proxy",
+                                  run_id=run_id))
+            continue
+        pv = policy_versions[i] if policy_versions else 0
+        out.append(events.new(ProxyResponse(episode_id=episode_id, request_id=rid, turn=i,
+                                            completion_token_ids=completion,
+                                            logprobs=[-0.1 * (j + 1) for j in range(len(completion))],
+                                            trainable=trainable, policy_version=pv, reason=reason,
+                                            latency_ms=100.0),
+                              producer="proxy", run_id=run_id))
+        prev = (req_ev.id, prompt, completion)
+    out.append(events.new(EpisodeFinished(episode_id=episode_id, instance_id=instance_id, sample_idx=sample_idx,
+                                          patch="diff --git a/x b/x", reason="submitted", turns=len(turns),
+                                          incomplete=incomplete), producer="agent", run_id=run_id))
+    return out

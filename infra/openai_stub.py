@@ -1,0 +1,219 @@
+"""A small OpenAI-compatible server that answers like vLLM, for tests and benchmarks.
+
+`python -m infra.openai_stub --port 8000 [--text-only]` prints `listening on PORT`.
+
+Replies are deterministic functions of the request. Token ids come from
+`ByteTokenizer` and are returned in vLLM's shapes when asked
+(`return_token_ids`: top-level `prompt_token_ids` for chat, per-choice for
+completions, `choices[].token_ids`; logprobs in `choices[].logprobs`). With
+`--text-only` it behaves like a server that knows no token ids.
+
+Knobs a test may put in the request body (this is a test server):
+`stub_reply` (text to answer), `stub_pieces` (split the reply into this many
+stream chunks), `stub_delay_s` (sleep before answering / before each stream chunk),
+`stub_status` (answer with this HTTP error status), `stub_drop_after`
+(close the connection after this many stream chunks).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+import orjson
+
+from producers.inference.tokenizer import BOS, IM_END, ByteTokenizer
+
+__all__ = ["app", "reply_text", "prompt_ids", "completion_ids", "logprob_of", "main"]
+
+_TOK = ByteTokenizer()
+TEXT_ONLY = False
+
+
+def logprob_of(token: int, position: int) -> float:
+    return -0.05 - ((token * 13 + position * 7) % 89) / 50.0
+
+
+def reply_text(body: dict[str, Any], endpoint: str) -> str:
+    if isinstance(body.get("stub_reply"), str):
+        return body["stub_reply"]
+    if endpoint == "chat":
+        last = body["messages"][-1].get("content") or ""
+        if isinstance(last, list):
+            last = "".join(p.get("text", "") for p in last if isinstance(p, dict))
+        return f"stub reply {len(body['messages'])} ✓ to: {last[-48:]}"
+    return f"stub completion ✓ of: {body['prompt'][-48:]}"
+
+
+def prompt_ids(body: dict[str, Any], endpoint: str) -> list[int]:
+    if endpoint == "chat":
+        return _TOK.apply_chat_template(body["messages"])
+    return [BOS, *_TOK.encode(body["prompt"])]
+
+
+def completion_ids(text: str) -> list[int]:
+    return [*_TOK.encode(text), IM_END]
+
+
+def _logprobs(endpoint: str, ids: list[int], start: int) -> dict:
+    lps = [logprob_of(t, start + i) for i, t in enumerate(ids)]
+    if endpoint == "chat":
+        return {"content": [{"token": f"token_id:{t}", "logprob": lp, "bytes": None, "top_logprobs": []}
+                            for t, lp in zip(ids, lps)]}
+    return {"tokens": [f"token_id:{t}" for t in ids], "token_logprobs": lps, "top_logprobs": None,
+            "text_offset": None}
+
+
+def _wants_logprobs(body: dict) -> bool:
+    lp = body.get("logprobs")
+    return lp is not None and lp is not False
+
+
+def _respond(body: dict, endpoint: str) -> dict:
+    text = reply_text(body, endpoint)
+    p_ids, c_ids = prompt_ids(body, endpoint), completion_ids(text)
+    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
+    if endpoint == "chat":
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    out = {"id": "stub-1", "object": "chat.completion" if endpoint == "chat" else "text_completion",
+           "created": 0, "model": body.get("model", ""), "choices": [choice],
+           "usage": {"prompt_tokens": len(p_ids), "completion_tokens": len(c_ids),
+                     "total_tokens": len(p_ids) + len(c_ids)}}
+    if TEXT_ONLY:
+        return out
+    if _wants_logprobs(body):
+        choice["logprobs"] = _logprobs(endpoint, c_ids, 0)
+    if body.get("return_token_ids"):
+        choice["token_ids"] = c_ids
+        if endpoint == "chat":
+            out["prompt_token_ids"] = p_ids
+        else:
+            choice["prompt_token_ids"] = p_ids
+    return out
+
+
+def _pieces(text: str, n: int) -> list[str]:
+    n = max(1, min(n, len(text))) if text else 1
+    step = -(-len(text) // n) if text else 1
+    return [text[i:i + step] for i in range(0, len(text), step)] or [""]
+
+
+def _stream_events(body: dict, endpoint: str) -> list[bytes]:
+    text = reply_text(body, endpoint)
+    p_ids = prompt_ids(body, endpoint)
+    pieces = _pieces(text, int(body.get("stub_pieces", 4)))
+    want_lp = _wants_logprobs(body) and not TEXT_ONLY
+    want_ids = bool(body.get("return_token_ids")) and not TEXT_ONLY
+    out, pos = [], 0
+    obj_name = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
+    for i, piece in enumerate([*pieces, None]):
+        ids = _TOK.encode(piece) if piece is not None else [IM_END]
+        choice: dict[str, Any] = {"index": 0, "finish_reason": None if piece is not None else "stop",
+                                  "logprobs": _logprobs(endpoint, ids, pos) if want_lp else None}
+        if endpoint == "chat":
+            choice["delta"] = {"content": piece or ""} | ({"role": "assistant"} if i == 0 else {})
+        else:
+            choice["text"] = piece or ""
+        chunk: dict[str, Any] = {"id": "stub-1", "object": obj_name, "created": 0,
+                                 "model": body.get("model", ""), "choices": [choice]}
+        if want_ids:
+            choice["token_ids"] = ids
+            if i == 0:
+                if endpoint == "chat":
+                    chunk["prompt_token_ids"] = p_ids
+                else:
+                    choice["prompt_token_ids"] = p_ids
+        out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
+        pos += len(ids)
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": len(p_ids), "completion_tokens": pos, "total_tokens": len(p_ids) + pos}
+        out.append(b"data: " + orjson.dumps({"id": "stub-1", "object": obj_name, "created": 0,
+                                              "model": body.get("model", ""), "choices": [],
+                                              "usage": usage}) + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+async def _read(receive) -> bytes:
+    parts = []
+    while True:
+        msg = await receive()
+        parts.append(msg.get("body", b""))
+        if not msg.get("more_body"):
+            return b"".join(parts)
+
+
+async def _send(send, status: int, body: bytes, ctype: bytes = b"application/json") -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", ctype), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope, receive, send) -> None:
+    """The raw ASGI app (no framework: this server must cost little in benchmarks)."""
+    if scope["type"] != "http":
+        return
+    path = scope["path"]
+    if scope["method"] == "GET":
+        if path.endswith("/models"):
+            return await _send(send, 200, orjson.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}))
+        return await _send(send, 200 if path == "/healthz" else 404, b'{"ok": true}')
+    endpoint = "chat" if path.endswith("/chat/completions") else "completions" if path.endswith("/completions") else None
+    if endpoint is None:
+        return await _send(send, 404, b'{"error": {"message": "not found"}}')
+    try:
+        body = orjson.loads(await _read(receive))
+        if body.get("stub_status"):
+            msg = orjson.dumps({"error": {"message": f"stub asked to fail with {body['stub_status']}"}})
+            return await _send(send, int(body["stub_status"]), msg)
+        if not body.get("stream"):
+            if body.get("stub_delay_s"):
+                await asyncio.sleep(float(body["stub_delay_s"]))
+            return await _send(send, 200, orjson.dumps(_respond(body, endpoint)))
+        events = _stream_events(body, endpoint)
+    except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
+        return await _send(send, 400, orjson.dumps({"error": {"message": f"bad request: {exc!r}"}}))
+    await _stream(send, events, float(body.get("stub_delay_s", 0)), body.get("stub_drop_after"))
+
+
+async def _stream(send, events: list[bytes], delay: float, drop_after: int | None) -> None:
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")]})
+    for i, ev in enumerate(events):
+        if drop_after is not None and i >= drop_after:
+            raise ConnectionAbortedError("stub asked to drop the stream")  # uvicorn closes the connection
+        if delay:
+            await asyncio.sleep(delay)
+        await send({"type": "http.response.body", "body": ev, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def main(argv: list[str] | None = None) -> int:
+    global TEXT_ONLY
+    p = argparse.ArgumentParser(prog="python -m infra.openai_stub", description=__doc__.splitlines()[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--text-only", action="store_true", help="answer like a server without token ids")
+    p.add_argument("--keep-alive", type=float, default=300.0, help="seconds an idle connection is kept")
+    args = p.parse_args(argv)
+    TEXT_ONLY = args.text_only
+    import socket
+
+    import uvicorn
+
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    sock.listen(2048)  # connections queue from now on, before uvicorn accepts them
+    print(f"listening on {sock.getsockname()[1]}", flush=True)
+    cfg = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", log_level="error",
+                         access_log=False, timeout_keep_alive=args.keep_alive, backlog=2048)
+    uvicorn.Server(cfg).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

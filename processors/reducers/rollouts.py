@@ -1,0 +1,146 @@
+"""rollouts: proxy + episodes + rewards -> `rollout.group` (GRPO groups).
+
+An episode is ready once it has finished and has a reward from the configured
+reward function; it then yields one sample per fork (processors.samples) or is
+excluded with a reason (proxy error, non-trainable or unfinished response,
+missing request/response, incomplete episode). The first `group_size` ready
+episodes of a (run, instance) form group 0, the next ones group 1, ...; the
+exclusions seen since the previous group of that (run, instance) are counted in
+the group. Cross-topic order is free: whatever arrives first is buffered.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from events.envelope import Envelope
+from events.log.base import Record
+from events.payloads import RolloutGroup, RolloutSample
+from events.registry import derive
+
+from ..reward_fns import RewardFn, reward_fn
+from ..samples import Excluded, Turn, forks_of
+
+__all__ = ["Rollouts", "RolloutState"]
+
+
+@dataclass
+class _Episode:
+    turns: dict = field(default_factory=dict)
+    errors: int = 0
+    finished: Any = None
+    run_id: str = ""
+    instance_id: str = ""
+    reward: float | None = None
+
+
+@dataclass
+class _Pending:
+    episodes: list = field(default_factory=list)
+    """[(episode_id, [RolloutSample])]"""
+    excluded: dict = field(default_factory=dict)
+    index: int = 0
+
+
+@dataclass
+class RolloutState:
+    episodes: dict = field(default_factory=dict)
+    done: set = field(default_factory=set)
+    groups: dict = field(default_factory=dict)
+    excluded_total: dict = field(default_factory=dict)
+
+
+class Rollouts:
+    """`group_size`: episodes per GRPO group; `reward`: the reward function whose
+    `reward.assigned` events are used (default binary@1)."""
+
+    name = "rollouts"
+    version = 1
+    inputs = ("episodes", "proxy", "rewards")
+
+    def __init__(self, group_size: int = 4, reward: RewardFn | None = None):
+        if group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}")
+        self.group_size = group_size
+        self.reward = reward or reward_fn("binary", 1)
+
+    def initial_state(self) -> RolloutState:
+        return RolloutState()
+
+    def apply(self, state: RolloutState, record: Record) -> tuple[RolloutState, list[Envelope]]:
+        ev = record.event
+        p = ev.payload
+        ep_id = getattr(p, "episode_id", None)
+        if not ep_id or ep_id in state.done:
+            return state, []
+        ep = state.episodes.setdefault(ep_id, _Episode())
+        if not self._fold(ep, ev):
+            return state, []
+        if ep.finished is None or ep.reward is None:
+            return state, []
+        del state.episodes[ep_id]
+        state.done.add(ep_id)
+        return state, self._ready(state, ep_id, ep, ev)
+
+    def _fold(self, ep: _Episode, ev: Envelope) -> bool:
+        p, t = ev.payload, ev.type
+        if t == "proxy.request":
+            turn = ep.turns.setdefault(p.request_id, Turn(p.request_id, p.turn))
+            turn.turn, turn.prompt_ids, turn.event_id = p.turn, p.prompt_token_ids, ev.id
+            if p.prompt_delta is not None:
+                d = p.prompt_delta
+                turn.delta = (d.base_request, d.prefix_len, list(d.ids))
+        elif t == "proxy.response":
+            turn = ep.turns.setdefault(p.request_id, Turn(p.request_id, p.turn))
+            turn.completion, turn.logprobs = p.completion_token_ids, p.logprobs
+            turn.trainable, turn.policy_version, turn.reason = p.trainable, p.policy_version, p.reason
+            turn.answered = True
+        elif t == "proxy.error":
+            ep.errors += 1
+        elif t == "episode.finished":
+            ep.finished, ep.run_id, ep.instance_id = p, ev.run_id, p.instance_id
+        elif t == "episode.started":
+            ep.run_id, ep.instance_id = ev.run_id or ep.run_id, p.instance_id
+        elif t == "reward.assigned":
+            if (p.reward_fn, p.reward_version) != (self.reward.name, self.reward.version) or ep.reward is not None:
+                return False
+            ep.reward = p.reward
+            ep.run_id, ep.instance_id = ep.run_id or ev.run_id, ep.instance_id or p.instance_id
+        else:
+            return False
+        return True
+
+    def _samples(self, ep_id: str, ep: _Episode) -> list[RolloutSample]:
+        if ep.finished.incomplete:
+            raise Excluded("incomplete")
+        if ep.errors:
+            raise Excluded("proxy_error")
+        if not ep.turns:
+            raise Excluded("no_proxy_events")
+        if any(t.prompt_ids is None and t.delta is None for t in ep.turns.values()):
+            raise Excluded("missing_request")
+        return [RolloutSample(sample_id=f"{ep_id}/{i}", episode_id=ep_id, rollout_id=ep_id, fork=i,
+                              token_ids=f.token_ids, loss_mask=f.loss_mask, logprobs=f.logprobs,
+                              prompt_len=f.prompt_len, reward=ep.reward, policy_version=f.policy_version or 0)
+                for i, f in enumerate(forks_of(list(ep.turns.values())))]
+
+    def _ready(self, state: RolloutState, ep_id: str, ep: _Episode, ev: Envelope) -> list[Envelope]:
+        key = (ep.run_id, ep.instance_id)
+        pending = state.groups.setdefault(key, _Pending())
+        try:
+            pending.episodes.append((ep_id, self._samples(ep_id, ep)))
+        except Excluded as exc:
+            pending.excluded[exc.reason] = pending.excluded.get(exc.reason, 0) + 1
+            state.excluded_total[exc.reason] = state.excluded_total.get(exc.reason, 0) + 1
+            return []
+        if len(pending.episodes) < self.group_size:
+            return []
+        members, pending.episodes = pending.episodes[:self.group_size], pending.episodes[self.group_size:]
+        group_id = f"{ep.run_id}/{ep.instance_id}/{pending.index}"
+        payload = RolloutGroup(group_id=group_id, run_id=ep.run_id, prompt_id=ep.instance_id,
+                               samples=[s for _, ss in members for s in ss],
+                               excluded=sum(pending.excluded.values()), excluded_reasons=dict(pending.excluded))
+        pending.index += 1
+        pending.excluded = {}
+        return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
+                       run_id=ep.run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]

@@ -1,0 +1,144 @@
+"""What the proxy remembers per episode, and the events it writes for each call.
+
+Prompt token ids rule (the rollouts processor relies on it): on turn 0, or
+whenever the new prompt's ids do not start with exactly (previous turn's prompt
+ids + previous completion ids), the request stores the full
+`prompt_token_ids`; when they do, it stores a `prompt_delta` naming the
+previous `proxy.request` event, the prefix length and the remaining ids.
+"Previous turn" means turn - 1 of the same episode, recorded durably with
+completion ids; anything else stores full ids.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import events
+from events.blob import make_blob
+from events.envelope import Envelope
+from events.payloads import PromptDelta, ProxyError, ProxyRequest, ProxyResponse
+from producers.inference.base import GenerateRequest, Generation
+
+__all__ = ["Turn", "EpisodeState", "EpisodeBook", "prompt_fields", "request_event",
+           "response_event", "error_event", "recorded_turn", "sampling_of", "PRODUCER"]
+
+PRODUCER = "proxy"
+
+
+@dataclass(slots=True)
+class Turn:
+    """A durably recorded turn: what the next turn's prompt may extend."""
+
+    turn: int
+    request_event_id: str
+    prompt_ids: list[int]
+    completion_ids: list[int]
+
+
+@dataclass(slots=True)
+class EpisodeState:
+    next_turn: int = 0
+    last: Turn | None = None
+    incomplete: bool = False
+    """Some call of this episode could not be recorded; it must not be trained on."""
+    errors: int = 0
+    recorded: int = 0
+    """Calls whose events are durably in the log."""
+    unrecorded: list[str] = field(default_factory=list)
+    """Request ids whose events could not be appended."""
+
+
+class EpisodeBook:
+    """Per-episode state; touched only from the event loop thread."""
+
+    def __init__(self) -> None:
+        self._episodes: dict[str, EpisodeState] = {}
+
+    def get(self, episode_id: str) -> EpisodeState:
+        state = self._episodes.get(episode_id)
+        if state is None:
+            state = self._episodes[episode_id] = EpisodeState()
+        return state
+
+    def peek(self, episode_id: str) -> EpisodeState | None:
+        return self._episodes.get(episode_id)
+
+    def next_turn(self, episode_id: str) -> int:
+        state = self.get(episode_id)
+        turn = state.next_turn
+        state.next_turn += 1
+        return turn
+
+    def recorded(self, episode_id: str, turn: Turn | None) -> None:
+        state = self.get(episode_id)
+        state.recorded += 1
+        if turn is not None and (state.last is None or turn.turn > state.last.turn):
+            state.last = turn
+
+    def mark_incomplete(self, episode_id: str, request_id: str) -> None:
+        state = self.get(episode_id)
+        state.incomplete = True
+        state.unrecorded.append(request_id)
+
+    @property
+    def incomplete(self) -> list[str]:
+        return [e for e, s in self._episodes.items() if s.incomplete]
+
+
+def prompt_fields(state: EpisodeState, turn: int,
+                  prompt_ids: list[int] | None) -> tuple[list[int] | None, PromptDelta | None]:
+    """(full ids, None) or (None, delta) for this turn's prompt, per the module rule."""
+    if prompt_ids is None:
+        return None, None
+    last = state.last
+    if last is not None and last.turn == turn - 1:
+        n = len(last.prompt_ids) + len(last.completion_ids)
+        if (len(prompt_ids) >= n and prompt_ids[:len(last.prompt_ids)] == last.prompt_ids
+                and prompt_ids[len(last.prompt_ids):n] == last.completion_ids):
+            return None, PromptDelta.model_construct(base_request=last.request_event_id,
+                                                     prefix_len=n, ids=prompt_ids[n:])
+    return list(prompt_ids), None
+
+
+def request_event(req: GenerateRequest, *, raw: bytes, stream: bool, state: EpisodeState,
+                  gen: Generation | None, run_id: str, upstream: str, raw_cap: int,
+                  scripted: bool) -> Envelope:
+    full, delta = prompt_fields(state, req.turn, gen.prompt_token_ids if gen else None)
+    payload = ProxyRequest.model_construct(
+        episode_id=req.episode_id, request_id=req.request_id, turn=req.turn, endpoint=req.endpoint,
+        model=req.model, messages=req.messages or [], prompt=req.prompt, sampling=req.sampling,
+        stream=stream, prompt_token_ids=full, prompt_delta=delta, raw=make_blob(raw, raw_cap),
+        tools=req.tools, upstream=upstream, scripted=scripted)
+    return events.new(payload, producer=PRODUCER, run_id=run_id, id=req.request_id)
+
+
+def response_event(req: GenerateRequest, gen: Generation, *, parent: str, run_id: str, stream: bool,
+                   latency_ms: float, ttft_ms: float | None, reason: str = "done") -> Envelope:
+    payload = ProxyResponse.model_construct(
+        episode_id=req.episode_id, request_id=req.request_id, turn=req.turn, text=gen.text,
+        finish_reason=gen.finish_reason, completion_token_ids=gen.completion_token_ids,
+        logprobs=gen.logprobs, logprobs_mode=gen.logprobs_mode,
+        trainable=gen.trainable and reason == "done", usage=gen.usage, latency_ms=latency_ms,
+        ttft_ms=ttft_ms, upstream=gen.upstream, policy_version=gen.policy_version, stream=stream,
+        reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted)
+    return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent)
+
+
+def error_event(req: GenerateRequest, *, status: int, kind: str, message: str, upstream: str,
+                run_id: str, parent: str | None, scripted: bool = False) -> Envelope:
+    payload = ProxyError(episode_id=req.episode_id, request_id=req.request_id, turn=req.turn,
+                         status=status, kind=kind, message=message, upstream=upstream, scripted=scripted)
+    return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent)
+
+
+def recorded_turn(req_event: Envelope, gen: Generation, turn: int) -> Turn | None:
+    if gen.prompt_token_ids is None or gen.completion_token_ids is None:
+        return None
+    return Turn(turn, req_event.id, list(gen.prompt_token_ids), list(gen.completion_token_ids))
+
+
+def sampling_of(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in _STRUCTURAL}
+
+
+_STRUCTURAL = frozenset({"model", "messages", "prompt", "stream", "stream_options", "tools"})

@@ -1,0 +1,61 @@
+"""`ledger proxy`: run the model proxy in the foreground."""
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("proxy", help="run the OpenAI-compatible model proxy that records every call",
+                       description="Agents talk to this proxy instead of the inference server; every call "
+                       "is forwarded to the upstream and recorded as proxy.* events in the log.")
+    p.add_argument("--log", required=True, help="event log URL, e.g. sqlite:///.ledger/ledger.db")
+    p.add_argument("--upstream", required=True,
+                   help="openai:URL | callable:module:attr | hf:PATH_OR_TINY | demo | replay:LOG_URL")
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="first port to try (default 8080; 0 = any)")
+    p.add_argument("--port-tries", type=int, default=20, help="busy port: try this many next ones")
+    p.add_argument("--token", default=None, help="bearer token agents must send (default: generated)")
+    p.add_argument("--run-id", default="", help="run_id stamped on every event")
+    p.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="larger bodies get 413")
+    p.add_argument("--upstream-timeout", type=float, default=600.0, help="seconds per upstream call")
+    p.add_argument("--upstream-retries", type=int, default=2, help="retries on connect errors/5xx/timeouts")
+    p.add_argument("--upstream-backoff", type=float, default=0.2, help="first retry delay (doubles)")
+    p.set_defaults(func=run)
+
+
+def upstream_opts(args: argparse.Namespace) -> dict:
+    if args.upstream.startswith("openai:"):
+        return {"timeout_s": args.upstream_timeout, "retries": args.upstream_retries,
+                "backoff_s": args.upstream_backoff}
+    return {}
+
+
+def run(args: argparse.Namespace) -> int:
+    import gc
+    import json
+    import signal
+    import sys
+
+    from .config import ProxyConfig
+    from .server import ProxyServer
+
+    config = ProxyConfig(port_tries=args.port_tries, max_body_bytes=args.max_body_bytes)
+    server = ProxyServer(args.log, args.upstream, host=args.host, port=args.port, token=args.token,
+                         run_id=args.run_id, config=config, upstream_opts=upstream_opts(args))
+    server.start()
+    gc.freeze()  # startup objects never need collecting; keeps GC pauses off the hot path
+    if args.port and server.port != args.port:
+        print(f"port {args.port} was busy; using {server.port}", file=sys.stderr)
+    print(json.dumps({"listening": server.url, "port": server.port, "token": server.token,
+                      "base_url": server.base_url("{episode_id}"), "upstream": server.upstream.name}),
+          flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: server._server and setattr(server._server, "should_exit", True))
+    try:
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0

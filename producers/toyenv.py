@@ -1,0 +1,70 @@
+"""A toy environment a tiny model can learn on CPU within minutes.
+
+A prompt shows a digit, `x=7`; the answer is the completion's first character
+and the rule is `(x + shift) mod 10`. The reward is 1.0 for the right digit,
+`digit_bonus` for any other digit, 0 otherwise. A random model answers a digit
+about 4% of the time and the right one about 0.4%; RL finds the rule.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["ToyEnvConfig", "ToyTask", "ToyEnv"]
+
+
+class ToyEnvConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shift: int = 1
+    """The rule: answer = (x + shift) mod 10."""
+    digits: int = 10
+    """Prompts draw x from 0..digits-1."""
+    digit_bonus: float = 0.1
+    """Reward for answering a digit that is not the right one."""
+    prompts_per_step: int = 8
+    """Prompts (rollout groups) per policy version."""
+    samples_per_prompt: int = 8
+    """Samples per prompt (the GRPO group size)."""
+    max_tokens: int = 2
+    """Completion length cap."""
+    temperature: float = 1.0
+    """Sampling temperature (the trainer uses the same)."""
+    seed: int = 0
+    """Seed of the prompt sequence and of every sample's sampling seed."""
+
+
+@dataclass(frozen=True)
+class ToyTask:
+    prompt_id: str
+    x: int
+    answer: str
+
+    @property
+    def messages(self) -> list[dict[str, str]]:
+        return [{"role": "user", "content": f"x={self.x}"}]
+
+
+class ToyEnv:
+    def __init__(self, cfg: ToyEnvConfig):
+        self.cfg = cfg
+
+    def tasks(self, step: int) -> list[ToyTask]:
+        """The prompts of one step; a pure function of (seed, step)."""
+        rng = random.Random(f"{self.cfg.seed}/{step}")
+        out = []
+        for i in range(self.cfg.prompts_per_step):
+            x = rng.randrange(self.cfg.digits)
+            out.append(ToyTask(prompt_id=f"s{step}-p{i}-x{x}", x=x, answer=str((x + self.cfg.shift) % 10)))
+        return out
+
+    def sample_seed(self, step: int, prompt: int, sample: int) -> int:
+        return (self.cfg.seed * 1_000_003 + step * 10_007 + prompt * 101 + sample) % (2**31)
+
+    def reward(self, task: ToyTask, completion: str) -> float:
+        first = completion[:1]
+        if first == task.answer:
+            return 1.0
+        return self.cfg.digit_bonus if first.isdigit() else 0.0

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+from events.log import open_log
+from projections.projector import Projector
+from projections.views import refresh_all
+
+from .synthetic import write_demo_run
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory):
+    """A directory holding `.ledger/ledger.db` (the synthetic run) and `.ledger/lake` (projected)."""
+    root = tmp_path_factory.mktemp("demo")
+    log = open_log(f"sqlite:///{root}/.ledger/ledger.db")
+    write_demo_run(log)
+    Projector(log, root / ".ledger" / "lake").run()
+    refresh_all(root / ".ledger" / "lake")
+    log.close()
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_lake(demo_root):
+    return demo_root / ".ledger" / "lake"

@@ -1,0 +1,32 @@
+"""Synthetic rollout groups for trainer tests: deterministic, valid by default."""
+from __future__ import annotations
+
+import random
+
+import events
+from events.payloads import RolloutGroup, RolloutSample
+
+__all__ = ["make_group", "group_event", "write_groups"]
+
+
+def make_group(gid: str, *, n: int = 4, version: int = 0, seed: int = 0, reward: float | None = None,
+               prompt_len: int = 6, completion_len: int = 4) -> RolloutGroup:
+    rng = random.Random(f"{gid}/{seed}")
+    samples = []
+    for i in range(n):
+        ids = [rng.randrange(256) for _ in range(prompt_len + completion_len - i % 2)]
+        mask = [0] * prompt_len + [1] * (len(ids) - prompt_len)
+        lps = [0.0 if m == 0 else -rng.uniform(4.5, 6.5) for m in mask]
+        samples.append(RolloutSample(sample_id=f"{gid}/{i}", episode_id=f"{gid}-e{i}", rollout_id=f"{gid}-e{i}",
+                                     token_ids=ids, loss_mask=mask, logprobs=lps, prompt_len=prompt_len,
+                                     reward=float(rng.random() < 0.5) if reward is None else reward,
+                                     policy_version=version))
+    return RolloutGroup(group_id=gid, run_id="run", prompt_id=gid.split("/")[0], samples=samples)
+
+
+def group_event(group: RolloutGroup):
+    return events.derive(group, processor="test.rollouts", version=1, inputs=[group.group_id], run_id="run")
+
+
+def write_groups(log, groups: list[RolloutGroup]) -> None:
+    log.append("rollouts", [group_event(g) for g in groups])
