@@ -184,7 +184,8 @@ class Trainer:
             pending=[{"partition": p.partition, "offset": p.offset, "group": p.group.model_dump_json()}
                      for p in self.pending],
             policy_event=events.encode(policy_ev).decode())
-        save_checkpoint(path.parent, state, self.policy.model, self.learner.optimizer)
+        save_checkpoint(path.parent, state, self.policy.model, self.learner.optimizer,
+                        tokenizer=self.policy.tokenizer, export_hf=self.cfg.export_hf)
         self.consumer.transact({"trainer": [policy_ev]})
         self.checkpointed_step = self.step
         prune(path.parent, self.cfg.keep_checkpoints)
