@@ -56,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         trainer.run()
     except KeyboardInterrupt:
-        trainer.checkpoint()
+        if trainer.step != trainer.checkpointed_step:
+            trainer.checkpoint()
     finally:
         trainer.close()
     return 0
