@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "producers.predictions.cli",
     "infra.bench",
     "processors.cli",
+    "producers.reevaluate",
     "projections.cli",
     "producers.proxy.cli",
     "trainer.consume",

@@ -13,8 +13,13 @@ import sys
 __all__ = ["register", "BENCHES", "main"]
 
 BENCHES: dict[str, str] = {
+    "rescore": "infra.benchmarks.rescore",
     "log": "infra.benchmarks.log",
+    "evaluator": "infra.benchmarks.evaluator",
+    "project": "infra.benchmarks.project",
     "train": "infra.benchmarks.train",
+    "proxy": "infra.benchmarks.proxy",
+    "sandbox": "infra.benchmarks.sandbox",
 }
 
 

@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, args.port))
+    sock.listen(2048)  # connections queue from now on, before uvicorn accepts them
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     cfg = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", log_level="error",
                          access_log=False, timeout_keep_alive=300, backlog=2048)

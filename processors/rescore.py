@@ -14,16 +14,16 @@ cannot be attributed to a run and are skipped (the streaming path dead-letters t
 """
 from __future__ import annotations
 
+import gc
 from datetime import datetime, timezone
 from typing import Iterable
 
 import orjson
 
 from events.codec import DecodeError, decode
-from events.log.base import RawRecord
 from events.registry import SPECS, derive
 
-from .normalizer import Normalizer, Verdict, repo_of
+from .normalizer import repo_of
 from .reducers.pass_at_k import PassAtK, ScorerState, plan_of, score_payload
 from .reducers.rewards import reward_event
 from .reward_fns import RewardFn
@@ -48,43 +48,78 @@ def rescore_rewards(log, run_id: str, fn: RewardFn, batch: int = 1000) -> int:
     return made
 
 
-def _verdicts(raws: Iterable[RawRecord], run_id: str):
-    loads = orjson.loads
-    for raw in raws:
-        try:
-            obj = loads(raw.value)
-            if obj.get("type") != "eval.result" or obj.get("v") != _EVAL_V:
-                obj = decode(raw.value).model_dump(mode="json")
-            if obj.get("run_id") != run_id:
-                continue
-            p = obj["payload"]
-            yield Verdict(run_id, p["instance_id"], p.get("sample_idx", 0), p["resolved"], p.get("repo", ""),
-                          p.get("status", "ok"))
-        except (orjson.JSONDecodeError, DecodeError, KeyError, TypeError, AttributeError):
-            continue  # not attributable to any run: the streaming path dead-letters it
+def _values(log) -> Iterable[bytes]:
+    if hasattr(log, "scan_values"):
+        return log.scan_values("evals")
+    return (raw.value for raw in log.read_raw("evals"))
+
+
+def _event_obj(value: bytes) -> dict | None:
+    """The event as a dict: orjson for current eval.result records, else the full decoder."""
+    try:
+        obj = orjson.loads(value)
+        if obj.get("type") != "eval.result" or obj.get("v") != _EVAL_V:
+            obj = decode(value).model_dump(mode="json")
+        return obj
+    except (orjson.JSONDecodeError, DecodeError, AttributeError):
+        return None  # not attributable to any run: the streaming path dead-letters it
 
 
 def final_scores(log, run_id: str, ks: tuple[int, ...] = (1,)) -> ScorerState:
-    """Fold the run's evals into per-instance (n, c), then each scope once."""
+    """Fold the run's evals into per-instance (n, c), then each scope once.
+
+    The loop applies the Normalizer's rules inline (first verdict per sample wins,
+    malformed ones dropped, both counted): it runs once per stored result.
+    """
     state = ScorerState(Board(tuple(sorted(set(ks)))))
     for rec in log.read("runs"):
         if rec.event.type == "run.started" and rec.event.run_id == run_id:
             state.board.plans[run_id] = plan_of(rec.event.payload)
+    enabled = gc.isenabled()
+    gc.disable()  # a million live dicts and tuples: the cyclic GC would rescan them over and over
+    try:
+        counts, dup, bad = _count(log, run_id)
+    finally:
+        if enabled:
+            gc.enable()
+    state.norm.duplicates[run_id], state.norm.malformed[run_id] = dup, bad
+    board = state.board.runs[run_id] = RunBoard(state.board.ks)
+    for iid, (n, c, repo) in counts.items():
+        board.put(run_id, iid, repo_of(iid, repo), n, c)
+    return state
+
+
+def _count(log, run_id: str) -> tuple[dict[str, list], int, int]:
+    """instance -> [n, c, repo] over the run's accepted verdicts, and (duplicates, malformed)."""
+    marker = orjson.dumps({"run_id": run_id})[1:-1]
+    seen: set = set()
     counts: dict[str, list] = {}
-    norm = state.norm
-    for v in _verdicts(log.read_raw("evals"), run_id):
-        if not norm.accept(v):
+    dup = bad = 0
+    for value in _values(log):
+        if marker not in value:
+            continue  # cheap pre-filter; the parsed run_id decides below
+        obj = _event_obj(value)
+        if obj is None or obj.get("run_id") != run_id or obj.get("type") != "eval.result":
             continue
-        cur = counts.get(v.instance_id)
+        p = obj["payload"]
+        iid, s, res = p.get("instance_id"), p.get("sample_idx", 0), p.get("resolved")
+        # normalizer.malformed_reason, inlined (run_id is known to be set here)
+        if (not iid or type(s) is not int or s < 0 or type(res) is not bool
+                or (res and p.get("status", "ok") != "ok")):
+            bad += 1
+            continue
+        key = (iid, s)
+        if key in seen:
+            dup += 1
+            continue
+        seen.add(key)
+        cur = counts.get(iid)
         if cur is None:
-            counts[v.instance_id] = [1, int(v.resolved), v]
+            counts[iid] = [1, int(res), p.get("repo", "")]
         else:
             cur[0] += 1
-            cur[1] += v.resolved
-    board = state.board.runs[run_id] = RunBoard(state.board.ks)
-    for iid, (n, c, first) in counts.items():
-        board.put(run_id, iid, repo_of(iid, first.repo), n, c)
-    return state
+            cur[1] += res
+    return counts, dup, bad
 
 
 def rescore_scores(log, run_id: str, version: int = 1, ks: tuple[int, ...] = (1,),

@@ -12,16 +12,18 @@ batches) a pickled state snapshot are written in ONE transaction. On restart
 the state is loaded from the snapshot and the records between the snapshot and
 the committed `seq` are re-folded with their outputs discarded (already written).
 
-Other backends (Kafka; at-least-once). Records come from a group consumer.
-Outputs are appended every batch; the state is written atomically to a local
-snapshot file together with the offsets it covers, and only THEN are the offsets
-committed. On restart records below the snapshot's offsets are skipped, so the
-state never folds a record twice; outputs re-made after a crash carry the same
-deterministic ids, which every sink dedupes. Without a snapshot file the group
-is rewound to offset 0.
+Kafka (at-least-once). Records come from processors.kafka_reader, which merges
+the input partitions deterministically (record timestamp, topic, partition,
+offset). Outputs are appended every batch; every `snapshot_every` batches the
+state is written atomically to a local snapshot file WITH the offsets of the
+records it folded. A restart seeks to the snapshot's offsets (offset 0 without
+one) and re-folds from there: outputs re-made after a crash carry the same
+deterministic ids and values, and every sink dedupes by id
+(events.log.dedupe). Group offsets are not used for this member's position.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import time
@@ -39,6 +41,10 @@ from events.registry import derive
 from .base import Reducer
 
 __all__ = ["Runtime", "TaskStats", "group_name", "failure_deadletter"]
+
+_DEAD_CONSUMER = "processors"
+"""Every reducer that meets an undecodable record routes the same dead letter
+(same id, same value), so it is kept once however many processors read it."""
 
 
 def group_name(reducer: Reducer, suffix: str = "") -> str:
@@ -75,7 +81,6 @@ class _Task:
     replay_until: int = 0
     offsets: dict = field(default_factory=dict)
     consumer: Any = None
-    skip_below: dict = field(default_factory=dict)
     since_snapshot: int = 0
 
 
@@ -114,16 +119,19 @@ class Runtime:
         return task
 
     def _snapshot_path(self, group: str) -> Path:
-        return self.snapshot_dir / f"{group}.pickle"
+        """One file per (log URL, group): two logs never share a snapshot."""
+        tag = hashlib.sha256(self.log.url.encode()).hexdigest()[:12]
+        return self.snapshot_dir / f"{tag}-{group}.pickle"
 
     def _open_consumer(self, task: _Task) -> None:
-        task.consumer = self.log.consumer(task.group, list(task.reducer.inputs))
+        from .kafka_reader import KafkaMergedReader
+
+        task.consumer = KafkaMergedReader(self.log, list(task.reducer.inputs))
         path = self._snapshot_path(task.group)
         if path.exists():
             saved = pickle.loads(path.read_bytes())
-            task.state, task.skip_below = saved["state"], saved["offsets"]
-        elif any(task.consumer.committed().values()):
-            task.consumer.seek_to_beginning()  # offsets without the state they led to
+            task.state, task.offsets = saved["state"], dict(saved["offsets"])
+        task.consumer.seek(task.offsets)
 
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, follow: bool = False, idle_s: float = 0.2,
@@ -166,7 +174,7 @@ class Runtime:
         outs: dict[str, list[Envelope]] = defaultdict(list)
         dead: list[Envelope] = []
         for _seq, raw in rows:
-            rec = decode_or_deadletter(raw, dead, consumer=task.group)
+            rec = decode_or_deadletter(raw, dead, consumer=_DEAD_CONSUMER)
             self._fold(task, raw, rec, outs, dead)
             task.offsets[(raw.topic, raw.partition)] = raw.offset + 1
         task.seq = rows[-1][0]
@@ -185,22 +193,19 @@ class Runtime:
         return True
 
     def _step_consumer(self, task: _Task) -> bool:
-        records = task.consumer.poll(max_records=self.batch, timeout_s=0.5)
-        if not records:
+        raws = task.consumer.poll(max_records=self.batch, timeout_s=0.5)
+        if not raws:
             return False
         outs: dict[str, list[Envelope]] = defaultdict(list)
         dead: list[Envelope] = []
-        for rec in records:
-            tp = (rec.topic, rec.partition)
-            if rec.offset < task.skip_below.get(tp, 0):
-                continue
-            raw = RawRecord(rec.topic, rec.partition, rec.offset, rec.event.key, b"")
+        for raw in raws:
+            rec = decode_or_deadletter(raw, dead, consumer=_DEAD_CONSUMER)
             self._fold(task, raw, rec, outs, dead)
-            task.offsets[tp] = rec.offset + 1
+            task.offsets[(raw.topic, raw.partition)] = raw.offset + 1
         if dead:
             outs["deadletter"].extend(dead)
         if outs:
-            self.log.append_many(dict(outs))
+            self.log.append_many(dict(outs))  # acknowledged before the snapshot may cover them
         task.since_snapshot += 1
         if task.since_snapshot >= self.snapshot_every:
             self._snapshot_file(task)
@@ -208,17 +213,15 @@ class Runtime:
         return True
 
     def _snapshot_file(self, task: _Task) -> None:
-        """State + the offsets it covers, written atomically, THEN the offsets committed."""
+        """State + the offsets of the records it folded, replaced atomically."""
         path = self._snapshot_path(task.group)
         path.parent.mkdir(parents=True, exist_ok=True)
-        offsets = {**task.skip_below, **task.offsets}
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as fh:
-            pickle.dump({"state": task.state, "offsets": offsets}, fh, protocol=5)
+            pickle.dump({"state": task.state, "offsets": task.offsets}, fh, protocol=5)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        task.consumer.commit()
         task.since_snapshot = 0
 
     def _account(self, task: _Task, outs: dict[str, list[Envelope]], dead: list[Envelope]) -> None:

@@ -3,7 +3,10 @@
 Each instance holds (n, c). A wider scope keeps running sums over its
 instances, so folding one verdict costs O(len(ks)) whatever the scope size:
 pass@k of a scope is the mean of its instances' pass@k over the instances with
-n >= k (the others are not scored for that k); avg@k is the mean of c/n.
+n >= k (the others are not scored for that k); avg@k is the mean of c/n over
+the same instances (the unbiased estimate of the success rate of k samples),
+so both metrics are reported for the configured k values only and a key never
+goes stale as samples arrive.
 """
 from __future__ import annotations
 
@@ -46,8 +49,7 @@ class ScopeAgg:
     pass_sum: dict = field(default_factory=dict)
     pass_c: dict = field(default_factory=dict)
     pass_ns: dict = field(default_factory=dict)
-    avg_sum: float = 0.0
-    c_total: int = 0
+    avg_sum: dict = field(default_factory=dict)
     ns: Counter = field(default_factory=Counter)
 
     def update(self, old: tuple[int, int] | None, new: tuple[int, int]) -> None:
@@ -56,14 +58,13 @@ class ScopeAgg:
         self._fold(*new, sign=1)
 
     def _fold(self, n: int, c: int, sign: int) -> None:
-        self.avg_sum += sign * (c / n)
-        self.c_total += sign * c
         _bump(self.ns, n, sign)
         for k in self.ks:
             v = pass_at_k(n, c, k)
             if v is None:
                 continue
             self.pass_sum[k] = self.pass_sum.get(k, 0.0) + sign * v
+            self.avg_sum[k] = self.avg_sum.get(k, 0.0) + sign * (c / n)
             self.pass_c[k] = self.pass_c.get(k, 0) + sign * c
             _bump(self.pass_ns.setdefault(k, Counter()), n, sign)
 
@@ -79,8 +80,8 @@ class ScopeAgg:
             if m:
                 out.append(Score(scope, key, "pass@k", k, _clamp(self.pass_sum[k] / m), min(ns),
                                  self.pass_c[k], m, coverage))
-        out.append(Score(scope, key, "avg@k", min(self.ns), _clamp(self.avg_sum / count), min(self.ns),
-                         self.c_total, count, coverage))
+                out.append(Score(scope, key, "avg@k", k, _clamp(self.avg_sum[k] / m), min(ns),
+                                 self.pass_c[k], m, coverage))
         return out
 
 

@@ -28,9 +28,10 @@ from producers.sandbox.base import Sandbox, SandboxError, SandboxFactory
 
 from .test_report import JUNIT_OPTIONS, parse_junit, parse_summary, status_of
 
-__all__ = ["Evaluator", "record_eval", "test_files", "HARNESS"]
+__all__ = ["Evaluator", "record_eval", "test_files", "HARNESS", "DEFAULT_TEST_COMMAND"]
 
 HARNESS = "pytest"
+DEFAULT_TEST_COMMAND = "python -m pytest -rA -p no:cacheprovider"
 _WORK = ".git/ledger-eval"
 """Patch files and the JUnit report live inside .git: never part of the tree under test."""
 _APPLY = ("git apply --verbose --whitespace=nowarn {p}",
@@ -69,17 +70,22 @@ class Evaluator:
 
     timeout_s: seconds the test run may take. apply_timeout_s: seconds per patch
     application. log_cap: bytes of the evaluation log stored whole (then excerpt +
-    sha256). python: the interpreter that runs pytest inside the sandbox.
+    sha256). test_command: the pytest command when the instance names none
+    (`Instance.test_command`). plugin_autoload: load setuptools-registered pytest
+    plugins; None = off in `local` sandboxes (whose interpreter is the host's, with
+    plugins that are not the repo's: hypothesis, hydra... cost ~4 s per run) and on
+    elsewhere (a docker image's plugins are the repo's environment).
     """
 
     def __init__(self, sandbox_factory: SandboxFactory, timeout_s: float = 1800.0,
                  log_cap: int = DEFAULT_CAP, *, apply_timeout_s: float = 120.0,
-                 python: str = "python"):
+                 test_command: str = DEFAULT_TEST_COMMAND, plugin_autoload: bool | None = None):
         self.factory = sandbox_factory
         self.timeout_s = timeout_s
         self.apply_timeout_s = apply_timeout_s
         self.log_cap = log_cap
-        self.python = python
+        self.test_command = test_command
+        self.plugin_autoload = plugin_autoload
 
     def evaluate(self, instance: Any, patch: str, *, sample_idx: int = 0,
                  episode_id: str | None = None, model: str = "") -> EvalResult:
@@ -128,7 +134,14 @@ class Evaluator:
             if not self._apply(sandbox, f"{_WORK}/test.patch", trace):
                 return _Verdict("test_patch_failed", "the test patch does not apply on top of "
                                 "the model patch: " + _first_error(trace), {})
-        return self._pytest(sandbox, test_ids, trace)
+        return self._pytest(sandbox, self._command(sandbox, instance), test_ids, trace)
+
+    def _command(self, sandbox: Sandbox, instance: Any) -> str:
+        base = getattr(instance, "test_command", None) or self.test_command
+        autoload = self.plugin_autoload
+        if autoload is None:
+            autoload = sandbox.info.kind != "local"
+        return base if autoload else f"PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 {base}"
 
     def _apply(self, sandbox: Sandbox, path: str, trace: _Trace) -> bool:
         for template in _APPLY:
@@ -139,11 +152,12 @@ class Evaluator:
                 return True
         return False
 
-    def _pytest(self, sandbox: Sandbox, test_ids: list[str], trace: _Trace) -> "_Verdict":
+    def _pytest(self, sandbox: Sandbox, base: str, test_ids: list[str],
+                trace: _Trace) -> "_Verdict":
         junit = f"{_WORK}/junit.xml"
         files = " ".join(shlex.quote(f) for f in test_files(test_ids))
-        command = (f"{self.python} -m pytest -rA -p no:cacheprovider {' '.join(JUNIT_OPTIONS)} "
-                   f"--junitxml={junit} {files}")
+        report_opts = f"{' '.join(JUNIT_OPTIONS)} --junitxml={junit} " if "pytest" in base else ""
+        command = f"{base} {report_opts}{files}"
         result = sandbox.run(command, timeout_s=self.timeout_s)
         trace.add(command, result.output, result.exit_code)
         version = _version(result.output)
@@ -181,11 +195,12 @@ def _version(output: str) -> str:
 
 
 def _first_error(trace: _Trace) -> str:
-    for line in trace.text().splitlines():
-        low = line.lower()
-        if "error" in low or "fail" in low or "rej" in low or "malformed" in low:
-            return line.strip()[:300]
-    return "see the log"
+    """git apply's own verdict lines (`error: patch failed: calc.py:3; ...`), else patch's."""
+    lines = [line.strip() for line in trace.text().splitlines()]
+    errors = [line for line in lines if line.startswith("error:") and not line.endswith(":")]
+    if not errors:
+        errors = [line for line in lines if "FAILED" in line or "malformed" in line.lower()]
+    return "; ".join(errors[:2])[:300] or "see the log"
 
 
 def _pytest_reason(exit_code: int | None) -> str:

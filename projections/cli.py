@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lake", default=DEFAULT_LAKE, help=f"lake directory (default {DEFAULT_LAKE})")
     p.add_argument("--follow", "-f", action="store_true", help="keep projecting new events")
     p.add_argument("--batch", type=int, default=50_000, help="records per topic-partition per round")
+    p.add_argument("--workers", type=int, default=2, help="partitions decoded side by side")
     p.add_argument("--max-workflows", type=int, default=50, help="workflows shown per memory scope")
     p.set_defaults(func=_project)
 
@@ -52,16 +53,17 @@ def _project(args: argparse.Namespace) -> int:
     from .views import refresh
 
     log = open_log(log_url(args.log))
-    projector = Projector(log, args.lake, batch=args.batch,
+    projector = Projector(log, args.lake, batch=args.batch, workers=args.workers,
                           on_round=lambda touched: refresh(args.lake, touched,
                                                            max_workflows=args.max_workflows))
     try:
-        n = projector.run(follow=args.follow)
+        projector.run(follow=args.follow)
     except KeyboardInterrupt:
-        n = 0
+        pass
     finally:
+        projector.close()
         log.close()
-    print(f"projected {n} records into {args.lake} "
+    print(f"projected {projector.records_read} records into {args.lake} "
           f"({sum(projector.manifest.rows.values())} rows in the lake, "
           f"{projector.manifest.rejected} rejected)", file=sys.stderr)
     return 0

@@ -15,13 +15,16 @@ import orjson
 import polars as pl
 
 from events.codec import DecodeError, decode, encode
+from events.log.base import RawRecord
 from events.registry import SPECS
 from events.upcasters import upcast
 
 from .schema import payload_columns, read_schema, required_columns, row_schema
 
-__all__ = ["header", "current_line", "to_frame", "Batch"]
+__all__ = ["header", "classify", "current_line", "to_frame", "Batch", "Prepared", "prepare"]
 
+_ZULU = "%Y-%m-%dT%H:%M:%S%.fZ"
+_ANY_OFFSET = "%Y-%m-%dT%H:%M:%S%.f%#z"
 _TYPE = b'"type":"'
 _V = b'"v":'
 
@@ -43,6 +46,22 @@ def header(value: bytes) -> tuple[str, int] | None:
     if stop == k:
         return None
     return value[start:end].decode("utf-8", "replace"), int(value[k:stop])
+
+
+_HEAD = r'^\{"id":"[^"]*","type":"([^"]+)","v":(\d+)[,}]'
+
+
+def classify(values: list[bytes]) -> dict[tuple[str, int] | None, list[int]]:
+    """Indices of `values` grouped by (type, v), in order; None collects what the
+    vectorised pattern (the codec's field order) did not recognise."""
+    text = pl.Series("raw", values, dtype=pl.Binary).cast(pl.String, strict=False)
+    heads = text.str.extract_groups(_HEAD).struct.unnest().with_row_index("i")
+    groups = heads.group_by(["1", "2"], maintain_order=True).agg("i")
+    out: dict[tuple[str, int] | None, list[int]] = {}
+    for event_type, v, idx in groups.iter_rows():
+        key = None if event_type is None or v is None else (event_type, int(v))
+        out.setdefault(key, []).extend(idx)
+    return out
 
 
 def current_line(value: bytes, event_type: str, v: int) -> bytes | None:
@@ -113,4 +132,60 @@ def _shape(raw: pl.DataFrame, batch: Batch) -> pl.DataFrame:
         log_partition=pl.lit(batch.partition, pl.Int64),
         log_offset=pl.Series(batch.offsets, dtype=pl.Int64),
     ).rename({"v": "schema_version"}).unnest("payload")
+    frame = frame.with_columns(ts=_utc(frame["ts"]))
     return frame.select(list(cols)).with_columns(date=pl.col("ts").dt.date())
+
+
+def _utc(text: pl.Series) -> pl.Series:
+    """ISO-8601 text -> Datetime(us, UTC); the common `...Z` form on the fast path."""
+    ts = text.str.to_datetime(_ZULU, time_unit="us", time_zone="UTC", strict=False)
+    if ts.null_count() > text.null_count():
+        other = text.str.to_datetime(_ANY_OFFSET, time_unit="us", strict=False).dt.convert_time_zone("UTC")
+        ts = ts.fill_null(other)
+    return ts
+
+
+@dataclass
+class Prepared:
+    """Typed frames of one topic-partition chunk, by event type, and what was rejected."""
+
+    frames: dict[str, pl.DataFrame]
+    rejected: int
+
+
+def prepare(topic: str, part: int, raws: list[RawRecord]) -> Prepared:
+    """Split a chunk by event type (upcasting old versions) and read each type's frame."""
+    values = [r.value for r in raws]
+    batches: dict[str, Batch] = {}
+    rejected = 0
+    for head, idx in classify(values).items():
+        for i in idx if head is None else [None]:
+            rejected += _add(batches, topic, part, raws, idx if i is None else [i],
+                             head if i is None else header(values[i]))
+    frames = {}
+    for event_type, b in batches.items():
+        if any(x > y for x, y in zip(b.offsets, b.offsets[1:])):  # several versions: restore log order
+            pairs = sorted(zip(b.offsets, b.lines))
+            b.offsets, b.lines = [o for o, _ in pairs], [line for _, line in pairs]
+        frames[event_type], bad = to_frame(b)
+        rejected += bad
+    return Prepared(frames, rejected)
+
+
+def _add(batches: dict[str, Batch], topic: str, part: int, raws: list[RawRecord], idx: list[int],
+         head: tuple[str, int] | None) -> int:
+    """Append records `idx` (all of type/version `head`) to their type's batch; returns rejects."""
+    spec = SPECS.get(head[0]) if head else None
+    if head is None or spec is None or spec.topic != topic or head[1] > spec.version:
+        return len(idx)
+    event_type, v = head
+    if v == spec.version:
+        lines, offsets = [raws[i].value for i in idx], [raws[i].offset for i in idx]
+    else:
+        upcast = [(current_line(raws[i].value, event_type, v), raws[i].offset) for i in idx]
+        lines = [line for line, _ in upcast if line is not None]
+        offsets = [o for line, o in upcast if line is not None]
+    b = batches.setdefault(event_type, Batch(event_type, part, [], []))
+    b.lines += lines
+    b.offsets += offsets
+    return len(idx) - len(lines)

@@ -98,6 +98,8 @@ class Manifest:
     """`topic/type` -> rows written (dropped duplicates and rejects excluded)."""
     rejected: int = 0
     """Records skipped because they were not a decodable event of a known type."""
+    duplicates: int = 0
+    """Records skipped because their event id was already in the lake."""
 
     @staticmethod
     def load(lake: Path) -> "Manifest":
@@ -106,11 +108,12 @@ class Manifest:
             return Manifest()
         data: dict[str, Any] = json.loads(path.read_text())
         return Manifest(dict(data.get("offsets", {})), dict(data.get("rows", {})),
-                        int(data.get("rejected", 0)))
+                        int(data.get("rejected", 0)), int(data.get("duplicates", 0)))
 
     def save(self, lake: Path) -> None:
         body = {"version": 1, "offsets": dict(sorted(self.offsets.items())),
-                "rows": dict(sorted(self.rows.items())), "rejected": self.rejected}
+                "rows": dict(sorted(self.rows.items())), "rejected": self.rejected,
+                "duplicates": self.duplicates}
         atomic_write_bytes(Path(lake) / MANIFEST, json.dumps(body, indent=1).encode())
 
     def next_offset(self, topic: str, partition: int) -> int:

@@ -17,21 +17,20 @@ resume point.
 """
 from __future__ import annotations
 
-import itertools
 import time
-from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
 import polars as pl
 
-from events.log.base import EventLog, RawRecord
-from events.registry import SPECS
+from events.log.base import EventLog
 from events.topics import TOPICS
 
 from . import lake as lk
 from .compact import repair
-from .frames import Batch, current_line, header, to_frame
+from .frames import Prepared, prepare
+from .sources import source_for
 
 __all__ = ["Projector", "project"]
 
@@ -39,10 +38,15 @@ GROUP = "projections.lake"
 
 
 class Projector:
-    """Projects the given topics of `log` into the lake at `lake_dir`."""
+    """Projects the given topics of `log` into the lake at `lake_dir`.
+
+    `batch`: records read per topic-partition per round (one file per type and day);
+    `workers`: partitions decoded side by side; `on_round(types)`: called after each
+    round's manifest with the event types it wrote (the views hook).
+    """
 
     def __init__(self, log: EventLog, lake_dir: str | Path, *, topics: tuple[str, ...] = TOPICS,
-                 batch: int = 50_000, group: str = GROUP,
+                 batch: int = 50_000, group: str = GROUP, workers: int = 2,
                  on_round: Callable[[set[str]], None] | None = None):
         self.log = log
         self.lake = Path(lake_dir)
@@ -55,26 +59,48 @@ class Projector:
         self.manifest = lk.Manifest.load(self.lake)
         lk.sweep(self.lake, self.manifest)
         self._seen: dict[str, set[str]] = {}
+        self.source = source_for(log, group)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="project")
+        self.records_read = 0
+        """Records read by this projector so far (rejected ones included)."""
+
+    def close(self) -> None:
+        self.source.close()
+        self._pool.shutdown()
 
     # -- one round ---------------------------------------------------------------------
     def step(self) -> int:
-        """Project one round; returns the number of records read."""
+        """Project one round; returns the number of records read.
+
+        If the round fails, in-memory state is rebuilt from the lake (as after a
+        restart) before the error propagates, so a caller may simply retry."""
+        try:
+            return self._step()
+        except BaseException:
+            self.manifest = lk.Manifest.load(self.lake)
+            lk.sweep(self.lake, self.manifest)
+            self._seen.clear()
+            raise
+
+    def _step(self) -> int:
         read, touched = 0, set()
         progressed: dict[tuple[str, int], int] = {}
         for topic in self.topics:
-            for part in range(self.log.partitions(topic)):
-                start = self.manifest.next_offset(topic, part)
-                raws = _fetch(self.log, topic, part, start, self.batch)
-                if not raws:
-                    continue
-                touched |= self._project_partition(topic, part, raws)
+            starts = {(topic, p): self.manifest.next_offset(topic, p) for p in range(self.log.partitions(topic))}
+            fetched = [(part, raws) for (_, part), raws in self.source.fetch(starts, self.batch).items() if raws]
+            # decoding is GIL-free (Polars), so partitions are prepared side by side;
+            # dedupe and writes stay in partition order
+            prepared = self._pool.map(lambda pr: prepare(topic, pr[0], pr[1]), fetched)
+            for (part, raws), prep in zip(fetched, prepared):
+                touched |= self._write_prepared(topic, part, prep)
                 progressed[(topic, part)] = raws[-1].offset
                 read += len(raws)
+        self.records_read += read
         if progressed:
             for (topic, part), last in progressed.items():
                 self.manifest.offsets[f"{topic}/{part}"] = last
             self.manifest.save(self.lake)
-            self._commit_group({tp: last + 1 for tp, last in progressed.items()})
+            self.source.commit({tp: last + 1 for tp, last in progressed.items()})
             if self.on_round and touched:
                 self.on_round(touched)
         return read
@@ -93,35 +119,24 @@ class Projector:
         return total
 
     # -- internals ---------------------------------------------------------------------
-    def _project_partition(self, topic: str, part: int, raws: list[RawRecord]) -> set[str]:
-        batches: dict[str, Batch] = {}
-        for raw in raws:
-            line, event_type = _line(raw, topic)
-            if line is None:
-                self.manifest.rejected += 1
-                continue
-            b = batches.get(event_type)
-            if b is None:
-                b = batches[event_type] = Batch(event_type, part, [], [])
-            b.lines.append(line)
-            b.offsets.append(raw.offset)
-        for event_type, b in batches.items():
-            frame, rejected = to_frame(b)
-            self.manifest.rejected += rejected
-            frame = self._dedupe(topic, event_type, frame)
-            self._write(topic, event_type, part, frame)
-        return set(batches)
+    def _write_prepared(self, topic: str, part: int, prepared: Prepared) -> set[str]:
+        self.manifest.rejected += prepared.rejected
+        for event_type, frame in prepared.frames.items():
+            self._write(topic, event_type, part, self._dedupe(topic, event_type, frame))
+        return set(prepared.frames)
 
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
-        keep = []
-        for eid in frame["id"].to_list():
-            if eid in seen:
-                keep.append(False)
-            else:
-                seen.add(eid)
-                keep.append(True)
-        return frame if all(keep) else frame.filter(pl.Series(keep))
+        ids = frame["id"].to_list()
+        keep = [eid not in seen for eid in ids]
+        if len(set(ids)) < len(ids):  # a repeat inside the batch: keep its first copy
+            first: set[str] = set()
+            keep = [k and not (eid in first or first.add(eid)) for k, eid in zip(keep, ids)]
+        seen.update(ids)
+        if all(keep):
+            return frame
+        self.manifest.duplicates += len(keep) - sum(keep)
+        return frame.filter(pl.Series(keep))
 
     def _seen_ids(self, topic: str, event_type: str) -> set[str]:
         seen = self._seen.get(event_type)
@@ -142,29 +157,6 @@ class Projector:
             path = root / f"date={day.isoformat()}" / lk.file_name(topic, part, first)
             lk.write_parquet(path, rows.drop("date"))
 
-    def _commit_group(self, offsets: dict[tuple[str, int], int]) -> None:
-        commit = getattr(self.log, "commit_offsets", None)
-        if commit is not None:
-            commit(self.group, offsets)
-
-
-def _line(raw: RawRecord, topic: str) -> tuple[bytes | None, str]:
-    head = header(raw.value)
-    if head is None:
-        return None, ""
-    event_type, v = head
-    spec = SPECS.get(event_type)
-    if spec is None or spec.topic != topic or v > spec.version:
-        return None, event_type
-    return current_line(raw.value, event_type, v), event_type
-
-
-def _fetch(log: EventLog, topic: str, part: int, start: int, limit: int) -> list[RawRecord]:
-    fetch = getattr(log, "fetch", None)
-    if fetch is not None:
-        return fetch(topic, part, start, limit)
-    return list(itertools.islice(log.read_raw(topic, start, part), limit))
-
 
 def project(log_url: str, lake_dir: str | Path, *, follow: bool = False, batch: int = 50_000,
             views: bool = True) -> int:
@@ -176,6 +168,10 @@ def project(log_url: str, lake_dir: str | Path, *, follow: bool = False, batch: 
     log = open_log(log_url)
     try:
         on_round = (lambda touched: refresh(lake_dir, touched)) if views else None
-        return Projector(log, lake_dir, batch=batch, on_round=on_round).run(follow=follow)
+        projector = Projector(log, lake_dir, batch=batch, on_round=on_round)
+        try:
+            return projector.run(follow=follow)
+        finally:
+            projector.close()
     finally:
         log.close()

@@ -8,8 +8,7 @@ skipped, so one bad record never stops a consumer.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
-from typing import Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Iterator, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 from ..codec import DecodeError, decode
 from ..envelope import Envelope
@@ -31,15 +30,15 @@ class LogUnavailable(LogError):
     """The backend could not be reached or could not make a write durable."""
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+# Records are NamedTuples, not frozen dataclasses: immutable and compared by value all
+# the same, and ~3x cheaper to build (one per event on every append and read).
+class Position(NamedTuple):
     topic: str
     partition: int
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
+class RawRecord(NamedTuple):
     topic: str
     partition: int
     offset: int
@@ -47,8 +46,7 @@ class RawRecord:
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     topic: str
     partition: int
     offset: int

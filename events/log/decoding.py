@@ -1,30 +1,72 @@
-"""Bulk decoding of fetched rows with the cyclic GC paused.
+"""Decoding fetched rows into records, in the two shapes callers consume them.
 
-Decoding 100k+ events allocates many container objects and the cyclic GC, which
-cannot free any of them, would run over and over (~3x slower). Pausing it for
-one chunk is safe: collection resumes right after.
+- Into a list (a consumer's poll): every decoded event stays alive, so the
+  cyclic GC, which cannot free any of them, would run over and over (~3x
+  slower). It is paused for the chunk; collection resumes right after.
+- As a stream (`read`): records are handed over one at a time and usually
+  dropped by the caller before the next is made, so allocations and frees
+  balance and the GC rarely runs. Pausing it here would do harm: a whole chunk
+  of objects would be alive when it resumes, and be traversed and promoted.
 """
 from __future__ import annotations
 
 import gc
-from typing import Iterable
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
+from ..codec import DecodeError, decode
 from ..envelope import Envelope
-from .base import RawRecord, Record, decode_or_deadletter
+from .base import RawRecord, Record, dead_letter_for, decode_or_deadletter
 
-__all__ = ["decode_chunk"]
+__all__ = ["decode_chunk", "decode_rows", "gc_paused", "iter_records"]
 
 
-def decode_chunk(raws: Iterable[RawRecord], dead: list[Envelope], consumer: str = "") -> list[Record]:
+@contextmanager
+def gc_paused() -> Iterator[None]:
     enabled = gc.isenabled()
     gc.disable()
     try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def decode_chunk(raws: Iterable[RawRecord], dead: list[Envelope], consumer: str = "") -> list[Record]:
+    with gc_paused():
         out = []
         for raw in raws:
             rec = decode_or_deadletter(raw, dead, consumer)
             if rec is not None:
                 out.append(rec)
         return out
-    finally:
-        if enabled:
-            gc.enable()
+
+
+def decode_rows(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]], dead: list[Envelope],
+                consumer: str = "") -> list[Record]:
+    """Decode (partition, offset, key, value) rows of one topic; call with the GC paused.
+
+    The same as `decode_chunk` without building a RawRecord per row: only rows
+    that fail to decode get one, for their deadletter event.
+    """
+    out = []
+    for part, off, key, value in rows:
+        try:
+            out.append(Record(topic, part, off, decode(value)))
+        except DecodeError as exc:
+            if topic != "deadletter":
+                dead.append(dead_letter_for(RawRecord(topic, part, off, key, value), exc.reason, consumer))
+    return out
+
+
+def iter_records(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]], dead: list[Envelope],
+                 consumer: str = "") -> Iterator[Record]:
+    """Decode (partition, offset, key, value) rows lazily, GC left on (see the module doc)."""
+    for part, off, key, value in rows:
+        try:
+            event = decode(value)
+        except DecodeError as exc:
+            if topic != "deadletter":
+                dead.append(dead_letter_for(RawRecord(topic, part, off, key, value), exc.reason, consumer))
+            continue
+        yield Record(topic, part, off, event)

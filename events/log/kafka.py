@@ -23,7 +23,7 @@ from ..envelope import Envelope
 from ..registry import SPECS
 from ..topics import CATALOG, logical_name, physical_name, topic_of
 from .base import LogUnavailable, Outputs, Position, RawRecord, Record
-from .decoding import decode_chunk
+from .decoding import iter_records
 from .kafka_options import KafkaOptions, parse_kafka_url
 from .partitioner import partition_for
 
@@ -31,6 +31,12 @@ __all__ = ["KafkaLog", "kafka_errors"]
 
 _ALREADY_EXISTS = 36
 _SEND_TIMEOUT_S = 120.0
+
+
+def _rows(partition: int, recs: list, start: int, end: int | None) -> list[tuple[int, int, str | None, bytes]]:
+    """Consumer records as (partition, offset, key, value), those in [start, end) only."""
+    return [(partition, r.offset, r.key.decode("utf-8", "replace") if r.key is not None else None, r.value)
+            for r in recs if r.offset >= start and (end is None or r.offset < end)]
 
 
 def kafka_errors():
@@ -72,7 +78,7 @@ class KafkaLog:
 
         return KafkaProducer(**self.options.client_config(), acks="all", enable_idempotence=True,
                              linger_ms=self.options.linger_ms, batch_size=self.options.batch_size,
-                             max_request_size=8 * 1024 * 1024)
+                             max_request_size=8 * 1024 * 1024)  # events hold blobs up to 64 KiB each
 
     def make_consumer(self, **config):
         from kafka import KafkaConsumer
@@ -204,20 +210,20 @@ class KafkaLog:
     # -- reads -----------------------------------------------------------------------
     def read_raw(self, topic: str, start: int = 0, partition: int | None = None) -> Iterator[RawRecord]:
         for chunk in self._chunks(topic, start, partition, follow=False, poll_s=0.05):
-            yield from chunk
+            yield from (RawRecord(topic, p, o, k, v) for p, o, k, v in chunk)
 
     def read(self, topic: str, start: int = 0, partition: int | None = None, *,
              follow: bool = False, poll_s: float = 0.05) -> Iterator[Record]:
         for chunk in self._chunks(topic, start, partition, follow=follow, poll_s=poll_s):
             dead: list[Envelope] = []
-            yield from decode_chunk(chunk, dead, consumer="read")
+            yield from iter_records(topic, chunk, dead, "read")
             if dead:
                 self.append("deadletter", dead)
 
     def _chunks(self, topic: str, start: int, partition: int | None, *, follow: bool,
-                poll_s: float) -> Iterator[list[RawRecord]]:
-        """Raw records from `start` per partition, one poll's worth at a time; without
-        `follow`, up to the end offsets as they were when the read began."""
+                poll_s: float) -> Iterator[list[tuple[int, int, str | None, bytes]]]:
+        """(partition, offset, key, value) rows from `start` per partition, one poll's worth
+        at a time; without `follow`, up to the end offsets as they were when the read began."""
         from kafka import TopicPartition
 
         parts = [partition] if partition is not None else list(range(self.partitions(topic)))
@@ -243,12 +249,8 @@ class KafkaLog:
                 except kafka_errors() as exc:
                     raise LogUnavailable(f"read of {topic!r} from {self._where} failed: {exc}") from exc
                 for tp, recs in batch.items():
-                    p = tps[tp]
-                    end = ends[p] if not follow else None
-                    chunk = [RawRecord(topic, p, r.offset, r.key.decode("utf-8", "replace") if r.key is not None
-                                       else None, r.value)
-                             for r in recs if r.offset >= start and (end is None or r.offset < end)]
-                    if end is not None and recs and recs[-1].offset + 1 >= end:
+                    chunk = _rows(tps[tp], recs, start, None if follow else ends[tps[tp]])
+                    if not follow and recs and recs[-1].offset + 1 >= ends[tps[tp]]:
                         remaining.discard(tp)
                         consumer.pause(tp)
                     if chunk:

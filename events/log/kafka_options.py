@@ -25,9 +25,9 @@ class KafkaOptions:
     """Replicas of each topic created on open; -1 uses the broker's default."""
     create_topics: bool = True
     """Create the catalog's topics on open (already existing ones are left as they are)."""
-    linger_ms: int = 5
+    linger_ms: int = 20
     """Producer linger: appends flush explicitly, so this only shapes background batching."""
-    batch_size: int = 512 * 1024
+    batch_size: int = 1024 * 1024
     """Producer batch size in bytes (larger batches, fewer requests)."""
 
     def consumer_group_config(self) -> dict:

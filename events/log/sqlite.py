@@ -25,53 +25,25 @@ from ..ids import uuid7
 from ..registry import SPECS
 from ..topics import topic_of
 from .base import LogUnavailable, Outputs, Position, RawRecord, Record
-from .decoding import decode_chunk
+from .decoding import decode_rows, gc_paused, iter_records
 from .partitioner import partition_for
+from .sqlite_checkpoints import CheckpointsMixin
+from .sqlite_consumer import SqliteConsumer
+from .sqlite_schema import connect
 
 __all__ = ["SqliteLog", "SqliteConsumer"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS topics (
-    name TEXT PRIMARY KEY,
-    partitions INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    offset INTEGER NOT NULL,
-    id TEXT NOT NULL UNIQUE,
-    key TEXT,
-    value BLOB NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS events_position ON events (topic, partition, offset);
-CREATE TABLE IF NOT EXISTS group_offsets (
-    grp TEXT NOT NULL,
-    topic TEXT NOT NULL,
-    partition INTEGER NOT NULL,
-    next_offset INTEGER NOT NULL,
-    PRIMARY KEY (grp, topic, partition)
-);
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'events are immutable: UPDATE rejected'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'events are immutable: DELETE rejected'); END;
-"""
-
-_CHECKPOINTS = """
-CREATE TABLE IF NOT EXISTS processor_checkpoints (
-    grp TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    snapshot_seq INTEGER NOT NULL,
-    snapshot BLOB
-)"""
-
 _FETCH = ("SELECT partition, offset, key, value FROM events "
           "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?")
+_INSERT = "INSERT INTO events (topic, partition, offset, id, key, value) VALUES (?, ?, ?, ?, ?, ?)"
+_NEXT_OFFSET = "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic = ? AND partition = ?"
 _CHUNK = 5000
 
+Row = tuple[str, int, str, str | None, bytes]
+"""(topic, partition, id, key, value) of an event about to be appended."""
 
-class SqliteLog:
+
+class SqliteLog(CheckpointsMixin):
     """`sqlite:///relative/path.db` or `sqlite:////absolute/path.db`.
 
     Query options: `synchronous=normal|full` (default normal: a commit survives
@@ -94,21 +66,7 @@ class SqliteLog:
         self._busy_ms = int(opts.get("busy_timeout_ms", 60000))
         self._lock = threading.RLock()
         self._partitions: dict[str, int] = {}
-        self._conn = self._connect()
-
-    # -- connection -----------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=self._busy_ms / 1000)
-            conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
-            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'events_no_delete'").fetchone():
-                conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-            return conn
-        except sqlite3.Error as exc:
-            raise LogUnavailable(f"cannot open {self.path}: {exc}") from exc
+        self._conn = connect(self.path, self._synchronous, self._busy_ms)
 
     def close(self) -> None:
         with self._lock:
@@ -158,15 +116,16 @@ class SqliteLog:
         with self._lock:
             return self._in_transaction(lambda: self._insert(rows))
 
-    def _rows(self, outputs: Outputs) -> list[tuple]:
+    def _rows(self, outputs: Outputs) -> list[Row]:
         rows = []
-        for topic, events in outputs.items():
-            n = self.partitions(topic)
-            for ev in events:
-                spec_topic = SPECS[ev.type].topic
-                if spec_topic != topic:
-                    raise ValueError(f"{ev.type} belongs to topic {spec_topic!r}, not {topic!r}")
-                rows.append((topic, partition_for(ev.key, n), ev.id, ev.key, encode(ev)))
+        with gc_paused():
+            for topic, events in outputs.items():
+                n = self.partitions(topic)
+                for ev in events:
+                    spec_topic = SPECS[ev.type].topic
+                    if spec_topic != topic:
+                        raise ValueError(f"{ev.type} belongs to topic {spec_topic!r}, not {topic!r}")
+                    rows.append((topic, partition_for(ev.key, n), ev.id, ev.key, encode(ev)))
         return rows
 
     def _in_transaction(self, work):
@@ -184,8 +143,41 @@ class SqliteLog:
                 raise LogUnavailable(f"append to {self.path} failed: {exc}") from exc
             raise
 
-    def _insert(self, rows: list[tuple]) -> list[Position]:
-        """Assign offsets to new ids and insert them; must run inside a write transaction."""
+    def _insert(self, rows: list[Row]) -> list[Position]:
+        """Assign offsets and insert; must run inside a write transaction.
+
+        Fast path: ids are fresh (the usual case: new UUIDv7s), so offsets are
+        assigned to every row and the batch inserted without looking ids up
+        first. If any id already exists (a retry, a re-run processor) or repeats
+        inside the batch, the UNIQUE index rejects the insert; the savepoint
+        undoes it and the checked path maps known ids to their stored positions.
+        """
+        if not rows:
+            return []
+        with gc_paused():
+            next_offset: dict[tuple[str, int], int] = {}
+            positions: list[Position] = []
+            fresh: list[tuple] = []
+            for topic, part, eid, key, value in rows:
+                tp = (topic, part)
+                off = next_offset.get(tp)
+                if off is None:
+                    off = self._conn.execute(_NEXT_OFFSET, tp).fetchone()[0]
+                next_offset[tp] = off + 1
+                positions.append(Position(topic, part, off))
+                fresh.append((topic, part, off, eid, key, value))
+        self._conn.execute("SAVEPOINT fresh_ids")
+        try:
+            self._conn.executemany(_INSERT, fresh)
+        except sqlite3.IntegrityError:
+            self._conn.execute("ROLLBACK TO fresh_ids")
+            self._conn.execute("RELEASE fresh_ids")
+            return self._insert_checked(rows)
+        self._conn.execute("RELEASE fresh_ids")
+        return positions
+
+    def _insert_checked(self, rows: list[Row]) -> list[Position]:
+        """The slow path: ids already stored (or repeated in the batch) keep their first position."""
         existing = self._existing([r[2] for r in rows])
         next_offset: dict[tuple[str, int], int] = {}
         positions: list[Position] = []
@@ -198,16 +190,13 @@ class SqliteLog:
             tp = (topic, part)
             off = next_offset.get(tp)
             if off is None:
-                off = self._conn.execute(
-                    "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic = ? AND partition = ?",
-                    tp).fetchone()[0]
+                off = self._conn.execute(_NEXT_OFFSET, tp).fetchone()[0]
             next_offset[tp] = off + 1
             pos = Position(topic, part, off)
             existing[eid] = pos  # a duplicate inside the batch maps to the first copy
             positions.append(pos)
             fresh.append((topic, part, off, eid, key, value))
-        self._conn.executemany(
-            "INSERT INTO events (topic, partition, offset, id, key, value) VALUES (?, ?, ?, ?, ?, ?)", fresh)
+        self._conn.executemany(_INSERT, fresh)
         return positions
 
     def _existing(self, ids: list[str]) -> dict[str, Position]:
@@ -225,6 +214,15 @@ class SqliteLog:
         with self._lock:
             rows = self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
         return [RawRecord(topic, p, o, k, v) for p, o, k, v in rows]
+
+    def fetch_records(self, topic: str, partition: int, offset: int, limit: int, dead: list[Envelope],
+                      consumer: str = "") -> tuple[list[Record], int]:
+        """Decoded records from `offset` (undecodable ones into `dead`) and the next offset."""
+        with gc_paused():
+            with self._lock:
+                rows = self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
+            records = decode_rows(topic, rows, dead, consumer)
+        return records, (rows[-1][1] + 1 if rows else offset)
 
     def read_raw(self, topic: str, start: int = 0, partition: int | None = None) -> Iterator[RawRecord]:
         parts = [partition] if partition is not None else range(self.partitions(topic))
@@ -249,13 +247,14 @@ class SqliteLog:
                 limit = _CHUNK if follow else min(_CHUNK, ends[part] - positions[part])
                 if limit <= 0:
                     continue
-                chunk = self.fetch(topic, part, positions[part], limit)
-                if not chunk:
+                with self._lock:
+                    rows = self._conn.execute(_FETCH, (topic, part, positions[part], limit)).fetchall()
+                if not rows:
                     continue
                 progressed = True
-                positions[part] = chunk[-1].offset + 1
+                positions[part] = rows[-1][1] + 1
                 dead: list[Envelope] = []
-                yield from decode_chunk(chunk, dead, consumer="read")
+                yield from iter_records(topic, rows, dead, "read")
                 if dead:
                     self.append("deadletter", dead)
             if not progressed:
@@ -264,7 +263,7 @@ class SqliteLog:
                 time.sleep(poll_s)
 
     # -- groups ----------------------------------------------------------------------
-    def consumer(self, group: str, topics: Sequence[str]) -> "SqliteConsumer":
+    def consumer(self, group: str, topics: Sequence[str]) -> SqliteConsumer:
         return SqliteConsumer(self, group, topics)
 
     def load_offsets(self, group: str) -> dict[tuple[str, int], int]:
@@ -292,122 +291,6 @@ class SqliteLog:
         with self._lock:
             return self._in_transaction(work)
 
-    # -- processor checkpoints (runtime-owned side table) -------------------------------
-    def fetch_merged(self, topics: Sequence[str], after_seq: int, limit: int = _CHUNK) -> list[tuple[int, RawRecord]]:
-        """Records of several topics in global append order (`seq`), after `after_seq`.
-
-        Writers serialise on the write lock, so the visible rows are always a prefix
-        of that order: a reader that follows it sees the same sequence whatever its
-        batch boundaries or restart points.
-        """
-        marks = ",".join("?" * len(topics))
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT seq, topic, partition, offset, key, value FROM events "
-                f"WHERE seq > ? AND topic IN ({marks}) ORDER BY seq LIMIT ?",
-                (after_seq, *topics, limit)).fetchall()
-        return [(seq, RawRecord(t, p, o, k, v)) for seq, t, p, o, k, v in rows]
-
-    def _ensure_checkpoints(self) -> None:
-        if not getattr(self, "_checkpoints_ready", False):
-            self._conn.execute(_CHECKPOINTS)
-            self._checkpoints_ready = True
-
-    def load_checkpoint(self, group: str) -> tuple[int, int, bytes | None]:
-        """(seq processed, seq of the snapshot, snapshot bytes) of a group; zeros when new."""
-        with self._lock:
-            self._ensure_checkpoints()
-            row = self._conn.execute(
-                "SELECT seq, snapshot_seq, snapshot FROM processor_checkpoints WHERE grp = ?",
-                (group,)).fetchone()
-        return (int(row[0]), int(row[1]), row[2]) if row else (0, 0, None)
-
-    def commit_checkpoint(self, group: str, offsets: dict[tuple[str, int], int], outputs: Outputs,
-                          seq: int, snapshot: bytes | None = None) -> list[Position]:
-        """Append `outputs`, store the group's offsets and its progress (`seq`, and a
-        state snapshot taken at `seq` when given) in ONE transaction."""
-        rows = self._rows(outputs) if outputs else []
-
-        def work() -> list[Position]:
-            positions = self._insert(rows) if rows else []
-            self._store_offsets(group, offsets)
-            if snapshot is None:
-                self._conn.execute(
-                    "INSERT INTO processor_checkpoints (grp, seq, snapshot_seq, snapshot) VALUES (?, ?, 0, NULL) "
-                    "ON CONFLICT (grp) DO UPDATE SET seq = excluded.seq", (group, seq))
-            else:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO processor_checkpoints (grp, seq, snapshot_seq, snapshot) "
-                    "VALUES (?, ?, ?, ?)", (group, seq, seq, snapshot))
-            return positions
-
-        with self._lock:
-            self._ensure_checkpoints()
-            return self._in_transaction(work)
-
     def data_version(self) -> int:
         with self._lock:
             return self._conn.execute("PRAGMA data_version").fetchone()[0]
-
-
-class SqliteConsumer:
-    """A group consumer on the embedded log; one member per group.
-
-    Its position starts at the group's committed offsets (0 for a new group).
-    """
-
-    def __init__(self, log: SqliteLog, group: str, topics: Sequence[str]):
-        self.log = log
-        self.group = group
-        self.topics = list(topics)
-        self._assignment = [(t, p) for t in self.topics for p in range(log.partitions(t))]
-        committed = log.load_offsets(group)
-        self._position = {tp: committed.get(tp, 0) for tp in self._assignment}
-        self._next = 0  # round-robin start, so no partition starves
-
-    def poll(self, max_records: int = 1000, timeout_s: float = 0.5) -> list[Record]:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            records = self._poll_once(max_records)
-            if records or time.monotonic() >= deadline:
-                return records
-            version = self.log.data_version()
-            while time.monotonic() < deadline and self.log.data_version() == version:
-                time.sleep(0.005)
-
-    def _poll_once(self, max_records: int) -> list[Record]:
-        out: list[Record] = []
-        n = len(self._assignment)
-        for i in range(n):
-            if len(out) >= max_records:
-                break
-            tp = self._assignment[(self._next + i) % n]
-            raws = self.log.fetch(tp[0], tp[1], self._position[tp], max_records - len(out))
-            if not raws:
-                continue
-            self._position[tp] = raws[-1].offset + 1
-            dead: list[Envelope] = []
-            out.extend(decode_chunk(raws, dead, consumer=self.group))
-            if dead:
-                self.log.append("deadletter", dead)
-        self._next = (self._next + 1) % max(n, 1)
-        return out
-
-    def position(self) -> dict[tuple[str, int], int]:
-        return dict(self._position)
-
-    def commit(self) -> None:
-        self.log.commit_offsets(self.group, self._position)
-
-    def transact(self, outputs: Outputs) -> list[Position]:
-        return self.log.commit_offsets(self.group, self._position, outputs)
-
-    def committed(self) -> dict[tuple[str, int], int]:
-        stored = self.log.load_offsets(self.group)
-        return {tp: stored.get(tp, 0) for tp in self._assignment}
-
-    def seek_to_beginning(self) -> None:
-        self._position = {tp: 0 for tp in self._assignment}
-
-    def close(self) -> None:
-        pass

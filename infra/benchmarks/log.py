@@ -1,15 +1,216 @@
-"""Event log: append and replay+decode rates against the raw clients."""
+"""Event log: append and replay+decode rates against the raw clients.
+
+For each backend, in one run on the same machine:
+- append_eps: `log.append` of ~400-byte events in batches of 1000 (encoding,
+  partitioning, offsets, durability included);
+- raw_append_eps: the raw client writing the same encoded rows in batches of
+  1000: sqlite3 `executemany` into a table of the same schema and settings / a
+  kafka-python producer (same acks, idempotence, batching) on the same broker;
+- replay_eps: `log.read` of everything from offset 0, decoded to events;
+- raw_replay_eps: the raw client fetching the same records and decoding them
+  with the same codec; raw_fetch_eps: fetching only, for scale.
+Ratios are backend / raw. Each round runs every measurement once, backend and
+raw interleaved so load drift hits both alike; each figure is the best round.
+The Kafka part starts the dev broker unless --kafka is given.
+"""
 from __future__ import annotations
 
 import argparse
+import sqlite3
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Callable
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "sample_events"]
+
+BATCH = 1000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n", type=int, default=200_000, help="events per backend")
+    p.add_argument("--n", type=int, default=100_000, help="events per backend and round")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per backend; the best round counts")
     p.add_argument("--kafka", default=None, help="kafka://HOST:PORT (default: start the dev broker)")
+    p.add_argument("--only", choices=["sqlite", "kafka"], default=None, help="run one backend only")
 
 
 def run(args: argparse.Namespace) -> dict:
-    raise NotImplementedError("log benchmark lands with the Kafka backend")
+    from events import encode
+
+    n = max(BATCH, args.n // BATCH * BATCH)
+    evs = sample_events(n)
+    rounds = max(1, args.rounds)
+    result: dict = {"n": n, "batch": BATCH, "rounds": rounds, "event_bytes": len(encode(evs[0]))}
+    if args.only in (None, "sqlite"):
+        result["sqlite"] = _best(rounds, lambda: sqlite_round(evs))
+    if args.only in (None, "kafka"):
+        result["kafka"] = kafka_rounds(evs, rounds, args.kafka)
+    return result
+
+
+def sample_events(n: int) -> list:
+    """`reward.assigned` events of ~400 bytes over 64 episodes (all partitions used)."""
+    import events
+    from events.payloads import RewardAssigned
+
+    return [events.new(RewardAssigned(
+        episode_id=f"ep-{i % 64:08d}", instance_id=f"django__django-{11000 + i % 500}", sample_idx=i % 8,
+        eval_id=str(uuid.UUID(int=i)), reward=float(i % 3 == 0), components={"resolved": float(i % 3 == 0)},
+        reward_fn="swebench_resolved", reward_version=2), producer="processor.rewards@2", run_id="run-bench-01")
+        for i in range(n)]
+
+
+def _best(rounds: int, one_round: Callable[[], dict]) -> dict:
+    """Run `one_round` (a dict of events/s figures) `rounds` times; keep each figure's best."""
+    best: dict = {}
+    for _ in range(rounds):
+        for name, eps in one_round().items():
+            best[name] = max(best.get(name, 0.0), eps)
+    best = {k: round(v, 1) for k, v in sorted(best.items())}
+    best["append_ratio"] = round(best["append_eps"] / best["raw_append_eps"], 3)
+    best["replay_ratio"] = round(best["replay_eps"] / best["raw_replay_eps"], 3)
+    return best
+
+
+def _timed(fn: Callable[[], int]) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    count = fn()
+    return time.perf_counter() - t0, count
+
+
+def _eps(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def _decode_each(values) -> int:
+    from events import decode
+
+    count = 0
+    for value in values:
+        decode(value)
+        count += 1
+    return count
+
+
+def _append_batches(append: Callable[[list], object], items: list) -> int:
+    for i in range(0, len(items), BATCH):
+        append(items[i:i + BATCH])
+    return len(items)
+
+
+# -- SQLite -----------------------------------------------------------------------------
+def sqlite_round(evs: list) -> dict:
+    from events.log import open_log
+    from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
+
+    with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+        log = open_log(f"sqlite:///{tmp}/ledger.db")
+        log.partitions("rewards")
+        append_s, _ = _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs))
+        columns, ddl, rows = _stored_rows(Path(tmp) / "ledger.db")
+        raw = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
+        for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
+            raw.execute(pragma)  # the same file settings as the backend: only the code differs
+        for sql in ddl:
+            raw.execute(sql)
+        insert = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        raw_append_s, _ = _timed(lambda: _append_batches(lambda b: _raw_sqlite_batch(raw, insert, b), rows))
+        replay_s, replayed = _timed(lambda: sum(1 for _ in log.read("rewards")))
+        raw_replay_s, raw_replayed = _timed(lambda: _decode_each(v for (v,) in raw.execute("SELECT value FROM events")))
+        fetch_s, fetched = _timed(lambda: sum(1 for _ in raw.execute("SELECT value FROM events")))
+        raw.close()
+        log.close()
+    assert replayed == raw_replayed == fetched == len(evs), (replayed, raw_replayed, fetched)
+    n = len(evs)
+    return {"append_eps": _eps(n, append_s), "raw_append_eps": _eps(n, raw_append_s),
+            "replay_eps": _eps(n, replay_s), "raw_replay_eps": _eps(n, raw_replay_s),
+            "raw_fetch_eps": _eps(n, fetch_s)}
+
+
+def _stored_rows(path: Path) -> tuple[list[str], list[str], list[tuple]]:
+    """The backend's stored rows, with its `events` table and index definitions."""
+    src = sqlite3.connect(path)
+    ddl = [sql for (sql,) in src.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = 'events' AND type IN ('table', 'index') "
+        "AND sql IS NOT NULL ORDER BY type DESC")]
+    columns = [row[1] for row in src.execute("PRAGMA table_info(events)")]
+    rows = src.execute(f"SELECT {', '.join(columns)} FROM events ORDER BY rowid").fetchall()
+    src.close()
+    return columns, ddl, rows
+
+
+def _raw_sqlite_batch(conn: sqlite3.Connection, insert: str, rows: list) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(insert, rows)
+    conn.execute("COMMIT")
+
+
+# -- Kafka ------------------------------------------------------------------------------
+def kafka_rounds(evs: list, rounds: int, url: str | None) -> dict:
+    if url:
+        return _best(rounds, lambda: kafka_round(evs, url))
+    from infra.broker import Broker
+
+    with Broker() as broker:
+        return _best(rounds, lambda: kafka_round(evs, broker.url))
+
+
+def kafka_round(evs: list, url: str) -> dict:
+    """Fresh topics (a new prefix) for the backend and for the raw client on one cluster."""
+    from kafka import KafkaAdminClient, KafkaProducer
+
+    from events import encode
+    from events.log import open_log
+    from events.log.partitioner import partition_for
+
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    log = open_log(f"{url}{'&' if '?' in url else '?'}prefix={prefix}")
+    parts, servers, opts = log.partitions("rewards"), list(log.options.bootstrap), log.options
+    raw_topic = f"{prefix}raw-rewards"
+    admin = KafkaAdminClient(bootstrap_servers=servers)
+    admin.create_topics({raw_topic: {"num_partitions": parts}}, wait_for_metadata=True)
+    admin.close()
+    rows = [(ev.key.encode(), encode(ev), partition_for(ev.key, parts)) for ev in evs]
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
+                             linger_ms=opts.linger_ms, batch_size=opts.batch_size,
+                             max_request_size=8 * 1024 * 1024)
+    try:
+        append_s, _ = _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs))
+        raw_append_s, _ = _timed(lambda: _append_batches(lambda b: _raw_kafka_batch(producer, raw_topic, b), rows))
+        replay_s, replayed = _timed(lambda: sum(1 for _ in log.read("rewards")))
+        raw_replay_s, raw_replayed = _raw_kafka_read(servers, raw_topic, parts, len(rows), decode=True)
+        fetch_s, fetched = _raw_kafka_read(servers, raw_topic, parts, len(rows), decode=False)
+    finally:
+        producer.close()
+        log.close()
+    assert replayed == raw_replayed == fetched == len(evs), (replayed, raw_replayed, fetched)
+    n = len(evs)
+    return {"append_eps": _eps(n, append_s), "raw_append_eps": _eps(n, raw_append_s),
+            "replay_eps": _eps(n, replay_s), "raw_replay_eps": _eps(n, raw_replay_s),
+            "raw_fetch_eps": _eps(n, fetch_s)}
+
+
+def _raw_kafka_batch(producer, topic: str, rows: list) -> None:
+    futures = [producer.send(topic, value=v, key=k, partition=p) for k, v, p in rows]
+    producer.flush()
+    for f in futures:
+        f.get()
+
+
+def _raw_kafka_read(servers: list, topic: str, parts: int, n: int, *, decode: bool) -> tuple[float, int]:
+    """Assign every partition, seek to the beginning, poll until `n` records came (timed)."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    t0 = time.perf_counter()
+    consumer = KafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False,
+                             max_partition_fetch_bytes=4 * 1024 * 1024)
+    tps = [TopicPartition(topic, p) for p in range(parts)]
+    consumer.assign(tps)
+    consumer.seek_to_beginning(*tps)
+    count = 0
+    while count < n:
+        for recs in consumer.poll(timeout_ms=500, max_records=5000).values():
+            count += _decode_each(r.value for r in recs) if decode else len(recs)
+    consumer.close(autocommit=False)
+    return time.perf_counter() - t0, count

@@ -5,8 +5,11 @@ scopes then emits its current pass@k (for every k with n >= k) and avg@k. An
 output's id is derived from the input eval id plus scope/metric/k, and its value
 is a function of the verdicts folded before it, so with a deterministic input
 order (the runtime's) re-running yields the same ids with the same values.
-Duplicates and malformed results are dropped by the normalizer and counted in
-the run's scores (`dropped_duplicates`, `dropped_malformed`).
+A `run.started` folded after some of its run's verdicts re-emits the run's
+scores with the plan filled in. Duplicates and malformed results are dropped
+by the normalizer and counted in the scores (`dropped_duplicates`,
+`dropped_malformed`: the run's totals at emission); a drop re-emits the run
+scope, so the run's latest score carries the final totals.
 """
 from __future__ import annotations
 
@@ -56,6 +59,10 @@ def score_payload(s: Score, state: ScorerState, run_id: str, version: int) -> Sc
                         dropped_malformed=state.norm.malformed.get(run_id, 0))
 
 
+def _disc(scope: str, s: Score) -> str:
+    return f"{scope}/{s.metric}/{s.k}"
+
+
 class PassAtK:
     """`ks`: the k values scored (pass@k needs n >= k at an instance)."""
 
@@ -75,18 +82,41 @@ class PassAtK:
         ev = record.event
         if ev.type == "run.started":
             state.board.plans[ev.run_id] = plan_of(ev.payload)
-            return state, []
+            return state, self._replan(state, ev)
         if ev.type != "eval.result":
             return state, []
         p = ev.payload
         v = Verdict(ev.run_id, p.instance_id, p.sample_idx, p.resolved, p.repo, p.status)
         if not state.norm.accept(v):
-            return state, []
+            return state, self._dropped(state, ev, v.run_id)
         out = []
         for scope, key in state.board.add(v):
             for s in state.board.scores(v.run_id, scope, key):
                 payload = score_payload(s, state, v.run_id, self.version)
                 out.append(derive(payload, processor=self.name, version=self.version, inputs=[ev.id],
                                   run_id=v.run_id, parent=ev.id, ts=ev.ts,
-                                  discriminator=f"{scope}/{s.metric}/{s.k if s.metric == 'pass@k' else ''}"))
+                                  discriminator=_disc(scope, s)))
         return state, out
+
+    def _dropped(self, state: ScorerState, ev: Envelope, run_id: str) -> list[Envelope]:
+        """A dropped result changes the run's drop counters: re-emit the run scope, so
+        its latest value carries the final totals whatever the arrival order."""
+        if run_id not in state.board.runs:
+            return []
+        return [derive(score_payload(s, state, run_id, self.version), processor=self.name, version=self.version,
+                       inputs=[ev.id], run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=_disc("run", s))
+                for s in state.board.scores(run_id, "run", run_id)]
+
+    def _replan(self, state: ScorerState, ev: Envelope) -> list[Envelope]:
+        """run.started after some of its verdicts (cross-topic order is free): re-emit
+        the run's scores with the plan's coverage, model and dataset."""
+        board = state.board.runs.get(ev.run_id)
+        if board is None:
+            return []
+        out = []
+        for scope, key in sorted(board.aggs):
+            for s in state.board.scores(ev.run_id, scope, key):
+                out.append(derive(score_payload(s, state, ev.run_id, self.version), processor=self.name,
+                                  version=self.version, inputs=[ev.id], run_id=ev.run_id, parent=ev.id,
+                                  ts=ev.ts, discriminator=f"{key}/{_disc(scope, s)}"))
+        return out

@@ -9,7 +9,9 @@ patch recorded is the sandbox's diff whatever the reason the episode ended.
 """
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -35,6 +37,8 @@ class BashAgentConfig(BaseModel):
     """Seconds one model call may take (the recipe's proxy `timeout`)."""
     observation_cap: int = DEFAULT_CAP
     """Bytes of each command's output stored whole in `agent.action` (then excerpt + sha256)."""
+    trajectory_dir: str | None = None
+    """Where to save the conversation as JSON after every step (`<episode_id>.traj.json`), if anywhere."""
 
 
 class _Stop(Exception):
@@ -65,6 +69,7 @@ class BashAgent:
             recorder.started(sandbox.info)
             episode = _Episode(ctx, self.config, sandbox, recorder, start)
             stop = episode.loop()
+            episode.save(stop.reason)
             return self._finish(recorder, start, sandbox, stop, episode.messages,
                                 steps=episode.steps)
 
@@ -98,19 +103,37 @@ class _Episode:
         self.deadline = start + ctx.limits.swe_agent_timeout
         self.model = ProxyModel(ctx, request_timeout_s=config.request_timeout_s)
         self.steps = 0
+        self.trajectory = (Path(config.trajectory_dir) / f"{ctx.episode_id}.traj.json"
+                           if config.trajectory_dir else None)
         self.messages: list[dict[str, Any]] = [
             {"role": "system", "content": render_system(ctx, str(sandbox.workdir))},
             {"role": "user", "content": render_instance(ctx)},
         ]
 
+    def save(self, status: str = "running") -> None:
+        if not self.trajectory:
+            return
+        self.trajectory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.trajectory.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"episode_id": self.ctx.episode_id, "status": status,
+                                   "steps": self.steps, "messages": self.messages}, indent=1))
+        tmp.replace(self.trajectory)
+
     def loop(self) -> _Stop:
         try:
             while True:
-                self.step()
+                try:
+                    self.step()
+                finally:
+                    self.save()
         except _Submitted:
             return _Stop("submitted")
         except _Stop as stop:
             return stop
+        except SandboxError as exc:
+            return _Stop("error", f"sandbox failed: {exc}")
+        except Exception as exc:  # an episode always ends with episode.finished
+            return _Stop("error", f"{type(exc).__name__}: {exc}")
 
     def remaining(self) -> float:
         left = self.deadline - time.monotonic()

@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
-import aiohttp
 import orjson
 
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, UpstreamTimeout
+from .http1 import ConnectionFailed, Pool, Response
 from .openai_parse import StreamAccumulator, generation_from_body
 
 __all__ = ["OpenAIUpstream"]
@@ -28,15 +28,14 @@ _RETRYABLE = {429, 500, 502, 503, 504}
 class OpenAIUpstream:
     """Forwards to `base_url` (e.g. `http://127.0.0.1:8000/v1`)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 600.0, connect_timeout_s: float = 10.0,
+    def __init__(self, base_url: str, *, timeout_s: float = 600.0,
                  retries: int = 2, backoff_s: float = 0.2, api_key: str | None = None,
-                 logprobs_mode: str = "raw", ask_token_ids: bool = True, max_connections: int = 1024,
+                 logprobs_mode: str = "raw", ask_token_ids: bool = True,
                  policy_version: int = 0, **_: Any):
         self.base_url = base_url.rstrip("/")
         self.name = f"openai:{self.base_url}"
         self.timeout_s = timeout_s
-        """Seconds to wait for a response (non-streaming) or between stream reads."""
-        self.connect_timeout_s = connect_timeout_s
+        """Seconds to wait for the response headers, for a whole body, or between stream reads."""
         self.retries = retries
         """Extra attempts after the first, on connection errors, timeouts, 429 and 5xx."""
         self.backoff_s = backoff_s
@@ -46,24 +45,24 @@ class OpenAIUpstream:
         self.ask_token_ids = ask_token_ids
         """Send vLLM's `return_token_ids`/`logprobs`; off for servers that reject unknown fields."""
         self.policy_version = policy_version
-        self._headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         if api_key:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._pool = Pool(self.base_url, headers)
 
     # -- protocol --------------------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> Generation:
         body = self._body(request, stream=False)
-        resp = await self._post(request, body, self._timeout(total=True))
+        resp = await self._post(request, body)
         try:
-            data = await resp.read()
-        except asyncio.TimeoutError as exc:
+            async with asyncio.timeout(self.timeout_s):
+                data = await resp.read()
+        except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: no response within {self.timeout_s}s") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{self.name}: {type(exc).__name__}: {exc}") from exc
+        except ConnectionFailed as exc:
+            raise UpstreamError(f"{self.name}: {exc}") from exc
         finally:
-            resp.release()
+            resp.close()
         try:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
@@ -72,29 +71,31 @@ class OpenAIUpstream:
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body = self._body(request, stream=True)
-        resp = await self._post(request, body, self._timeout(total=False))
+        resp = await self._post(request, body)
         acc = StreamAccumulator(request.endpoint)
+        lines = resp.iter_lines()
         try:
-            async for line in resp.content:
+            while not acc.done:
+                async with asyncio.timeout(self.timeout_s):
+                    line = await anext(lines, None)
+                if line is None:
+                    break
                 chunk = acc.feed_line(line)
                 if chunk is not None:
                     yield chunk
-                if acc.done:
-                    break
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamTimeout(f"{self.name}: stream stalled for {self.timeout_s}s") from exc
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"{self.name}: stream broke: {type(exc).__name__}: {exc}") from exc
+        except ConnectionFailed as exc:
+            raise UpstreamError(f"{self.name}: stream broke: {exc}") from exc
         finally:
-            resp.release()
+            await lines.aclose()
+            resp.close()
         if not acc.done and not acc.saw_finish:
             raise UpstreamError(f"{self.name}: stream ended without [DONE] or a finish_reason")
         yield Chunk(final=self._finish(acc.generation()))
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._pool.close()
 
     # -- internals -------------------------------------------------------------------
     def _finish(self, gen: Generation) -> Generation:
@@ -102,11 +103,6 @@ class OpenAIUpstream:
         gen.policy_version = self.policy_version
         gen.logprobs_mode = self.logprobs_mode if gen.logprobs is not None else "none"
         return gen
-
-    def _timeout(self, total: bool) -> aiohttp.ClientTimeout:
-        if total:
-            return aiohttp.ClientTimeout(total=self.timeout_s, connect=self.connect_timeout_s)
-        return aiohttp.ClientTimeout(total=None, connect=self.connect_timeout_s, sock_read=self.timeout_s)
 
     def _body(self, request: GenerateRequest, stream: bool) -> bytes:
         body: dict[str, Any] = dict(request.sampling)
@@ -128,35 +124,26 @@ class OpenAIUpstream:
             body["stream_options"] = {"include_usage": True}
         return orjson.dumps(body)
 
-    def _url(self, endpoint: str) -> str:
-        return f"{self.base_url}/{'chat/completions' if endpoint == 'chat' else 'completions'}"
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._max_connections), headers=self._headers)
-        return self._session
-
-    async def _post(self, request: GenerateRequest, body: bytes,
-                    timeout: aiohttp.ClientTimeout) -> aiohttp.ClientResponse:
+    async def _post(self, request: GenerateRequest, body: bytes) -> Response:
         """POST with retries; returns a 200 response whose body is still unread."""
-        url = self._url(request.endpoint)
+        path = "/chat/completions" if request.endpoint == "chat" else "/completions"
         last: UpstreamError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
                 await asyncio.sleep(self.backoff_s * 2 ** (attempt - 1))
             try:
-                resp = await self._client().post(url, data=body, timeout=timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(self.timeout_s):
+                    resp = await self._pool.post(path, body)
+                    if resp.status == 200:
+                        return resp
+                    text = (await resp.read()).decode("utf-8", "replace")[:2000]
+                    resp.close()
+            except TimeoutError:
                 last = UpstreamTimeout(f"{self.name}: no response within {self.timeout_s}s")
                 continue
-            except aiohttp.ClientError as exc:
-                last = UpstreamError(f"{self.name}: {type(exc).__name__}: {exc}")
+            except ConnectionFailed as exc:
+                last = UpstreamError(f"{self.name}: {exc}")
                 continue
-            if resp.status == 200:
-                return resp
-            text = (await resp.read()).decode("utf-8", "replace")[:2000]
-            resp.release()
             status = resp.status if 400 <= resp.status < 500 and resp.status != 429 else 502
             last = UpstreamError(f"{self.name} answered {resp.status}: {text}", status=status)
             if resp.status not in _RETRYABLE:

@@ -48,7 +48,7 @@ def _run_eval(config) -> int:
     from .report import print_summary
     from .run import ConfigMismatch, run_config
 
-    console = Console()
+    console = Console(width=max(Console().width, 120))
     try:
         summaries = run_config(config, Console(stderr=True), on_summary=lambda s: print_summary(console, s, config))
     except (ConfigMismatch, ResumeError) as exc:

@@ -9,9 +9,8 @@ from rich.table import Table
 __all__ = ["print_summary", "score_table"]
 
 
-def score_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """pass@k and avg@k per scope key (the run, then each repo)."""
-    ks = sorted({r["k"] for r in rows})
+def score_table(rows: list[dict[str, Any]], title: str, ks: list[int]) -> Table:
+    """pass@k and avg@k for the run's k values, per scope key (the run, then each repo)."""
     table = Table(title=title)
     table.add_column("scope")
     table.add_column("n", justify="right")
@@ -24,7 +23,7 @@ def score_table(rows: list[dict[str, Any]], title: str) -> Table:
                   key=lambda sk: (order[sk[0]], sk[1]))
     index = {(r["scope"], r["scope_key"], r["metric"], r["k"]): r for r in rows}
     for scope, key in keys:
-        cells = [f"{scope}:{key}" if scope != "run" else f"run {key}"]
+        cells = [key if scope == "repo" else f"run {key}"]
         ns = [r["n"] for r in rows if r["scope"] == scope and r["scope_key"] == key]
         cells.append(str(max(ns) if ns else ""))
         for metric in ("pass@k", "avg@k"):
@@ -36,7 +35,7 @@ def score_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def print_summary(console: Console, summary, config) -> None:
-    console.print(score_table(summary.scores, f"scores · {summary.run_id}"))
+    console.print(score_table(summary.scores, f"scores · {summary.run_id}", config.sampling.k))
     console.print(f"planned {summary.planned} · skipped (already done) {summary.skipped} · "
                   f"ran {summary.ran} · evaluated {summary.evaluated} · resolved {summary.resolved} · "
                   f"failed {summary.failed} · given up {summary.given_up}")

@@ -33,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     im.add_argument("--dataset", default=None, help="dataset source the instances come from "
                     "(needed by --evaluate): bundled, a .json/.jsonl/.parquet file, or a hub name")
     im.add_argument("--split", default="test", help="dataset split (default test)")
+    im.add_argument("--cache-dir", default=None, help="dataset cache (default: $LEDGER_CACHE_DIR "
+                    "or ~/.cache/swe-ledger)")
     im.add_argument("--timeout", type=float, default=1800.0, help="seconds per test run (default 1800)")
     im.set_defaults(func=run_import)
 
@@ -71,46 +73,71 @@ def run_import(args: argparse.Namespace) -> int:
     from .importer import import_predictions
 
     if args.evaluate and not args.dataset:
-        print("ledger import-predictions: --evaluate needs --dataset SOURCE", file=sys.stderr)
-        return 2
+        return _fail("--evaluate needs --dataset SOURCE")
     try:
         preds = read_predictions(args.path)
     except PredictionsError as exc:
-        print(f"ledger import-predictions: {args.path}: {exc}; nothing imported", file=sys.stderr)
-        return 2
+        return _fail(f"{args.path}: {exc}; nothing imported")
+    dataset = None
+    if args.evaluate:
+        dataset = _dataset(args)
+        if dataset is None:
+            return 2
     run_id = args.run_id or f"import-{uuid.uuid4().hex[:12]}"
     log = open_log(_log_url(args.log))
     try:
         try:
             imported = import_predictions(log, preds, run_id)
         except ValueError as exc:
-            print(f"ledger import-predictions: {exc}; nothing imported", file=sys.stderr)
-            return 2
+            return _fail(f"{exc}; nothing imported")
         print(f"imported {len(imported)} predictions into run {run_id}", file=sys.stderr)
-        if args.evaluate:
-            return _evaluate(args, log, imported, run_id)
+        if dataset is not None:
+            _evaluate(args, log, imported, run_id, dataset)
     finally:
         log.close()
     print(run_id)
     return 0
 
 
-def _evaluate(args: argparse.Namespace, log, imported, run_id: str) -> int:
+def _fail(message: str) -> int:
+    print(f"ledger import-predictions: {message}", file=sys.stderr)
+    return 2
+
+
+def _dataset(args: argparse.Namespace):
+    """The dataset, loaded before anything is imported (a bad source imports nothing)."""
+    from producers.datasets import DatasetError
+
+    from .sources import load_instances
+
+    try:
+        return load_instances(args.dataset, args.split, args.cache_dir)
+    except DatasetError as exc:
+        _fail(f"dataset {args.dataset}: {exc}; nothing imported")
+        return None
+
+
+def _evaluate(args: argparse.Namespace, log, imported, run_id: str, dataset) -> None:
+    import time
+
     from producers.evaluator import Evaluator
 
     from .evaluation import evaluate_imported, missing_instances
-    from .sources import load_instances, make_sandbox_factory
+    from .runs import finish_import_run, start_import_run
+    from .sources import make_sandbox_factory
 
-    instances = load_instances(args.dataset, args.split)
+    t0 = time.monotonic()
+    instances = {i.instance_id: i for i in dataset.instances}
     missing = missing_instances(imported, instances)
     if missing:
         print(f"ledger import-predictions: not in dataset {args.dataset}: {', '.join(missing[:10])}"
               f"{' ...' if len(missing) > 10 else ''} (not evaluated)", file=sys.stderr)
+    started = start_import_run(log, run_id, dataset.manifest, args.path, planned=len(imported))
     evaluator = Evaluator(make_sandbox_factory(), timeout_s=args.timeout)
     results = evaluate_imported(log, imported, instances, evaluator, run_id, on_result=lambda r: print(
         f"{r.instance_id} sample {r.sample_idx}: {'resolved' if r.resolved else 'not resolved'}"
         f" ({r.status}{': ' + r.reason if r.status != 'ok' else ''})", file=sys.stderr))
+    finish_import_run(log, run_id, started, episodes=len(imported), evaluated=len(results),
+                      started_at=t0)
     resolved = sum(r.resolved for r in results)
     print(f"resolved {resolved}/{len(results)} in run {run_id}", file=sys.stderr)
-    print(run_id)
-    return 0

@@ -6,11 +6,12 @@ from typing import Any
 __all__ = ["load_instances", "make_sandbox_factory"]
 
 
-def load_instances(source: str, split: str = "test") -> dict[str, Any]:
-    """instance_id -> instance, from a dataset source (`producers.datasets`)."""
+def load_instances(source: str, split: str = "test", cache_dir: str | None = None):
+    """The dataset (`producers.datasets.load_dataset`): `.instances`, `.manifest`, `.errors`.
+    Raises `producers.datasets.DatasetError` with a clear message when it cannot be read."""
     from producers.datasets import load_dataset
 
-    return {inst.instance_id: inst for inst in load_dataset(source, split=split).instances}
+    return load_dataset(source, split=split, cache_dir=cache_dir)
 
 
 def make_sandbox_factory() -> Any:

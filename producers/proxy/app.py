@@ -1,4 +1,4 @@
-"""The proxy's HTTP surface (FastAPI).
+"""The proxy's HTTP surface: a FastAPI app behind a raw-ASGI fast path.
 
     POST /v1/chat/completions, /v1/completions     episode from X-Episode-Id, else `adhoc`
     POST /e/{episode_id}/v1/chat/completions, ...  episode from the base URL
@@ -6,9 +6,10 @@
     GET  /e/{episode_id}/status                    turns, errors, incomplete (for agent runners)
     GET  /healthz, /metrics                        no token needed
 
-Routes are plain Starlette routes on the FastAPI app: the request body is
-parsed once with orjson and checked by hand (`intake`), so no pydantic
-validation sits on the hot path.
+The two POST endpoints are the hot path: `ProxyApp` answers them straight from
+the ASGI scope (body parsed once with orjson and checked by hand in `intake`),
+skipping the framework's middleware, routing and validation; every other
+request goes to the FastAPI app.
 """
 from __future__ import annotations
 
@@ -18,63 +19,69 @@ import time
 import orjson
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse, Response
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 
 from .forwarding import Forwarder, error_response
 from .intake import Rejected, check_episode_id, parse_body
 from .streaming import stream_call
 
-__all__ = ["create_app", "ADHOC"]
+__all__ = ["create_app", "ProxyApp", "ADHOC"]
 
 ADHOC = "adhoc"
 """Episode of requests that name none."""
 
+_ENDPOINTS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
 
-def create_app(fw: Forwarder, token: str) -> FastAPI:
-    app = FastAPI(title="swe-ledger model proxy", docs_url=None, redoc_url=None, openapi_url=None)
-    expected = f"Bearer {token}".encode()
-    max_body = fw.config.max_body_bytes
 
-    def authorised(request: Request) -> bool:
-        given = request.headers.get("authorization", "").encode()
-        return hmac.compare_digest(given, expected)
+def _route(path: str) -> tuple[str, str | None] | None:
+    """(endpoint, episode from the path or None) for a hot-path POST, else None."""
+    if path in _ENDPOINTS:
+        return _ENDPOINTS[path], None
+    if path.startswith("/e/"):
+        episode, sep, rest = path[3:].partition("/")
+        if sep and ("/" + rest) in _ENDPOINTS:
+            return _ENDPOINTS["/" + rest], episode
+    return None
 
-    def episode_of(request: Request) -> str:
-        episode = request.path_params.get("episode_id") or request.headers.get("x-episode-id") or ADHOC
-        return check_episode_id(episode)
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                raise Rejected(400, f"bad Content-Length header {declared[:40]!r}")
-            if int(declared) > max_body:
-                raise Rejected(413, f"request body of {declared} bytes exceeds the limit of {max_body} bytes",
-                               "body_too_large")
-        parts, size = [], 0
-        async for piece in request.stream():
-            size += len(piece)
-            if size > max_body:
-                raise Rejected(413, f"request body exceeds the limit of {max_body} bytes", "body_too_large")
-            parts.append(piece)
-        return b"".join(parts)
+class ProxyApp:
+    """ASGI entry point: hot POSTs handled here, the rest by the FastAPI app."""
 
-    async def handle(request: Request, endpoint: str) -> Response:
-        t0 = time.perf_counter()
+    def __init__(self, fw: Forwarder, token: str, api: FastAPI):
+        self.fw = fw
+        self.api = api
+        self.expected = f"Bearer {token}".encode()
+        self.max_body = fw.config.max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            route = _route(scope["path"])
+            if route is not None:
+                response = await self.handle(scope, receive, *route)
+                if response is not None:
+                    await response(scope, receive, send)
+                return
+        await self.api(scope, receive, send)
+
+    async def handle(self, scope, receive, endpoint: str, path_episode: str | None) -> Response | None:
+        fw, t0 = self.fw, time.perf_counter()
+        headers = dict(scope["headers"])
         try:
-            if not authorised(request):
+            if not hmac.compare_digest(headers.get(b"authorization", b""), self.expected):
                 raise Rejected(401, "missing or wrong bearer token (Authorization: Bearer <token>)",
                                "unauthorized")
-            episode = episode_of(request)
-            raw = await read_body(request)
+            episode = path_episode if path_episode is not None else \
+                headers.get(b"x-episode-id", ADHOC.encode()).decode("latin-1")
+            check_episode_id(episode)
+            raw = await self.read_body(headers, receive)
+            if raw is None:
+                return None  # the client went away before sending its request
             parsed = parse_body(raw, endpoint)
         except Rejected as exc:
             fw.metrics.error("rejected")
             fw.metrics.observe(endpoint, exc.status, time.perf_counter() - t0)
             return error_response(exc.status, exc.message, exc.code)
-        except ClientDisconnect:
-            return Response(status_code=499)
-        run_id = request.headers.get("x-run-id") or fw.config.run_id
+        run_id = headers[b"x-run-id"].decode("latin-1") if b"x-run-id" in headers else fw.config.run_id
         call = fw.open_call(episode, endpoint, raw, parsed, run_id)
         if parsed.stream:
             return await stream_call(fw, call)
@@ -82,11 +89,34 @@ def create_app(fw: Forwarder, token: str) -> FastAPI:
         fw.metrics.observe(endpoint, response.status_code, time.perf_counter() - t0)
         return response
 
-    async def chat(request: Request) -> Response:
-        return await handle(request, "chat")
+    async def read_body(self, headers: dict, receive) -> bytes | None:
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            if not declared.isdigit():
+                raise Rejected(400, f"bad Content-Length header {declared[:40]!r}")
+            if int(declared) > self.max_body:
+                raise Rejected(413, f"request body of {int(declared)} bytes exceeds the limit of "
+                               f"{self.max_body} bytes", "body_too_large")
+        parts, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            piece = message.get("body", b"")
+            size += len(piece)
+            if size > self.max_body:
+                raise Rejected(413, f"request body exceeds the limit of {self.max_body} bytes", "body_too_large")
+            parts.append(piece)
+            if not message.get("more_body"):
+                return b"".join(parts) if len(parts) != 1 else parts[0]
 
-    async def completions(request: Request) -> Response:
-        return await handle(request, "completions")
+
+def create_app(fw: Forwarder, token: str) -> ProxyApp:
+    api = FastAPI(title="swe-ledger model proxy", docs_url=None, redoc_url=None, openapi_url=None)
+    expected = f"Bearer {token}".encode()
+
+    def authorised(request: Request) -> bool:
+        return hmac.compare_digest(request.headers.get("authorization", "").encode(), expected)
 
     async def models(request: Request) -> Response:
         if not authorised(request):
@@ -111,10 +141,8 @@ def create_app(fw: Forwarder, token: str) -> FastAPI:
         return PlainTextResponse(fw.metrics.render(), media_type="text/plain; version=0.0.4")
 
     for prefix in ("", "/e/{episode_id}"):
-        app.router.add_route(f"{prefix}/v1/chat/completions", chat, methods=["POST"])
-        app.router.add_route(f"{prefix}/v1/completions", completions, methods=["POST"])
-        app.router.add_route(f"{prefix}/v1/models", models, methods=["GET"])
-    app.router.add_route("/e/{episode_id}/status", status, methods=["GET"])
-    app.router.add_route("/healthz", healthz, methods=["GET"])
-    app.router.add_route("/metrics", metrics, methods=["GET"])
-    return app
+        api.router.add_route(f"{prefix}/v1/models", models, methods=["GET"])
+    api.router.add_route("/e/{episode_id}/status", status, methods=["GET"])
+    api.router.add_route("/healthz", healthz, methods=["GET"])
+    api.router.add_route("/metrics", metrics, methods=["GET"])
+    return ProxyApp(fw, token, api)

@@ -109,7 +109,7 @@ def request_event(req: GenerateRequest, *, raw: bytes, stream: bool, state: Epis
         model=req.model, messages=req.messages or [], prompt=req.prompt, sampling=req.sampling,
         stream=stream, prompt_token_ids=full, prompt_delta=delta, raw=make_blob(raw, raw_cap),
         tools=req.tools, upstream=upstream, scripted=scripted)
-    return events.new(payload, producer=PRODUCER, run_id=run_id)
+    return events.new(payload, producer=PRODUCER, run_id=run_id, id=req.request_id)
 
 
 def response_event(req: GenerateRequest, gen: Generation, *, parent: str, run_id: str, stream: bool,

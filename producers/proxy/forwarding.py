@@ -71,7 +71,7 @@ class Forwarder:
         self._background: set[asyncio.Task] = set()
 
     def open_call(self, episode_id: str, endpoint: str, raw: bytes, parsed: Parsed, run_id: str) -> Call:
-        rid = uuid7()
+        rid = uuid7()  # also the id of the call's proxy.request event
         req = GenerateRequest(episode_id=episode_id, turn=self.book.next_turn(episode_id), endpoint=endpoint,
                               model=parsed.model, messages=parsed.messages, prompt=parsed.prompt,
                               sampling=sampling_of(parsed.body), tools=parsed.tools, request_id=rid)

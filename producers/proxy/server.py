@@ -86,7 +86,8 @@ class ProxyServer:
         sock = bind_with_fallback(self.host, self.config.port, self.config.port_tries)
         self.port = sock.getsockname()[1]
         cfg = uvicorn.Config(self.app, loop="uvloop", http="httptools", lifespan="off",
-                             log_level="warning", access_log=False, timeout_keep_alive=300)
+                             log_level="warning", access_log=False, timeout_keep_alive=300,
+                             proxy_headers=False, server_header=False, date_header=False)
         self._server = uvicorn.Server(cfg)
         self._thread = threading.Thread(target=self._run, args=(sock,), name="proxy-server", daemon=True)
         self._thread.start()

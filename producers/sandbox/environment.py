@@ -1,7 +1,8 @@
 """The clean environment commands see: nothing inherited from the host process.
 
 No API keys, no PYTHONPATH, no proxies. `HOME` and `TMPDIR` live inside the
-sandbox, and a `bin/` directory placed first on `PATH` makes `python`,
+sandbox, pytest plugins installed in the venv are not auto-loaded, and a
+`bin/` directory placed first on `PATH` makes `python`,
 `python3` and `pytest` run the project's own interpreter (tests need no
 network and no install).
 """
@@ -48,6 +49,9 @@ def clean_env(root: Path, marker: str, marker_var: str, patch_file: Path) -> dic
         "PYTHONNOUSERSITE": "1",
         "PYTHONUNBUFFERED": "1",
         "PIP_NO_INDEX": "1",
+        # The project venv's pytest plugins are not the task repo's dependencies, and
+        # loading them costs seconds per run; a repo's own `pytest_plugins` still load.
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
         "XDG_CACHE_HOME": str(home / ".cache"),
         "LEDGER_PATCH_FILE": str(patch_file),
         marker_var: marker,

@@ -52,7 +52,7 @@ def run_capped(argv: list[str], *, cwd: Path, env: dict[str, str], timeout_s: fl
         # Reaped before the group is killed, so the exit status is the command's own.
         _kill_group(proc.pid)
         if timed_out or not reader.eof:
-            kill_marked(env.get(MARKER_VAR, ""))
+            kill_marked(env.get(MARKER_VAR, ""), pgid=proc.pid)
         reader.read_until(lambda: False, time.monotonic() + _DRAIN_GRACE_S)
         proc.wait()
     finally:
@@ -124,24 +124,41 @@ def _kill_group(pgid: int) -> None:
         pass
 
 
-def kill_marked(marker: str) -> int:
-    """SIGKILL every process whose environment carries `MARKER_VAR=marker`
-    (catches children that left the process group with setsid). Returns the count."""
-    if not marker:
-        return 0
-    needle = f"{MARKER_VAR}={marker}".encode()
-    killed = 0
+def kill_marked(marker: str, pgid: int | None = None, settle_s: float = 5.0) -> int:
+    """SIGKILL every live process in group `pgid` or whose environment carries
+    `MARKER_VAR=marker` (children that left the group with setsid), and return once
+    none is left running (zombies awaiting their reaper count as gone), or after
+    `settle_s`. SIGKILL is delivered asynchronously, hence the re-check. Returns the
+    number of kill signals sent."""
+    needle = f"{MARKER_VAR}={marker}".encode() if marker else None
+    sent = 0
+    deadline = time.monotonic() + settle_s
+    while True:
+        live = _live_members(needle, pgid)
+        if not live or time.monotonic() > deadline:
+            return sent
+        for pid in live:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                sent += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+
+
+def _live_members(needle: bytes | None, pgid: int | None) -> list[int]:
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if fields[0] in ("Z", "X"):
+                continue
+            if pgid is not None and int(fields[2]) == pgid:
+                found.append(int(entry.name))
+            elif needle is not None and needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, IndexError, ValueError):
             continue
-        if needle in environ.split(b"\0"):
-            try:
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-    return killed
+    return found

@@ -1,6 +1,9 @@
 """The built-in bash agent against a scripted OpenAI-compatible server, in a real sandbox."""
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from events.log import open_log
@@ -33,8 +36,17 @@ def _events(log, topic):
     return [r.event for r in log.read(topic)]
 
 
-def test_solves_and_tells_the_story(setup):
-    toy, log, factory = setup
+@pytest.fixture
+def any_log_setup(tmp_path, log_url):
+    toy = make_toy_repo(tmp_path / "repo")
+    log = open_log(log_url)
+    yield toy, log, LocalSandboxFactory(root=tmp_path / "sbx")
+    log.close()
+
+
+def test_solves_and_tells_the_story(any_log_setup):
+    """On both backends (SQLite, Kafka protocol via the dev broker)."""
+    toy, log, factory = any_log_setup
     with ScriptedServer([FIX, SUBMIT]) as server:
         out = make_runner("bash").run(_ctx(server, toy, log, factory, workflow_memory="W1: read, edit, test"))
     assert out.reason == "submitted" and out.steps == 2 and out.turns == 2
@@ -55,11 +67,13 @@ def test_solves_and_tells_the_story(setup):
     assert "<returncode>0</returncode>" in server.requests[1]["messages"][-1]["content"]
 
 
-def test_format_errors_are_corrected_and_count_as_steps(setup):
+def test_format_errors_are_corrected_and_count_as_steps(setup, tmp_path):
     toy, log, factory = setup
     two = "```bash\nls\n```\n```bash\npwd\n```"
     with ScriptedServer(["no block here", two, SUBMIT]) as server:
-        out = make_runner("bash").run(_ctx(server, toy, log, factory))
+        out = make_runner("bash", trajectory_dir=str(tmp_path / "traj")).run(_ctx(server, toy, log, factory))
+    saved = json.loads((tmp_path / "traj" / "ep-1.traj.json").read_text())
+    assert saved["status"] == "submitted" and saved["messages"][2]["content"] == "no block here"
     assert out.reason == "submitted" and out.steps == 3 and out.turns == 1
     assert "EXACTLY ONE" in server.requests[1]["messages"][-1]["content"]
     assert "contained 2" in server.requests[2]["messages"][-1]["content"]
@@ -121,3 +135,30 @@ def test_upstream_error_ends_the_episode_with_a_reason(setup):
 def test_unknown_runner_lists_the_known_ones():
     with pytest.raises(ValueError, match="known: bash, mini-swe-agent, swe-agent"):
         make_runner("nope")
+
+
+def test_a_sandbox_that_fails_mid_episode_ends_it_with_a_reason(setup):
+    toy, log, factory = setup
+
+    class ClosingAfterCreate:
+        """A real factory whose sandboxes are already closed (a sandbox lost mid-episode)."""
+
+        def create(self, repo, base_commit):
+            sandbox = factory.create(repo, base_commit)
+            sandbox.close()
+            return sandbox
+
+    with ScriptedServer(["```bash\nls\n```"]) as server:
+        out = make_runner("bash").run(_ctx(server, toy, log, ClosingAfterCreate()))
+    assert out.reason == "error" and "sandbox" in out.error
+    assert [e.type for e in _events(log, "episodes")] == ["episode.started", "episode.finished"]
+
+
+def test_a_repo_that_cannot_be_checked_out_is_an_error_result(setup, tmp_path):
+    toy, log, factory = setup
+    broken = replace(toy, repo_path=tmp_path / "nowhere")
+    with ScriptedServer([]) as server:
+        out = make_runner("bash").run(_ctx(server, broken, log, factory))
+    assert out.reason == "error" and "sandbox" in out.error and server.requests == []
+    started = _events(log, "episodes")[0].payload
+    assert "sandbox not created" in started.sandbox.note

@@ -18,9 +18,9 @@ RUN = "e2e-run"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, bundled_cache):
     root = tmp_path_factory.mktemp("e2e")
-    tasks = ensure_bundled_tasks(root / "cache")
+    tasks = ensure_bundled_tasks(bundled_cache)
     scripts = demo_scripts()
     log = open_log(f"sqlite:///{root / 'ledger.db'}")
     proxy = ProxyServer(log, DemoUpstream(scripts=scripts), run_id=RUN).start()
@@ -33,14 +33,14 @@ def _seed(script, solve: bool) -> int:
     return next(s for s in range(1000) if script.picks_solve(s) == solve)
 
 
-def _episode(world, runner: str, task, episode_id: str, solve: bool = True):
+def _episode(world, runner: str, task, episode_id: str, solve: bool = True, **config):
     tasks, scripts, log, proxy, factory = world
     inst = task.instance
     ctx = EpisodeContext(log=log, run_id=RUN, episode_id=episode_id, instance=inst,
                          sandbox_factory=factory, base_url=proxy.base_url(episode_id),
                          api_key=proxy.token, model="demo",
                          seed=_seed(scripts[inst.instance_id], solve))
-    out = make_runner(runner).run(ctx)
+    out = make_runner(runner, **config).run(ctx)
     result = Evaluator(factory, timeout_s=300).evaluate(inst, out.patch, episode_id=episode_id)
     ev = record_eval(log, result, run_id=RUN, parent=out.finished_event_id)
     return out, result, ev
@@ -79,10 +79,11 @@ def test_the_wrong_script_is_not_resolved(world):
     assert not result.resolved and result.status == "ok"
 
 
-def test_mini_swe_agent_completes_an_episode_through_the_proxy(world):
+@pytest.mark.parametrize("mode", ["text", "toolcall"])
+def test_mini_swe_agent_completes_an_episode_through_the_proxy(world, mode):
     task = world[0][0]
-    ep = f"mini-{task.instance.instance_id}"
-    out, result, _ = _episode(world, "mini-swe-agent", task, ep)
+    ep = f"mini-{mode}-{task.instance.instance_id}"
+    out, result, _ = _episode(world, "mini-swe-agent", task, ep, mode=mode)
     assert out.reason == "submitted", out.error
     assert result.resolved, (result.status, result.reason)
     (started, finished), proxy, actions, _ = _story(world[2], ep)

@@ -27,15 +27,15 @@ def not_applying(patch: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def matrix(tmp_path_factory):
-    tasks = ensure_bundled_tasks(tmp_path_factory.mktemp("cache"))
+def matrix(tmp_path_factory, bundled_cache):
+    tasks = ensure_bundled_tasks(bundled_cache)
     evaluator = Evaluator(LocalSandboxFactory(root=tmp_path_factory.mktemp("sbx")), timeout_s=300)
     cases = [(t, kind, patch) for t in tasks for kind, patch in (
         ("gold", t.instance.patch), ("empty", ""), ("regression", t.regression_patch),
         ("not_applying", not_applying(t.instance.patch)))]
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda c: evaluator.evaluate(c[0].instance, c[2]), cases))
-    return tasks, [(t.instance.instance_id, kind, r) for (t, kind, _), r in zip(cases, results)]
+    return tasks, [(t.instance.instance_id, kind, r) for (t, kind, _), r in zip(cases, results, strict=True)]
 
 
 def _failures(rows, kind, check):

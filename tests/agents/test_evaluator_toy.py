@@ -1,13 +1,15 @@
 """The evaluator on a throwaway repo: every verdict path, with real git and real pytest."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from events.log import open_log
 from producers.evaluator import Evaluator, record_eval
 from producers.sandbox.local import LocalSandboxFactory
 
-from .toy_repo import BREAK_PATCH, FIX_PATCH, make_toy_repo
+from .toy_repo import BREAK_PATCH, FIX_PATCH, UNRELATED_PATCH, make_toy_repo
 
 
 @pytest.fixture(scope="module")
@@ -47,16 +49,12 @@ def test_patch_that_does_not_apply_is_a_result(toy, evaluator):
     bad = FIX_PATCH.replace("-    return a + b", "-    return a * b")
     r = evaluator.evaluate(toy, bad)
     assert not r.resolved and r.status == "patch_failed"
-    assert "does not apply" in r.reason and r.log is not None
+    assert "does not apply: error: patch failed: calc.py" in r.reason and r.log is not None
 
 
 def test_unfixed_tests_fail_and_missing_tests_count(toy, evaluator):
-    noop = FIX_PATCH.replace("calc.py", "notes.txt").replace(
-        "@@ -3,4 +3,4 @@ def add(a, b):\n \n \n def sub(a, b):\n-    return a + b\n+    return a - b\n",
-        "@@ -0,0 +1 @@\n+hello\n").replace("--- a/notes.txt", "--- /dev/null")
-    noop = noop.replace("diff --git a/notes.txt b/notes.txt\n", "diff --git a/notes.txt b/notes.txt\nnew file mode 100644\n")
-    toy2 = type(toy)(**{**toy.__dict__, "PASS_TO_PASS": [*toy.PASS_TO_PASS, "test_calc.py::test_gone"]})
-    r = evaluator.evaluate(toy2, noop)
+    with_gone = replace(toy, PASS_TO_PASS=[*toy.PASS_TO_PASS, "test_calc.py::test_gone"])
+    r = evaluator.evaluate(with_gone, UNRELATED_PATCH)
     assert r.status == "ok", r.log.text
     assert r.fail_to_pass == {"test_sub.py::test_sub": "FAILED"}
     assert r.pass_to_pass["test_calc.py::test_gone"] == "MISSING"
@@ -64,8 +62,8 @@ def test_unfixed_tests_fail_and_missing_tests_count(toy, evaluator):
 
 
 def test_timeout_is_a_result(toy, tmp_path):
-    slow = type(toy)(**{**toy.__dict__, "test_patch": toy.test_patch.replace(
-        "+from calc import sub\n", "+import time\n+time.sleep(30)\n").replace("@@ -0,0 +1,5 @@", "@@ -0,0 +1,6 @@")})
+    sleepy = toy.test_patch.replace("+from calc import sub\n", "+import time\n+time.sleep(30)\n")
+    slow = replace(toy, test_patch=sleepy.replace("@@ -0,0 +1,5 @@", "@@ -0,0 +1,6 @@"))
     ev = Evaluator(LocalSandboxFactory(root=tmp_path), timeout_s=2)
     r = ev.evaluate(slow, FIX_PATCH)
     assert r.status == "timeout" and not r.resolved
@@ -80,3 +78,11 @@ def test_record_eval_links_to_the_episode(toy, evaluator, tmp_path):
     assert rec.event.id == ev.id and rec.event.parent == "finished-id"
     assert rec.event.key == "run1/toy__calc-1" and rec.event.payload.resolved
     log.close()
+
+
+def test_a_patch_that_breaks_collection_is_not_resolved(toy, evaluator):
+    syntax_error = FIX_PATCH.replace("+    return a - b", "+    return a -")
+    r = evaluator.evaluate(toy, syntax_error)
+    assert not r.resolved and r.status == "ok"
+    assert set(r.fail_to_pass.values()) | set(r.pass_to_pass.values()) <= {"MISSING", "ERROR"}
+    assert "SyntaxError" in r.log.text

@@ -109,3 +109,37 @@ def test_cli_rejects_a_bad_file_and_appends_nothing(sqlite_url, tmp_path, subpro
     res = _ledger("export-predictions", "nope", "--out", str(tmp_path / "o"), "--log", sqlite_url,
                   env=subprocess_env)
     assert res.returncode == 1 and "no finished episodes" in res.stderr
+
+
+def test_cli_import_and_evaluate_bundled(sqlite_url, tmp_path, subprocess_env, bundled_cache):
+    from producers.datasets.bundled import ensure_bundled_tasks
+
+    a, b = ensure_bundled_tasks(bundled_cache)[:2]
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text("".join(json.dumps(p) + "\n" for p in [
+        {"instance_id": a.instance.instance_id, "model_name_or_path": "gold", "model_patch": a.instance.patch},
+        {"instance_id": b.instance.instance_id, "model_name_or_path": "gold", "model_patch": ""},
+        {"instance_id": "not__there-1", "model_name_or_path": "gold", "model_patch": "x"}]))
+    env = {**subprocess_env, "LEDGER_CACHE_DIR": str(bundled_cache)}
+    res = _ledger("import-predictions", str(preds), "--log", sqlite_url, "--run-id", "imp",
+                  "--evaluate", "--dataset", "bundled", env=env)
+    assert res.returncode == 0, res.stderr
+    assert "not in dataset bundled: not__there-1" in res.stderr and "resolved 1/2" in res.stderr
+    log = open_log(sqlite_url)
+    finished = {r.event.payload.instance_id: r.event for r in log.read("episodes")
+                if r.event.type == "episode.finished"}
+    evals = {r.event.payload.instance_id: r.event for r in log.read("evals")}
+    assert evals[a.instance.instance_id].payload.resolved
+    assert evals[b.instance.instance_id].payload.status == "empty_patch"
+    assert evals[a.instance.instance_id].parent == finished[a.instance.instance_id].id
+    assert evals[a.instance.instance_id].run_id == "imp" and "not__there-1" not in evals
+    runs = [r.event for r in log.read("runs")]
+    assert [e.type for e in runs] == ["run.started", "run.finished"]
+    assert runs[0].payload.mode == "import" and runs[0].payload.manifest.source == "bundled"
+    assert runs[1].payload.evaluated == 2 and runs[1].parent == runs[0].id
+    log.close()
+    res = _ledger("import-predictions", str(preds), "--log", sqlite_url, "--evaluate", env=env)
+    assert res.returncode == 2 and "--evaluate needs --dataset" in res.stderr
+    res = _ledger("import-predictions", str(preds), "--log", sqlite_url, "--evaluate",
+                  "--dataset", str(tmp_path / "missing.jsonl"), env=env)
+    assert res.returncode == 2 and "missing.jsonl" in res.stderr and "nothing imported" in res.stderr

@@ -42,7 +42,7 @@ def test_builder_points_the_model_at_the_proxy(toy, tmp_path):
     assert m["name"] == "openai/demo" and m["api_base"] == "http://127.0.0.1:9/e/ep-s/v1"
     assert m["api_key"] == "$LEDGER_PROXY_TOKEN" and m["per_instance_call_limit"] == 7
     assert m["completion_kwargs"] == {"seed": 11, "max_tokens": 128} and m["top_p"] == 0.8
-    assert cfg["agent"]["tools"]["execution_timeout"] == 42
+    assert cfg["agent"]["tools"] == {"execution_timeout": 42, "total_execution_timeout": 1800}
     assert cfg["env"] == {"deployment": {"type": "local"}, "repo": {
         "type": "local", "path": str(toy.repo_path), "base_commit": toy.base_commit}}
     ps = cfg["problem_statement"]
@@ -123,6 +123,7 @@ def test_subprocess_episode_against_the_standin(env):
     started, finished = [r.event for r in log.read("episodes")]
     actions = [r.event for r in log.read("actions")]
     assert started.payload.agent == "swe-agent" and "SWE-agent" in started.payload.sandbox.note
+    assert not started.payload.sandbox.network_isolated
     assert [a.payload.exit_code for a in actions] == [0, 0] and actions[0].parent == started.id
     assert server.auth[0] == "Bearer secret-token" and server.requests[0]["seed"] == 11
     assert server.paths[0] == "/e/ep-s/v1/chat/completions"

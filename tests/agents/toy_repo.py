@@ -5,7 +5,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ToyInstance", "make_toy_repo", "FIX_PATCH", "TEST_PATCH", "BREAK_PATCH"]
+__all__ = ["ToyInstance", "make_toy_repo", "FIX_PATCH", "TEST_PATCH", "BREAK_PATCH", "UNRELATED_PATCH"]
 
 CALC = '''def add(a, b):
     return a + b
@@ -50,6 +50,14 @@ BREAK_PATCH = '''diff --git a/calc.py b/calc.py
  def sub(a, b):
 -    return a + b
 +    return a - b
+'''
+
+UNRELATED_PATCH = '''diff --git a/notes.txt b/notes.txt
+new file mode 100644
+--- /dev/null
++++ b/notes.txt
+@@ -0,0 +1 @@
++hello
 '''
 
 TEST_PATCH = '''diff --git a/test_sub.py b/test_sub.py

@@ -126,10 +126,10 @@ def test_resume_after_sigkill_equals_uninterrupted(clean_run, tmp_path, shared_c
     assert final_scores == ref_scores
 
 
-def test_same_job_on_kafka_gives_the_same_scores(clean_run, kafka_bootstrap, tmp_path, shared_cache):
+def test_same_job_on_kafka_gives_the_same_scores(clean_run, kafka_url, tmp_path, shared_cache):
     ref_tmp, _ = clean_run
     _, _, ref_resolved, ref_scores = outcome(f"sqlite:///{ref_tmp / 'ledger.db'}", "clean")
-    url = f"kafka://{kafka_bootstrap}?prefix=run{os.getpid()}.&session_timeout_ms=6000&heartbeat_interval_ms=500"
+    url = kafka_url
     config = write_config(tmp_path, "clean", log=url, cache=shared_cache)
     proc = ledger_run(config, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]

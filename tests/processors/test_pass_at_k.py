@@ -116,3 +116,15 @@ def test_normalizer_first_wins():
     assert not norm.accept(Verdict("r", "i", -3, True, "")) and norm.malformed == {"r": 1}
     board.add(Verdict("r", "i", 0, True, ""))
     assert board.all_scores("r")[0].value == 1.0
+
+
+def test_run_started_after_verdicts_reemits_with_coverage():
+    plan = run_started("r", ["a__b-1", "a__b-2"])
+    evs = [eval_result("r", "a__b-1", 0, True)]
+    _, out = fold(PassAtK(), evs + [plan])
+    late = [e.payload for e in out[-6:]]
+    assert {(p.scope, p.metric) for p in late} == {(s, m) for s in ("instance", "repo", "run")
+                                                     for m in ("pass@k", "avg@k")}
+    run = [p for p in late if p.scope == "run" and p.metric == "pass@k"][0]
+    assert run.coverage == 0.5 and run.model == "demo-model"
+    assert [p.coverage for p in [e.payload for e in out[:6]] if p.scope == "run"] == [0.0, 0.0]

@@ -117,19 +117,21 @@ def test_rescore_scores_equal_the_streaming_final_values(tmp_path):
     log.append("runs", [started])
     log.append("evals", evs)
     log.append_raw("evals", [("r1/zz", b"{broken")])
+    log.append("evals", [eval_result("r1", "org0__repo0-0", -1, True),
+                         eval_result("r1", "org0__repo0-0", 7, True, status="timeout")])
     Runtime(log, [PassAtK((1, 3))]).run()
     streamed = {}
     for r in log.read("scores"):
         p = r.event.payload
-        streamed[(p.scope, p.scope_key, p.metric, p.k if p.metric == "pass@k" else 0)] = p
+        streamed[(p.scope, p.scope_key, p.metric, p.k)] = p
     made, _ = rescore_scores(log, "r1", 1, (1, 3))
     assert made == len(streamed)
     finals = [r.event.payload for r in log.read("scores")][-made:]
-    assert {(p.scope, p.scope_key, p.metric, p.k if p.metric == "pass@k" else 0) for p in finals} == set(streamed)
+    assert {(p.scope, p.scope_key, p.metric, p.k) for p in finals} == set(streamed)
     for p in finals:
-        s = streamed[(p.scope, p.scope_key, p.metric, p.k if p.metric == "pass@k" else 0)]
+        s = streamed[(p.scope, p.scope_key, p.metric, p.k)]
         assert abs(p.value - s.value) < 1e-9 and (p.n, p.c, p.instances) == (s.n, s.c, s.instances)
-        assert p.dropped_duplicates == 4
+        assert p.dropped_duplicates == 4 and p.dropped_malformed == 2
 
 
 def test_replay_rebuilds_into_a_fresh_group_with_the_same_ids(tmp_path):

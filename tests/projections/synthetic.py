@@ -138,7 +138,7 @@ def _write_tasks(log) -> int:
     clock = _clock("demo-b")
     evs = []
     for tid, ok in (("add-payment-tests", True), ("bump-deps", False)):
-        for phase in ("PREPARE", "IMPLEMENT", "VERIFY"):
+        for phase in ("PREPARE", "GENERATE", "VALIDATE"):
             evs.append(events.new(TaskPhase(task_id=tid, phase=phase), producer="tasks", ts=next(clock)))
         evs.append(events.new(GateResult(task_id=tid, gate="tests", passed=ok, tests_passed=128,
                                          tests_failed=0 if ok else 2, coverage_before=72.1,

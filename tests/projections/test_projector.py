@@ -44,16 +44,17 @@ def _progress(lake: Path) -> int:
         return -1
 
 
-def test_sigkill_at_ten_points_leaves_every_event_exactly_once(tmp_path):
-    url = f"sqlite:///{tmp_path}/log.db"
+def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path):
+    url = log_url
+    sqlite = url.startswith("sqlite")
     log = open_log(url)
-    write_bulk(log, 6000)
+    write_bulk(log, 6000 if sqlite else 2000)
     expected = log_ids(log)
     lake = tmp_path / "lake"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = random.Random(11)
-    kills = 0
-    for _ in range(10):
+    kills, points = 0, 10 if sqlite else 4  # Kafka restarts cost seconds each: fewer points there
+    for _ in range(points):
         before = _progress(lake)
         proc = subprocess.Popen(_project_cmd(url, lake, 40), cwd=ROOT, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -65,13 +66,14 @@ def test_sigkill_at_ten_points_leaves_every_event_exactly_once(tmp_path):
             kills += 1
         proc.wait()
         proc.stderr.close()
-    assert kills >= 8, "the projector finished too early for the kills to land mid-projection"
+    assert kills >= points - 2, "the projector finished too early for the kills to land mid-projection"
     done = subprocess.run(_project_cmd(url, lake, 40), cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     got = lake_ids(lake)
     assert len(got) == len(set(got)), "an event is in the lake twice"
     assert sorted(got) == sorted(set(expected))
     assert len(expected) - len(set(expected)) == 25  # the log really held duplicates
+    assert lk.Manifest.load(lake).duplicates == 25
     clean = tmp_path / "clean"
     Projector(log, clean).run()
     assert _tables(lake).keys() == _tables(clean).keys()
@@ -148,3 +150,124 @@ def test_restart_sweeps_files_past_the_manifest(tmp_path):
     assert not (day / "x.parquet.tmp").exists()
     assert sorted(lake_ids(lake)) == sorted({e.id for e in evs} | {fresh.id})
     log.close()
+
+
+def test_every_backend_projects_exactly_once_and_commits_group_offsets(log_url, tmp_path):
+    from projections.projector import GROUP
+
+    log = open_log(log_url)
+    write_bulk(log, 300)
+    lake = tmp_path / "lake"
+    projector = Projector(log, lake, batch=64)
+    assert projector.run() == len(log_ids(log))
+    assert sorted(lake_ids(lake)) == sorted(set(log_ids(log)))
+    more = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, c=1),
+                       producer="p", run_id="r") for _ in range(5)]
+    log.append("scores", more)
+    assert projector.run() == 5
+    projector.close()
+    assert sorted(lake_ids(lake)) == sorted(set(log_ids(log)))
+    consumer = log.consumer(GROUP, ["scores", "evals"])
+    try:
+        committed = consumer.committed()
+    finally:
+        consumer.close()
+    ends = {("scores", p): o for p, o in log.end_offsets("scores").items()}
+    ends.update({("evals", p): o for p, o in log.end_offsets("evals").items()})
+    assert committed == ends
+    log.close()
+
+
+def test_follow_projects_new_events_and_refreshes_views(tmp_path):
+    url = f"sqlite:///{tmp_path}/log.db"
+    log = open_log(url)
+    lake = tmp_path / "lake"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([*_project_cmd(url, lake, 100), "--follow"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=k / 10, n=5, c=1),
+                          producer="p", run_id="r") for k in (1, 2, 3)]
+        log.append("scores", evs)
+        index = lake / "views" / "scores.parquet"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (index.exists() and pl.read_parquet(index).height == 3):
+            time.sleep(0.1)
+        assert pl.read_parquet(index)["value"].to_list() == [0.1, 0.2, 0.3]
+        assert sorted(lake_ids(lake)) == sorted(e.id for e in evs)
+        assert proc.poll() is None, "a follower keeps running"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "projected 3 records" in err
+    log.close()
+
+
+class _FailingFetchLog:
+    """The SQLite log, except that one `fetch` call fails as an unreachable backend would."""
+
+    def __init__(self, log, fail_on_call: int):
+        self._log, self._fail_on, self._calls = log, fail_on_call, 0
+
+    def fetch(self, *args, **kwargs):
+        from events.log import LogUnavailable
+
+        self._calls += 1
+        if self._calls == self._fail_on:
+            raise LogUnavailable("backend went away")
+        return self._log.fetch(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+
+def test_a_failed_round_can_be_retried_without_loss_or_duplicates(tmp_path):
+    from events.log import LogUnavailable
+
+    log = open_log(f"sqlite:///{tmp_path}/log.db")
+    write_bulk(log, 400)
+    projector = Projector(_FailingFetchLog(log, fail_on_call=26), tmp_path / "lake")
+    try:
+        projector.step()
+    except LogUnavailable:
+        pass
+    else:
+        raise AssertionError("the round should have failed")
+    projector.run()
+    assert sorted(lake_ids(tmp_path / "lake")) == sorted(set(log_ids(log)))
+    assert len(lake_ids(tmp_path / "lake")) == len(set(log_ids(log)))
+    log.close()
+
+
+def test_repeats_inside_one_batch_keep_the_first_copy(tmp_path):
+    log = open_log(f"sqlite:///{tmp_path}/log.db")
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, c=1),
+                      producer="p", run_id="r") for k in (1, 2)]
+    raw = [(e.key, events.encode(e)) for e in evs]
+    log.append_raw("scores", raw + raw[:1] + raw)
+    Projector(log, tmp_path / "lake").run()
+    frame = pl.scan_parquet(tmp_path / "lake/scores/score.updated/*/*.parquet").collect()
+    assert frame["id"].to_list() == [evs[0].id, evs[1].id] and frame["log_offset"].to_list() == [0, 1]
+    assert lk.Manifest.load(tmp_path / "lake").duplicates == 3
+    log.close()
+
+
+def test_rebuilt_views_are_identical(demo_root, demo_lake, tmp_path):
+    from projections.views import refresh_all
+
+    log = open_log(f"sqlite:///{demo_root}/.ledger/ledger.db")
+    Projector(log, tmp_path / "lake").run()
+    refresh_all(tmp_path / "lake")
+    log.close()
+    assert _tables(tmp_path / "lake").keys() == _tables(demo_lake).keys()
+    for name, frame in _tables(demo_lake).items():
+        assert _tables(tmp_path / "lake")[name].equals(frame), name
+    views = sorted(p.relative_to(demo_lake) for p in (demo_lake / "views").rglob("*") if p.is_file())
+    assert views == sorted(p.relative_to(tmp_path / "lake") for p in (tmp_path / "lake/views").rglob("*")
+                           if p.is_file())
+    for rel in views:
+        if rel.suffix == ".parquet":
+            assert pl.read_parquet(demo_lake / rel).equals(pl.read_parquet(tmp_path / "lake" / rel))
+        else:
+            assert (demo_lake / rel).read_bytes() == (tmp_path / "lake" / rel).read_bytes(), rel

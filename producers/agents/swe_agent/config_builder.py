@@ -52,7 +52,8 @@ class SWEAgentConfigBuilder:
         inst = ctx.instance
         return {
             "agent": {"model": self._model(ctx),
-                      "tools": {"execution_timeout": int(ctx.limits.execution_timeout)}},
+                      "tools": {"execution_timeout": int(ctx.limits.execution_timeout),
+                                "total_execution_timeout": int(ctx.limits.swe_agent_timeout)}},
             "env": {"deployment": self._deployment(),
                     "repo": {"type": "local", "path": str(repo_path), "base_commit": base_commit}},
             "problem_statement": {"type": "text", "text": _problem_text(ctx),

@@ -6,6 +6,12 @@ its own process group under `swe_agent_timeout` (the whole group is killed on
 timeout). Its trajectory becomes `agent.action` events (SWE-agent runs the
 commands itself, so they are recorded when it has finished), its `.pred` /
 `.patch` / the working tree give the patch.
+
+Limits: `max_steps` is SWE-agent's `per_instance_call_limit`, `execution_timeout`
+its per-command timeout, `swe_agent_timeout` the subprocess's. SWE-agent takes one
+action per model call and has no separate turn limit, so `max_turns` is bounded by
+`max_steps` only. Its commands run under SWE-agent's deployment, not our sandbox:
+`episode.started` says so (`network_isolated` false, a note).
 """
 from __future__ import annotations
 
@@ -62,7 +68,8 @@ class SweAgent:
         root = Path(tempfile.mkdtemp(prefix=f"swea-{ctx.episode_id[:8]}-", dir=self.settings.output_root))
         try:
             with sandbox:
-                info = sandbox.info.model_copy(update={"note": _note(sandbox.info, self.settings)})
+                info = sandbox.info.model_copy(update={"note": _note(sandbox.info, self.settings),
+                                                       "network_isolated": False})
                 recorder.started(info)
                 return self._episode(ctx, recorder, sandbox, root, start)
         finally:

@@ -36,3 +36,18 @@ def source_repo(tmp_path: Path) -> tuple[Path, str]:
 @pytest.fixture
 def factory(tmp_path: Path) -> LocalSandboxFactory:
     return LocalSandboxFactory(root=tmp_path / "sandboxes", output_cap=64 * 1024)
+
+
+@pytest.fixture(params=["local", "docker"])
+def any_factory(request, tmp_path: Path):
+    """Every Sandbox implementation; docker skips, with the reason, where no engine answers."""
+    if request.param == "local":
+        return LocalSandboxFactory(root=tmp_path / "sandboxes", output_cap=64 * 1024)
+    from producers.sandbox.docker import DockerSandboxFactory, docker_available
+    available, why = docker_available()
+    if not available:
+        pytest.skip(f"docker sandbox: {why}")
+    import os
+    image = os.environ.get("LEDGER_TEST_DOCKER_IMAGE", "python:3.11")
+    return DockerSandboxFactory(image=image, memory="512m", startup_timeout=120,
+                                output_cap=64 * 1024)

@@ -1,7 +1,9 @@
 """The local sandbox against real processes, a real git repo and real sockets."""
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import socket
 import sys
 from pathlib import Path
@@ -169,3 +171,34 @@ def test_closed_sandbox_refuses_work(factory, source_repo):
     sb.close()
     with pytest.raises(SandboxError):
         sb.run("true")
+
+
+def test_without_network_namespaces_the_sandbox_says_so(tmp_path, source_repo):
+    """Where the kernel refuses `unshare -n`, commands still run and `info` says why."""
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    (fake / "unshare").write_text("#!/bin/sh\necho 'unshare: Operation not permitted' >&2\nexit 1\n")
+    (fake / "unshare").chmod(0o755)
+    repo, base = source_repo
+    code = ("import sys; from pathlib import Path; "
+            "from producers.sandbox.local import LocalSandboxFactory\n"
+            "with LocalSandboxFactory(root=sys.argv[1]).create(Path(sys.argv[2]), sys.argv[3]) as sb:\n"
+            "    print(sb.info.model_dump_json()); print(sb.run('echo ran').output.strip())")
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "sb"), str(repo), base],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    info_line, ran = proc.stdout.splitlines()
+    info = json.loads(info_line)
+    assert info["network_isolated"] is False and "unshare -n" in info["note"] and ran == "ran"
+
+
+def test_memory_and_cpu_rlimits(tmp_path, source_repo):
+    from producers.sandbox.isolation import Rlimits
+    factory = LocalSandboxFactory(root=tmp_path / "sb",
+                                  rlimits=Rlimits(memory_bytes=1 << 30, cpu_s=1))
+    with factory.create(*source_repo) as sb:
+        mem = sb.run("python -c 'x = bytearray(3 << 30)'")
+        assert mem.exit_code != 0 and "MemoryError" in mem.output
+        cpu = sb.run("python -c 'while True: pass'", timeout_s=120)
+        assert not cpu.timed_out and cpu.exit_code != 0
