@@ -20,8 +20,8 @@ def _steps(log):
     return [r.event.payload for r in log.read("trainer") if r.event.type == "trainer.step"]
 
 
-def test_stale_samples_are_dropped_counted_and_never_trained_on(tmp_path):
-    cfg = _cfg(tmp_path, max_staleness=0)
+def test_stale_samples_are_dropped_counted_and_never_trained_on(tmp_path, log_url):
+    cfg = _cfg(tmp_path, log=log_url, max_staleness=0, idle_exit_s=15.0)
     log = open_log(cfg.log)
     write_groups(log, [make_group("a", version=0, reward=1.0), make_group("b", version=0, reward=0.0)])
     trainer = Trainer(cfg)
@@ -44,8 +44,8 @@ def test_stale_samples_are_dropped_counted_and_never_trained_on(tmp_path):
     assert latest_checkpoint(cfg.checkpoint_dir).name == "step-00000002"
 
 
-def test_malformed_groups_go_to_deadletter_and_training_continues(tmp_path):
-    cfg = _cfg(tmp_path)
+def test_malformed_groups_go_to_deadletter_and_training_continues(tmp_path, log_url):
+    cfg = _cfg(tmp_path, log=log_url, idle_exit_s=15.0)
     log = open_log(cfg.log)
     good = make_group("good1")
     s = good.samples[0]
