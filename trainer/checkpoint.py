@@ -22,7 +22,7 @@ import torch
 
 from .model import MODEL_FILE
 
-__all__ = ["CheckpointState", "save_checkpoint", "latest_checkpoint", "load_checkpoint", "prune"]
+__all__ = ["CheckpointState", "checkpoint_path", "save_checkpoint", "latest_checkpoint", "load_checkpoint", "prune"]
 
 _PREFIX = "step-"
 

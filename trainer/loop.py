@@ -50,6 +50,11 @@ class Pending:
 
 
 class Trainer:
+    """One trainer process: `run()` trains until `steps`/idle/stop; `on_step` sees each TrainerStep.
+
+    The reference policy for `kl_coef` is the initial model (before any resume).
+    """
+
     def __init__(self, cfg: TrainerConfig, on_step: Callable[[TrainerStep], None] | None = None):
         self.cfg = cfg
         self.log = open_log(cfg.log)
