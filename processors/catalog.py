@@ -7,7 +7,7 @@ from .base import Reducer
 
 __all__ = ["PROCESSORS", "build", "add_options"]
 
-PROCESSORS = ("rewards", "pass_at_k", "experiences", "rollouts", "alerts")
+PROCESSORS = ("rewards", "pass_at_k", "experiences", "rollouts", "alerts", "evictor")
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -23,6 +23,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
                    help="successes per memory scope between induction requests (experiences)")
     g.add_argument("--group-size", type=int, default=4, help="samples per GRPO group (rollouts)")
     g.add_argument("--rules", default=None, help="alert rules YAML (alerts; default: built-in rules)")
+    g.add_argument("--max-workflows", type=int, default=50, help="workflows kept per memory scope (evictor)")
 
 
 def _reward(args: argparse.Namespace):
@@ -54,4 +55,8 @@ def build(name: str, args: argparse.Namespace) -> Reducer:
         from .reducers.alerts import Alerts, load_rules
 
         return Alerts(load_rules(args.rules))
+    if name == "evictor":
+        from .evictor import Evictor
+
+        return Evictor(getattr(args, "max_workflows", 50))
     raise ValueError(f"unknown processor {name!r}; known: {', '.join(PROCESSORS)}")

@@ -79,14 +79,14 @@ def processor_args(cfg: RunConfig) -> argparse.Namespace:
     return argparse.Namespace(reward="binary@1", penalty_timeout=0.0, penalty_no_patch=0.0,
                               penalty_patch_failed=0.0, k=",".join(str(k) for k in cfg.sampling.k),
                               scorer=1, every=cfg.awm.induction_trigger_count, group_size=cfg.sampling.n,
-                              rules=None)
+                              rules=None, max_workflows=cfg.awm.max_workflows)
 
 
 class Sidecars:
     """What runs beside the episode workers: the proxy, the processors, the inducer;
     and afterwards the lake projection. Each has its own connection to the log."""
 
-    PROCESSORS = ("rewards", "pass_at_k", "experiences", "rollouts", "alerts")
+    PROCESSORS = ("rewards", "pass_at_k", "experiences", "rollouts", "alerts", "evictor")
 
     def __init__(self, cfg: RunConfig, log: EventLog, console: Console):
         self.cfg, self.log, self.console = cfg, log, console
