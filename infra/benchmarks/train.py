@@ -93,17 +93,16 @@ def run(args: argparse.Namespace) -> dict:
     batch = collate(groups, policy.pad_id).to(args.device)
     tokens = batch.tokens
     ledger_s, verl_s = [], []
+    sides = [("ledger", lambda: learner.step(collate(groups, policy.pad_id)), ledger_s),
+             ("verl", lambda: verl_step(batch), verl_s)]
     for rep in range(args.warmup + args.reps):
-        t0 = time.perf_counter()
-        learner.step(collate(groups, policy.pad_id))
-        t1 = time.perf_counter()
-        verl_step(batch)
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-        t2 = time.perf_counter()
-        if rep >= args.warmup:
-            ledger_s.append(t1 - t0)
-            verl_s.append(t2 - t1)
+        for _, fn, times in (sides if rep % 2 == 0 else sides[::-1]):  # alternate who goes first
+            t0 = time.perf_counter()
+            fn()
+            if args.device == "cuda":
+                torch.cuda.synchronize()
+            if rep >= args.warmup:
+                times.append(time.perf_counter() - t0)
     ledger = tokens / statistics.median(ledger_s)
     verl = tokens / statistics.median(verl_s)
     return {"ledger_tokens_per_s": round(ledger, 1), "verl_tokens_per_s": round(verl, 1),
