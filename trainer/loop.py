@@ -36,7 +36,7 @@ from .config import TrainerConfig
 from .model import load_policy
 from .step import Learner, StepResult
 
-__all__ = ["Trainer", "Pending", "run_rl"]
+__all__ = ["Trainer", "Pending"]
 
 log_ = logging.getLogger("trainer")
 TOPIC = "rollouts"
@@ -198,11 +198,3 @@ class Trainer:
     def close(self) -> None:
         self.consumer.close()
         self.log.close()
-
-
-
-def run_rl(config) -> int:
-    """The toy RL loop (`ledger run` with `run.mode: rl`); see trainer.toy_loop."""
-    from .toy_loop import run_rl as run
-
-    return run(config)

@@ -184,6 +184,6 @@ class Sidecars:
 
 
 def run_rl(cfg: RunConfig) -> int:
-    from trainer.loop import run_rl as run
+    from .rl import run_rl as run
 
     return run(cfg)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from events.log import open_log
 from producers.orchestrator.config import load_config as load_run_config
-from trainer.toy_loop import load_config, reward_lift, run_loop
+from producers.orchestrator.rl import load_config, reward_lift, run_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 

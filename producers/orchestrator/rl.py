@@ -15,7 +15,8 @@ Per step (one policy version):
 
 Everything passes through the event log; the loop is deterministic (seeded
 prompts, per-request sampling seeds, deterministic trainer).
-`run_rl(config_path)` is what `ledger run` calls for configs with `run.mode: rl`.
+`run_rl(config)` is what `ledger run` calls for configs with `run.mode: rl`. It lives with the
+orchestrator because it composes the stages; the trainer itself only reads rollout groups.
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class RlConfig(BaseModel):
 
 
 def _trainer_config(cfg: RlConfig):
-    from .config import TrainerConfig
+    from trainer.config import TrainerConfig
 
     base = dict(log=cfg.log, model=cfg.model, run_id=cfg.run.id, trainer_id=f"{cfg.run.id}.trainer",
                 group=f"trainer.{cfg.run.id}", batch_groups=cfg.env.prompts_per_step, max_staleness=0,
@@ -121,7 +122,7 @@ def run_loop(cfg: RlConfig, on_step: Callable[[Any], None] | None = None) -> lis
     from producers.inference.hf import HfUpstream
     from producers.proxy.server import ProxyServer
 
-    from .loop import Trainer
+    from trainer.loop import Trainer
 
     tcfg = _trainer_config(cfg)
     log = open_log(cfg.log)
