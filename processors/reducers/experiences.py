@@ -18,7 +18,7 @@ from events.registry import derive
 
 from ..normalizer import repo_of
 
-__all__ = ["Experiences", "ExperienceState"]
+__all__ = ["Experiences", "ExperienceState", "EpisodeNotes"]
 
 _COMMAND_CAP = 400
 _EXCERPT_CAP = 240
@@ -30,6 +30,10 @@ class _Episode:
     problem: str = ""
     finished: object = None
     verdict: object = None
+
+
+EpisodeNotes = _Episode
+"""What `fold_episode` keeps per episode (public name for per-episode stores)."""
 
 
 @dataclass
@@ -57,11 +61,23 @@ class Experiences:
 
     def apply(self, state: ExperienceState, record: Record) -> tuple[ExperienceState, list[Envelope]]:
         ev = record.event
-        p = ev.payload
-        ep_id = getattr(p, "episode_id", None)
+        ep_id = getattr(ev.payload, "episode_id", None)
         if not ep_id or ep_id in state.done:
             return state, []
         ep = state.episodes.setdefault(ep_id, _Episode())
+        closed, exp = self.fold_episode(ep_id, ep, ev)
+        if not closed:
+            return state, []
+        del state.episodes[ep_id]
+        state.done.add(ep_id)
+        if exp is None:
+            return state, []
+        return state, [exp, *self.count_success(state.scopes, exp)]
+
+    def fold_episode(self, ep_id: str, ep: _Episode, ev: Envelope) -> tuple[bool, Envelope | None]:
+        """Fold one event of episode `ep_id` (per-episode state only). Returns whether
+        the episode is now closed, and its `experience.recorded` if it was resolved."""
+        p = ev.payload
         if ev.type == "agent.action":
             ep.steps[p.step] = ExperienceStep(command=p.command[:_COMMAND_CAP], exit_code=p.exit_code,
                                               observation_excerpt=p.observation.text[:_EXCERPT_CAP])
@@ -72,28 +88,29 @@ class Experiences:
         elif ev.type == "eval.result" and ep.verdict is None:
             ep.verdict = p
         if ep.finished is None or ep.verdict is None:
-            return state, []
-        del state.episodes[ep_id]
-        state.done.add(ep_id)
+            return False, None
         if not ep.verdict.resolved:
-            return state, []
-        return state, self._record(state, ep_id, ep, ev)
-
-    def _record(self, state: ExperienceState, ep_id: str, ep: _Episode, ev: Envelope) -> list[Envelope]:
+            return True, None
         v = ep.verdict
-        scope = repo_of(v.instance_id, v.repo)
-        exp = derive(ExperienceRecorded(scope=scope, episode_id=ep_id, instance_id=v.instance_id,
-                                        problem=ep.problem, steps=[ep.steps[k] for k in sorted(ep.steps)],
+        exp = derive(ExperienceRecorded(scope=repo_of(v.instance_id, v.repo), episode_id=ep_id,
+                                        instance_id=v.instance_id, problem=ep.problem,
+                                        steps=[ep.steps[k] for k in sorted(ep.steps)],
                                         patch=ep.finished.patch, reward=1.0),
                      processor=self.name, version=self.version, inputs=[ep_id], run_id=ev.run_id,
                      parent=ev.id, ts=ev.ts)
-        ids, count = state.scopes.get(scope, ([], 0))
+        return True, exp
+
+    def count_success(self, scopes: dict, exp: Envelope) -> list[Envelope]:
+        """Count one recorded experience in its memory scope (per-scope state only:
+        `scopes[scope] = (ids since the last request, successes)`); the induction request, if due."""
+        scope = exp.payload.scope
+        ids, count = scopes.get(scope, ([], 0))
         ids, count = ids + [exp.id], count + 1
-        out = [exp]
+        out = []
         if len(ids) >= self.every:
             req = WorkflowInductionRequested(scope=scope, experience_ids=ids, successes=count)
-            out.append(derive(req, processor=self.name, version=self.version, inputs=ids, run_id=ev.run_id,
-                              parent=exp.id, ts=ev.ts, discriminator=f"induce/{scope}/{count}"))
+            out.append(derive(req, processor=self.name, version=self.version, inputs=ids, run_id=exp.run_id,
+                              parent=exp.id, ts=exp.ts, discriminator=f"induce/{scope}/{count}"))
             ids = []
-        state.scopes[scope] = (ids, count)
+        scopes[scope] = (ids, count)
         return out

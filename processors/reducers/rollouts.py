@@ -21,7 +21,7 @@ from events.registry import derive
 from ..reward_fns import RewardFn, reward_fn
 from ..samples import Excluded, Turn, forks_of
 
-__all__ = ["Rollouts", "RolloutState"]
+__all__ = ["Rollouts", "RolloutState", "EpisodeTurns", "PendingGroup"]
 
 
 @dataclass
@@ -40,6 +40,12 @@ class _Pending:
     """[(episode_id, [RolloutSample])]"""
     excluded: dict = field(default_factory=dict)
     index: int = 0
+
+
+EpisodeTurns = _Episode
+"""What `fold_episode` keeps per episode (public name for per-episode stores)."""
+PendingGroup = _Pending
+"""What `add_ready` keeps per (run, instance)."""
 
 
 @dataclass
@@ -69,18 +75,21 @@ class Rollouts:
 
     def apply(self, state: RolloutState, record: Record) -> tuple[RolloutState, list[Envelope]]:
         ev = record.event
-        p = ev.payload
-        ep_id = getattr(p, "episode_id", None)
+        ep_id = getattr(ev.payload, "episode_id", None)
         if not ep_id or ep_id in state.done:
             return state, []
         ep = state.episodes.setdefault(ep_id, _Episode())
-        if not self._fold(ep, ev):
-            return state, []
-        if ep.finished is None or ep.reward is None:
+        if not self.fold_episode(ep, ev):
             return state, []
         del state.episodes[ep_id]
         state.done.add(ep_id)
-        return state, self._ready(state, ep_id, ep, ev)
+        key = (ep.run_id, ep.instance_id)
+        return state, self.add_ready(state.groups.setdefault(key, _Pending()), state.excluded_total, ep_id,
+                                     key, self.outcome(ep_id, ep), ev)
+
+    def fold_episode(self, ep: _Episode, ev: Envelope) -> bool:
+        """Fold one event into its episode (per-episode state only); True once it is ready."""
+        return self._fold(ep, ev) and ep.finished is not None and ep.reward is not None
 
     def _fold(self, ep: _Episode, ev: Envelope) -> bool:
         p, t = ev.payload, ev.type
@@ -124,23 +133,31 @@ class Rollouts:
                               prompt_len=f.prompt_len, reward=ep.reward, policy_version=f.policy_version or 0)
                 for i, f in enumerate(forks_of(list(ep.turns.values())))]
 
-    def _ready(self, state: RolloutState, ep_id: str, ep: _Episode, ev: Envelope) -> list[Envelope]:
-        key = (ep.run_id, ep.instance_id)
-        pending = state.groups.setdefault(key, _Pending())
+    def outcome(self, ep_id: str, ep: _Episode) -> list[RolloutSample] | str:
+        """A ready episode's samples, or the reason it is excluded."""
         try:
-            pending.episodes.append((ep_id, self._samples(ep_id, ep)))
+            return self._samples(ep_id, ep)
         except Excluded as exc:
-            pending.excluded[exc.reason] = pending.excluded.get(exc.reason, 0) + 1
-            state.excluded_total[exc.reason] = state.excluded_total.get(exc.reason, 0) + 1
+            return exc.reason
+
+    def add_ready(self, pending: _Pending, excluded_total: dict, ep_id: str, key: tuple[str, str],
+                  outcome: list[RolloutSample] | str, ev: Envelope) -> list[Envelope]:
+        """Add one ready episode to its (run, instance) `pending` group (per-key state
+        only); the `rollout.group` once it is full. `ev`: the event that made it ready."""
+        run_id, instance_id = key
+        if isinstance(outcome, str):
+            pending.excluded[outcome] = pending.excluded.get(outcome, 0) + 1
+            excluded_total[outcome] = excluded_total.get(outcome, 0) + 1
             return []
+        pending.episodes.append((ep_id, outcome))
         if len(pending.episodes) < self.group_size:
             return []
         members, pending.episodes = pending.episodes[:self.group_size], pending.episodes[self.group_size:]
-        group_id = f"{ep.run_id}/{ep.instance_id}/{pending.index}"
-        payload = RolloutGroup(group_id=group_id, run_id=ep.run_id, prompt_id=ep.instance_id,
+        group_id = f"{run_id}/{instance_id}/{pending.index}"
+        payload = RolloutGroup(group_id=group_id, run_id=run_id, prompt_id=instance_id,
                                samples=[s for _, ss in members for s in ss],
                                excluded=sum(pending.excluded.values()), excluded_reasons=dict(pending.excluded))
         pending.index += 1
         pending.excluded = {}
         return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
-                       run_id=ep.run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
+                       run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
