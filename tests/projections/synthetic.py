@@ -16,16 +16,16 @@ from events.payloads import (AlertRaised, AlertResolved, DatasetManifest, EvalRe
 
 __all__ = ["write_demo_run", "resolved", "RUNS", "REPOS", "INSTANCES", "SAMPLES", "DAYS"]
 
-RUNS = ("demo-a", "demo-b")
+RUNS = ("demo", "demo-b")
 REPOS = ("astropy/astropy", "django/django")
 INSTANCES = 4
 SAMPLES = 5
-DAYS = {"demo-a": datetime(2026, 1, 15, 9, tzinfo=timezone.utc),
+DAYS = {"demo": datetime(2026, 1, 15, 9, tzinfo=timezone.utc),
         "demo-b": datetime(2026, 1, 16, 9, tzinfo=timezone.utc)}
 
 
 def resolved(run: str, repo_idx: int, inst: int, sample: int) -> bool:
-    shift = 0 if run == "demo-a" else 1
+    shift = 0 if run == "demo" else 1
     return (inst + sample * (repo_idx + 1) + shift) % (2 + repo_idx + inst % 2) == 0
 
 
@@ -123,7 +123,7 @@ def _write_training(log) -> int:
 
 
 def _write_memory(log) -> int:
-    clock = _clock("demo-a")
+    clock = _clock("demo")
     scope = "django/django"
     evs = [events.new(WorkflowInduced(scope=scope, name=f"wf-{i}", description=f"workflow number {i}",
                                       steps=[f"step {i}.1", f"step {i}.2"], source_episode_ids=[f"ep-{i}"]),

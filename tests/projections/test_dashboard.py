@@ -56,10 +56,10 @@ def _chromium_run(args: list[str]) -> subprocess.CompletedProcess:
 
 def test_json_api(server):
     runs = httpx.get(f"{server}/api/runs").json()
-    assert [r["run_id"] for r in runs] == ["demo-a", "demo-b"]
+    assert [r["run_id"] for r in runs] == ["demo", "demo-b"]
     assert runs[0]["status"] == "finished" and runs[0]["pass_at_1"] == pytest.approx(0.3)
     passk = httpx.get(f"{server}/api/passk").json()
-    assert [k for k, _ in passk["demo-a"]] == [1, 2, 3, 4, 5]
+    assert [k for k, _ in passk["demo"]] == [1, 2, 3, 4, 5]
     assert [a["rule"] for a in httpx.get(f"{server}/api/alerts").json()] == ["reward_drop"]
     memory = httpx.get(f"{server}/api/memory").json()
     assert [w["name"] for w in memory["django/django"]["workflows"]] == ["wf-1", "wf-2"]
@@ -76,7 +76,7 @@ def test_page_renders_in_headless_chromium(server, tmp_path):
     assert dom.returncode == 0, dom.stderr[-2000:]
     html = dom.stdout
     assert 'id="runs-table"' in html and html.count("<tr>") >= 3
-    assert "demo-a" in html and "demo-b" in html
+    assert "demo" in html and "demo-b" in html
     chart = html[html.index('id="passk-chart"'):]
     chart = chart[:chart.index("</svg>")]
     assert chart.count("<polyline") == 2, "one pass@k curve per run"

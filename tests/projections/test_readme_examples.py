@@ -41,7 +41,7 @@ def test_readme_has_the_four_examples():
 
 def test_polars_repo_pass_at_1(demo_root):
     result = _run(_examples()["polars-repo-pass-at-1"], demo_root)
-    expected = {repo: sum(_correct("demo-a", r)) / (INSTANCES * SAMPLES) for r, repo in enumerate(REPOS)}
+    expected = {repo: sum(_correct("demo", r)) / (INSTANCES * SAMPLES) for r, repo in enumerate(REPOS)}
     got = dict(result.iter_rows())
     assert got.keys() == expected.keys()
     for repo in expected:
@@ -51,14 +51,14 @@ def test_polars_repo_pass_at_1(demo_root):
 
 def test_polars_resolved_by_repo_prunes_by_date_and_run(demo_root):
     result = _run(_examples()["polars-resolved-by-repo"], demo_root)
-    expected = [(repo, INSTANCES * SAMPLES, sum(_correct("demo-a", r))) for r, repo in enumerate(REPOS)]
+    expected = [(repo, INSTANCES * SAMPLES, sum(_correct("demo", r))) for r, repo in enumerate(REPOS)]
     assert [tuple(r) for r in result.iter_rows()] == expected == [("astropy/astropy", 20, 9),
                                                                   ("django/django", 20, 3)]
 
 
 def test_duckdb_pass_at_k_curve(demo_root):
     result = _run(_examples()["duckdb-pass-at-k-curve"], demo_root)
-    cs = [c for r in range(len(REPOS)) for c in _correct("demo-a", r)]
+    cs = [c for r in range(len(REPOS)) for c in _correct("demo", r)]
 
     def pass_at(k: int) -> float:
         return sum(1.0 if SAMPLES - c < k else 1 - comb(SAMPLES - c, k) / comb(SAMPLES, k) for c in cs) / len(cs)
@@ -70,6 +70,6 @@ def test_duckdb_pass_at_k_curve(demo_root):
 def test_duckdb_resolved_by_run(demo_root):
     result = _run(_examples()["duckdb-resolved-by-run"], demo_root)
     total = len(REPOS) * INSTANCES * SAMPLES
-    assert result == [("demo-a", date(2026, 1, 15), total, 12), ("demo-b", date(2026, 1, 16), total, 16)]
+    assert result == [("demo", date(2026, 1, 15), total, 12), ("demo-b", date(2026, 1, 16), total, 16)]
     assert [r[3] for r in result] == [sum(sum(_correct(run, r)) for r in range(len(REPOS)))
-                                      for run in ("demo-a", "demo-b")]
+                                      for run in ("demo", "demo-b")]

@@ -26,7 +26,7 @@ def test_load_returns_latest_value_per_key(demo_lake):
     frame = lf.collect()
     assert frame.columns == scores.COLUMNS
     assert frame.select(scores.KEY).is_duplicated().sum() == 0
-    p1 = frame.filter((pl.col("run_id") == "demo-a") & (pl.col("scope") == "run") & (pl.col("k") == 1)
+    p1 = frame.filter((pl.col("run_id") == "demo") & (pl.col("scope") == "run") & (pl.col("k") == 1)
                       & (pl.col("metric") == "pass@k"))
     assert p1["value"].to_list() == [pytest.approx(0.3)]  # the earlier 0.0 update is superseded
 
@@ -60,7 +60,7 @@ def test_ledger_scores_table_and_json(demo_root, demo_lake):
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     assert lines[0].split() == ["run", "scope", "key", "n", "pass@1", "pass@k", "avg@k"]
-    assert any(line.split()[:5] == ["demo-a", "repo", "django/django", "5", "0.150"] for line in lines)
+    assert any(line.split()[:5] == ["demo", "repo", "django/django", "5", "0.150"] for line in lines)
     assert any(line.split()[:5] == ["demo-b", "run", "demo-b", "5", "0.400"] for line in lines)
     js = _ledger("--run", "demo-b", "--log", f"sqlite:///{demo_root}/.ledger/ledger.db", "--json")
     assert js.returncode == 0, js.stderr
