@@ -87,14 +87,14 @@ class Projector:
         progressed: dict[tuple[str, int], int] = {}
         for topic in self.topics:
             starts = {(topic, p): self.manifest.next_offset(topic, p) for p in range(self.log.partitions(topic))}
-            fetched = [(part, raws) for (_, part), raws in self.source.fetch(starts, self.batch).items() if raws]
+            fetched = [(part, chunk) for (_, part), chunk in self.source.fetch(starts, self.batch).items() if len(chunk)]
             # decoding is GIL-free (Polars), so partitions are prepared side by side;
             # dedupe and writes stay in partition order
-            prepared = self._pool.map(lambda pr: prepare(topic, pr[0], pr[1]), fetched)
-            for (part, raws), prep in zip(fetched, prepared):
+            prepared = self._pool.map(lambda pc: prepare(topic, pc[0], pc[1]), fetched)
+            for (part, chunk), prep in zip(fetched, prepared):
                 touched |= self._write_prepared(topic, part, prep)
-                progressed[(topic, part)] = raws[-1].offset
-                read += len(raws)
+                progressed[(topic, part)] = chunk.last
+                read += len(chunk)
         self.records_read += read
         if progressed:
             for (topic, part), last in progressed.items():
@@ -128,8 +128,12 @@ class Projector:
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
         ids = frame["id"].to_list()
+        fresh = set(ids)
+        if len(fresh) == len(ids) and seen.isdisjoint(fresh):  # the usual case, without a per-row loop
+            seen |= fresh
+            return frame
         keep = [eid not in seen for eid in ids]
-        if len(set(ids)) < len(ids):  # a repeat inside the batch: keep its first copy
+        if len(fresh) < len(ids):  # a repeat inside the batch: keep its first copy
             first: set[str] = set()
             keep = [k and not (eid in first or first.add(eid)) for k, eid in zip(keep, ids)]
         seen.update(ids)

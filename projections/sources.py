@@ -4,26 +4,54 @@ The projector resumes from its manifest, so it reads by position (bytes, no
 decoding) rather than from a group's committed offsets; it commits the
 group's offsets afterwards so operators see its lag like any consumer's.
 
-- SQLite: `fetch` by (topic, partition, offset) and `commit_offsets`.
+- SQLite: the values of an offset range through a read-only connection of
+  its own (no per-record objects: offsets are dense, so a range's offsets
+  are known once its row count matches), and `commit_offsets`.
 - Kafka: one assigned kafka-python consumer, kept across rounds; each round
   seeks to the manifest's positions and reads up to the end offsets seen when
   the round began; commits go to the group with explicit offsets.
-- Anything else with `read_raw`: read by position; no group commit.
+- Anything else with `fetch` or `read_raw`: read by position; no group commit.
+
+Every source hands back a `Chunk` per topic-partition: the record values and
+their offsets, in log order.
 """
 from __future__ import annotations
 
 import itertools
+import sqlite3
+from dataclasses import dataclass
 from typing import Protocol
 
-from events.log.base import EventLog, RawRecord
+import polars as pl
 
-__all__ = ["RawSource", "source_for"]
+from events.log.base import EventLog, LogUnavailable, RawRecord
+
+__all__ = ["Chunk", "RawSource", "source_for"]
 
 TP = tuple[str, int]
 
 
+@dataclass
+class Chunk:
+    """Records of one topic-partition in log order: offsets (Int64) and values."""
+
+    offsets: pl.Series
+    values: list[bytes]
+
+    @staticmethod
+    def of(raws: list[RawRecord]) -> "Chunk":
+        return Chunk(pl.Series("log_offset", [r.offset for r in raws], dtype=pl.Int64), [r.value for r in raws])
+
+    @property
+    def last(self) -> int:
+        return int(self.offsets[-1])
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 class RawSource(Protocol):
-    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, list[RawRecord]]:
+    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         """Up to `limit` records per topic-partition from the given offsets."""
 
     def commit(self, offsets: dict[TP, int]) -> None:
@@ -36,14 +64,15 @@ class _ByPosition:
     def __init__(self, log: EventLog, group: str):
         self.log, self.group = log, group
 
-    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, list[RawRecord]]:
+    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         fetch = getattr(self.log, "fetch", None)
         out = {}
         for (topic, part), start in starts.items():
             if fetch is not None:
-                out[(topic, part)] = fetch(topic, part, start, limit)
+                raws = fetch(topic, part, start, limit)
             else:
-                out[(topic, part)] = list(itertools.islice(self.log.read_raw(topic, start, part), limit))
+                raws = list(itertools.islice(self.log.read_raw(topic, start, part), limit))
+            out[(topic, part)] = Chunk.of(raws)
         return out
 
     def commit(self, offsets: dict[TP, int]) -> None:
@@ -55,21 +84,64 @@ class _ByPosition:
         pass
 
 
+_VALUES = ("SELECT value FROM events WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
+           "ORDER BY offset")
+
+
+class _Sqlite(_ByPosition):
+    """Values by offset range from the log file, read-only; commits through the log."""
+
+    def __init__(self, log, group: str):
+        super().__init__(log, group)
+        try:
+            self._conn = sqlite3.connect(log.path.resolve().as_uri() + "?mode=ro", uri=True,
+                                         check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise LogUnavailable(f"cannot open {log.path} to read: {exc}") from exc
+
+    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
+        ends: dict[str, dict[int, int]] = {}
+        out = {}
+        for (topic, part), start in starts.items():
+            if topic not in ends:
+                ends[topic] = self.log.end_offsets(topic)
+            stop = min(start + limit, ends[topic].get(part, 0))
+            if stop <= start:
+                out[(topic, part)] = Chunk(pl.Series("log_offset", [], dtype=pl.Int64), [])
+                continue
+            try:
+                values = [v for (v,) in self._conn.execute(_VALUES, (topic, part, start, stop))]
+            except sqlite3.Error as exc:
+                raise LogUnavailable(f"cannot read {self.log.path}: {exc}") from exc
+            if len(values) != stop - start:  # not dense after all: read the offsets too
+                out.update(super().fetch({(topic, part): start}, limit))
+                continue
+            out[(topic, part)] = Chunk(pl.int_range(start, stop, dtype=pl.Int64, eager=True).alias("log_offset"),
+                                       values)
+        return out
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class _Kafka:
     def __init__(self, log, group: str):
         self.log, self.group = log, group
         self._consumer = log.make_consumer(group_id=group, max_partition_fetch_bytes=4 * 1024 * 1024)
 
-    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, list[RawRecord]]:
-        from kafka import TopicPartition
-
+    def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         ends: dict[TP, int] = {}
         for topic in {t for t, _ in starts}:
             ends.update({(topic, p): o for p, o in self.log.end_offsets(topic).items()})
         want = {tp: start for tp, start in starts.items() if start < ends.get(tp, 0)}
         out: dict[TP, list[RawRecord]] = {tp: [] for tp in starts}
-        if not want:
-            return out
+        if want:
+            self._poll(want, ends, limit, out)
+        return {tp: Chunk.of(raws) for tp, raws in out.items()}
+
+    def _poll(self, want: dict[TP, int], ends: dict[TP, int], limit: int, out: dict[TP, list[RawRecord]]) -> None:
+        from kafka import TopicPartition
+
         tps = {TopicPartition(self.log.physical(t), p): (t, p) for t, p in want}
         self._consumer.assign(list(tps))
         for tp, key in tps.items():
@@ -88,7 +160,6 @@ class _Kafka:
                     open_.discard(tp)
                     self._consumer.pause(tp)
         self._consumer.resume(*tps)
-        return out
 
     def commit(self, offsets: dict[TP, int]) -> None:
         from kafka import TopicPartition
@@ -102,6 +173,10 @@ class _Kafka:
 
 
 def source_for(log: EventLog, group: str) -> RawSource:
+    from events.log.sqlite import SqliteLog
+
     if hasattr(log, "make_consumer") and hasattr(log, "physical"):
         return _Kafka(log, group)
+    if type(log) is SqliteLog:
+        return _Sqlite(log, group)
     return _ByPosition(log, group)
