@@ -84,6 +84,7 @@ class _ByPosition:
         pass
 
 
+_END = "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic = ? AND partition = ?"
 _VALUES = ("SELECT value FROM events WHERE topic = ? AND partition = ? AND offset >= ? AND offset < ? "
            "ORDER BY offset")
 
@@ -100,20 +101,16 @@ class _Sqlite(_ByPosition):
             raise LogUnavailable(f"cannot open {log.path} to read: {exc}") from exc
 
     def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
-        ends: dict[str, dict[int, int]] = {}
         out = {}
         for (topic, part), start in starts.items():
-            if topic not in ends:
-                ends[topic] = self.log.end_offsets(topic)
-            stop = min(start + limit, ends[topic].get(part, 0))
-            if stop <= start:
-                out[(topic, part)] = Chunk(pl.Series("log_offset", [], dtype=pl.Int64), [])
-                continue
             try:
-                values = [v for (v,) in self._conn.execute(_VALUES, (topic, part, start, stop))]
+                # the end first: every offset below it is committed, so the range is complete
+                stop = min(start + limit, self._conn.execute(_END, (topic, part)).fetchone()[0])
+                rows = self._conn.execute(_VALUES, (topic, part, start, stop)) if stop > start else ()
+                values = [v for (v,) in rows]
             except sqlite3.Error as exc:
                 raise LogUnavailable(f"cannot read {self.log.path}: {exc}") from exc
-            if len(values) != stop - start:  # not dense after all: read the offsets too
+            if len(values) != max(0, stop - start):  # not dense after all: read the offsets too
                 out.update(super().fetch({(topic, part): start}, limit))
                 continue
             out[(topic, part)] = Chunk(pl.int_range(start, stop, dtype=pl.Int64, eager=True).alias("log_offset"),
