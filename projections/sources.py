@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+import threading
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Protocol
 
 import polars as pl
 
 from events.log.base import EventLog, LogUnavailable, RawRecord
 
-__all__ = ["Chunk", "RawSource", "source_for"]
+__all__ = ["TP", "Chunk", "RawSource", "source_for"]
 
 TP = tuple[str, int]
 
@@ -90,24 +92,41 @@ _VALUES = ("SELECT value FROM events WHERE topic = ? AND partition = ? AND offse
 
 
 class _Sqlite(_ByPosition):
-    """Values by offset range from the log file, read-only; commits through the log."""
+    """Values by offset range from the log file through read-only connections (one per
+    thread, so partitions can be fetched side by side); commits through the log."""
+
+    by_partition = True
+    """`fetch` may be called for one partition at a time from several threads."""
 
     def __init__(self, log, group: str):
         super().__init__(log, group)
-        try:
-            self._conn = sqlite3.connect(log.path.resolve().as_uri() + "?mode=ro", uri=True,
-                                         check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise LogUnavailable(f"cannot open {log.path} to read: {exc}") from exc
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._connection()  # fail early when the file cannot be read
+
+    def _connection(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.log.path.resolve().as_uri() + "?mode=ro", uri=True,
+                                       check_same_thread=False)
+            except sqlite3.Error as exc:
+                raise LogUnavailable(f"cannot open {self.log.path} to read: {exc}") from exc
+            self._local.conn = conn
+            with self._guard:
+                self._conns.append(conn)
+        return conn
 
     def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         out = {}
+        conn = self._connection()
         for (topic, part), start in starts.items():
             try:
                 # the end first: every offset below it is committed, so the range is complete
-                stop = min(start + limit, self._conn.execute(_END, (topic, part)).fetchone()[0])
-                rows = self._conn.execute(_VALUES, (topic, part, start, stop)) if stop > start else ()
-                values = [v for (v,) in rows]
+                stop = min(start + limit, conn.execute(_END, (topic, part)).fetchone()[0])
+                rows = conn.execute(_VALUES, (topic, part, start, stop)).fetchall() if stop > start else []
+                values = list(map(itemgetter(0), rows))
             except sqlite3.Error as exc:
                 raise LogUnavailable(f"cannot read {self.log.path}: {exc}") from exc
             if len(values) != max(0, stop - start):  # not dense after all: read the offsets too
@@ -118,7 +137,10 @@ class _Sqlite(_ByPosition):
         return out
 
     def close(self) -> None:
-        self._conn.close()
+        with self._guard:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
 
 
 class _Kafka:
