@@ -6,6 +6,7 @@ UUIDv7 ids are time-ordered, which keeps the log's UNIQUE id index append-mostly
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import uuid
@@ -17,6 +18,10 @@ NAMESPACE = uuid.UUID("6f1d7c1e-2b1a-4c55-9f0e-5e6c2a9d4b71")
 _lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+# Random bits need to be unique, not secret: one urandom-seeded generator per process
+# (reseeded in forked children) instead of a system call per id.
+_rng = random.Random(os.urandom(32))
+os.register_at_fork(after_in_child=lambda: _rng.seed(os.urandom(32)))
 
 
 def uuid7() -> str:
@@ -31,10 +36,10 @@ def uuid7() -> str:
                 ms += 1
                 _seq = 0
         else:
-            _seq = int.from_bytes(os.urandom(2), "big") & 0x3FF
+            _seq = _rng.getrandbits(10)
         _last_ms = ms
         seq = _seq
-    rand_b = int.from_bytes(os.urandom(8), "big") & 0x3FFF_FFFF_FFFF_FFFF
+        rand_b = _rng.getrandbits(62)
     value = (ms << 80) | (0x7 << 76) | (seq << 64) | (0b10 << 62) | rand_b
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"

@@ -36,19 +36,36 @@ def _add_benches(parser: argparse.ArgumentParser) -> None:
         b.add_argument("--json", dest="json_out", default=None, help="also write the figures to FILE")
         mod.add_arguments(b)
         b.set_defaults(func=_runner(mod))
+    a = benches.add_parser("all", help="every benchmark above with its default sizes, one JSON object")
+    a.add_argument("--json", dest="json_out", default=None, help="also write the figures to FILE")
+    a.set_defaults(func=_run_all)
+
+
+def _emit(result: dict, json_out: str | None) -> int:
+    text = json.dumps(result, indent=2, sort_keys=True)
+    print(text)
+    if json_out:
+        with open(json_out, "w") as fh:
+            fh.write(text + "\n")
+    return 0
 
 
 def _runner(mod):
     def run(args: argparse.Namespace) -> int:
-        result = mod.run(args)
-        text = json.dumps(result, indent=2, sort_keys=True)
-        print(text)
-        if args.json_out:
-            with open(args.json_out, "w") as fh:
-                fh.write(text + "\n")
-        return 0
+        return _emit(mod.run(args), args.json_out)
 
     return run
+
+
+def _run_all(args: argparse.Namespace) -> int:
+    results = {}
+    for name, module in BENCHES.items():
+        mod = importlib.import_module(module)
+        parser = argparse.ArgumentParser(prog=f"ledger bench {name}")
+        mod.add_arguments(parser)
+        print(f"running bench {name} ...", file=sys.stderr, flush=True)
+        results[name] = mod.run(parser.parse_args([]))
+    return _emit(results, args.json_out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -197,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--text-only", action="store_true", help="answer like a server without token ids")
+    p.add_argument("--keep-alive", type=float, default=300.0, help="seconds an idle connection is kept")
     args = p.parse_args(argv)
     TEXT_ONLY = args.text_only
     import socket
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     sock.listen(2048)  # connections queue from now on, before uvicorn accepts them
     print(f"listening on {sock.getsockname()[1]}", flush=True)
     cfg = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", log_level="error",
-                         access_log=False, timeout_keep_alive=300, backlog=2048)
+                         access_log=False, timeout_keep_alive=args.keep_alive, backlog=2048)
     uvicorn.Server(cfg).run(sockets=[sock])
     return 0
 

@@ -1,9 +1,10 @@
 """A toy environment a tiny model can learn on CPU within minutes.
 
-A prompt shows a digit, `x=7`; the answer is the completion's first character
-and the rule is `(x + shift) mod 10`. The reward is 1.0 for the right digit,
-`digit_bonus` for any other digit, 0 otherwise. A random model answers a digit
-about 4% of the time and the right one about 0.4%; RL finds the rule.
+A prompt shows a digit, `x=D` with D in 0..digits-1; the answer is the
+completion's first character and the rule is `(D + shift) mod 10`. The reward
+is 1.0 for the right digit, `digit_bonus` for a digit that answers some other
+prompt, 0 otherwise. A random model (261-id vocabulary) answers with one of
+the valid digits well under 1% of the time.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ class ToyEnvConfig(BaseModel):
     digits: int = 10
     """Prompts draw x from 0..digits-1."""
     digit_bonus: float = 0.1
-    """Reward for answering a digit that is not the right one."""
+    """Reward for a wrong answer that is right for some other prompt (a well-formed answer)."""
     prompts_per_step: int = 8
     """Prompts (rollout groups) per policy version."""
     samples_per_prompt: int = 8
@@ -52,19 +53,25 @@ class ToyEnv:
         self.cfg = cfg
 
     def tasks(self, step: int) -> list[ToyTask]:
-        """The prompts of one step; a pure function of (seed, step)."""
+        """The prompts of one step, a pure function of (seed, step): every x value equally
+        often (as far as prompts_per_step allows), in a seeded order."""
         rng = random.Random(f"{self.cfg.seed}/{step}")
-        out = []
-        for i in range(self.cfg.prompts_per_step):
-            x = rng.randrange(self.cfg.digits)
-            out.append(ToyTask(prompt_id=f"s{step}-p{i}-x{x}", x=x, answer=str((x + self.cfg.shift) % 10)))
-        return out
+        n, d = self.cfg.prompts_per_step, self.cfg.digits
+        xs = [i % d for i in range(n - n % d)] + rng.sample(range(d), n % d)
+        rng.shuffle(xs)
+        return [ToyTask(prompt_id=f"s{step}-p{i}-x{x}", x=x, answer=str((x + self.cfg.shift) % 10))
+                for i, x in enumerate(xs)]
 
     def sample_seed(self, step: int, prompt: int, sample: int) -> int:
         return (self.cfg.seed * 1_000_003 + step * 10_007 + prompt * 101 + sample) % (2**31)
+
+    @property
+    def answers(self) -> set[str]:
+        """Every answer some prompt can have."""
+        return {str((x + self.cfg.shift) % 10) for x in range(self.cfg.digits)}
 
     def reward(self, task: ToyTask, completion: str) -> float:
         first = completion[:1]
         if first == task.answer:
             return 1.0
-        return self.cfg.digit_bonus if first.isdigit() else 0.0
+        return self.cfg.digit_bonus if first in self.answers else 0.0

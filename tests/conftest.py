@@ -43,16 +43,24 @@ def _docker_engine_answers() -> bool:
         return False
 
 
+def _kafka_container():
+    """Apache Kafka (KRaft) from testcontainers, or None without the `docker` extra."""
+    try:
+        from testcontainers.kafka import KafkaContainer
+    except ImportError:
+        return None
+    return KafkaContainer().with_kraft()
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     external = os.environ.get("LEDGER_KAFKA_BOOTSTRAP")
     if external:
         yield external
         return
-    if _docker_engine_answers():
-        from testcontainers.kafka import KafkaContainer  # only where Docker exists
-
-        with KafkaContainer().with_kraft() as kafka:
+    container = _kafka_container() if _docker_engine_answers() else None
+    if container is not None:
+        with container as kafka:
             yield kafka.get_bootstrap_server()
         return
     from infra.broker import Broker

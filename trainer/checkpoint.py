@@ -22,7 +22,7 @@ import torch
 
 from .model import MODEL_FILE
 
-__all__ = ["CheckpointState", "save_checkpoint", "latest_checkpoint", "load_checkpoint", "prune"]
+__all__ = ["CheckpointState", "checkpoint_path", "save_checkpoint", "latest_checkpoint", "load_checkpoint", "prune"]
 
 _PREFIX = "step-"
 
@@ -57,7 +57,8 @@ def checkpoint_path(root: Path, step: int) -> Path:
     return root / f"{_PREFIX}{step:08d}"
 
 
-def save_checkpoint(root: str | Path, state: CheckpointState, model: Any, optimizer: Any) -> Path:
+def save_checkpoint(root: str | Path, state: CheckpointState, model: Any, optimizer: Any,
+                    tokenizer: Any = None, export_hf: bool = False) -> Path:
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     final = checkpoint_path(root, state.step)
@@ -70,12 +71,21 @@ def save_checkpoint(root: str | Path, state: CheckpointState, model: Any, optimi
     torch.save(optimizer.state_dict(), tmp / "optim.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps(state.to_json()))
-    for f in tmp.iterdir():
+    if export_hf:
+        _export_hf(tmp / "hf", model, tokenizer)
+    for f in tmp.rglob("*"):
         _fsync(f)
     _fsync(tmp)
     os.rename(tmp, final)
     _fsync(root)
     return final
+
+
+def _export_hf(path: Path, model: Any, tokenizer: Any) -> None:
+    """The weights in Hugging Face format (what vLLM and from_pretrained load)."""
+    model.save_pretrained(path, safe_serialization=True)
+    if hasattr(tokenizer, "save_pretrained"):
+        tokenizer.save_pretrained(path)
 
 
 def latest_checkpoint(root: str | Path) -> Path | None:

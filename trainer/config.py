@@ -57,6 +57,8 @@ class TrainerConfig(BaseModel):
     """Checkpoint (and publish `policy.updated`, commit offsets) every N steps."""
     keep_checkpoints: int = 3
     """Older checkpoints beyond this many are deleted."""
+    export_hf: bool = False
+    """Also write `hf/` (save_pretrained weights + tokenizer) into each checkpoint, for vLLM to load."""
     device: str = "cpu"
     """Torch device (cpu or cuda)."""
     seed: int = 0

@@ -28,6 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=None, help="stop after this many steps in total")
     p.add_argument("--checkpoint-dir", default=".ledger/checkpoints/trainer")
     p.add_argument("--checkpoint-every", type=int, default=1)
+    p.add_argument("--export-hf", action="store_true", help="write hf/ (save_pretrained) into each checkpoint")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--idle-exit", type=float, default=None, help="exit after this many idle seconds")
@@ -41,6 +42,7 @@ def config_from_args(args: argparse.Namespace):
         batch_groups=args.batch_groups, max_staleness=args.max_staleness, lr=args.lr, clip=args.clip,
         kl_coef=args.kl_coef, adv=args.adv, temperature=args.temperature, steps=args.steps,
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every, device=args.device,
+        export_hf=args.export_hf,
         seed=args.seed, idle_exit_s=args.idle_exit)
 
 
@@ -54,7 +56,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         trainer.run()
     except KeyboardInterrupt:
-        trainer.checkpoint()
+        if trainer.step != trainer.checkpointed_step:
+            trainer.checkpoint()
     finally:
         trainer.close()
     return 0

@@ -36,7 +36,7 @@ from .config import TrainerConfig
 from .model import load_policy
 from .step import Learner, StepResult
 
-__all__ = ["Trainer", "Pending"]
+__all__ = ["Trainer", "Pending", "run_rl"]
 
 log_ = logging.getLogger("trainer")
 TOPIC = "rollouts"
@@ -50,6 +50,11 @@ class Pending:
 
 
 class Trainer:
+    """One trainer process: `run()` trains until `steps`/idle/stop; `on_step` sees each TrainerStep.
+
+    The reference policy for `kl_coef` is the initial model (before any resume).
+    """
+
     def __init__(self, cfg: TrainerConfig, on_step: Callable[[TrainerStep], None] | None = None):
         self.cfg = cfg
         self.log = open_log(cfg.log)
@@ -184,7 +189,8 @@ class Trainer:
             pending=[{"partition": p.partition, "offset": p.offset, "group": p.group.model_dump_json()}
                      for p in self.pending],
             policy_event=events.encode(policy_ev).decode())
-        save_checkpoint(path.parent, state, self.policy.model, self.learner.optimizer)
+        save_checkpoint(path.parent, state, self.policy.model, self.learner.optimizer,
+                        tokenizer=self.policy.tokenizer, export_hf=self.cfg.export_hf)
         self.consumer.transact({"trainer": [policy_ev]})
         self.checkpointed_step = self.step
         prune(path.parent, self.cfg.keep_checkpoints)
@@ -193,3 +199,10 @@ class Trainer:
         self.consumer.close()
         self.log.close()
 
+
+
+def run_rl(config) -> int:
+    """The toy RL loop (`ledger run` with `run.mode: rl`); see trainer.toy_loop."""
+    from .toy_loop import run_rl as run
+
+    return run(config)

@@ -36,7 +36,7 @@ class Policy:
 def tiny_config():
     from transformers import Qwen2Config
 
-    from producers.inference.tokenizer import IM_END, PAD, VOCAB_SIZE, BOS
+    from producers.inference.tokenizer import BOS, IM_END, PAD, VOCAB_SIZE
 
     return Qwen2Config(vocab_size=VOCAB_SIZE, hidden_size=64, intermediate_size=128,
                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from producers.toyenv import ToyEnv, ToyEnvConfig
 
-__all__ = ["RlConfig", "RunSection", "run_loop", "run_rl", "reward_lift"]
+__all__ = ["RlConfig", "RunSection", "load_config", "run_loop", "run_rl", "reward_lift"]
 
 REWARD_FN = ("toy.rule", 1)
 """(reward_fn, reward_version) of the toy environment's reward.assigned events."""
@@ -157,13 +157,23 @@ def reward_lift(rewards: list[float], frac: float = 0.2) -> float:
     return sum(rewards[-k:]) / k - sum(rewards[:k]) / k
 
 
-def load_config(path: str | Path) -> RlConfig:
-    return RlConfig.model_validate(yaml.safe_load(Path(path).read_text()))
+def load_config(source: Any) -> RlConfig:
+    """From a YAML path, its parsed dict, or the orchestrator's RunConfig: `run` (id, mode),
+    `log`, and the loop's options under `rl:`."""
+    if isinstance(source, RlConfig):
+        return source
+    if isinstance(source, (str, Path)):
+        source = yaml.safe_load(Path(source).read_text())
+    if isinstance(source, dict):
+        run, log, rl = source.get("run", {}), source.get("log"), source.get("rl") or {}
+    else:  # producers.orchestrator.config.RunConfig
+        run, log, rl = {"id": source.run.id, "mode": source.run.mode}, source.log, source.rl or {}
+    return RlConfig.model_validate({"run": run, **({"log": log} if log else {}), **rl})
 
 
-def run_rl(config_path: str | Path) -> int:
+def run_rl(config: Any) -> int:
     """`ledger run CONFIG` for `run.mode: rl`: run the loop, print the reward curve."""
-    cfg = load_config(config_path)
+    cfg = load_config(config)
 
     def show(step) -> None:
         print(json.dumps({"step": step.step, "reward_mean": round(step.reward_mean, 3),

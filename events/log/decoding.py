@@ -14,11 +14,25 @@ import gc
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
+from pydantic import ValidationError
+
 from ..codec import DecodeError, decode
 from ..envelope import Envelope
+from ..registry import EVENT_ADAPTER
 from .base import RawRecord, Record, dead_letter_for, decode_or_deadletter
 
 __all__ = ["decode_chunk", "decode_rows", "gc_paused", "iter_records"]
+
+
+_validate_json = EVENT_ADAPTER.validator.validate_json
+"""pydantic-core's validator itself: codec.decode's fast path without TypeAdapter's Python wrapper."""
+
+
+def _decode(value: bytes) -> Envelope:
+    try:
+        return _validate_json(value)
+    except ValidationError:
+        return decode(value)  # the codec's slow path: upcasts, or DecodeError with the reason
 
 
 @contextmanager
@@ -52,7 +66,7 @@ def decode_rows(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]], 
     out = []
     for part, off, key, value in rows:
         try:
-            out.append(Record(topic, part, off, decode(value)))
+            out.append(Record(topic, part, off, _decode(value)))
         except DecodeError as exc:
             if topic != "deadletter":
                 dead.append(dead_letter_for(RawRecord(topic, part, off, key, value), exc.reason, consumer))
@@ -64,7 +78,7 @@ def iter_records(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]],
     """Decode (partition, offset, key, value) rows lazily, GC left on (see the module doc)."""
     for part, off, key, value in rows:
         try:
-            event = decode(value)
+            event = _decode(value)
         except DecodeError as exc:
             if topic != "deadletter":
                 dead.append(dead_letter_for(RawRecord(topic, part, off, key, value), exc.reason, consumer))

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 from urllib.parse import parse_qs, urlparse
 
-from ..codec import encode
 from ..envelope import Envelope
 from ..ids import uuid7
 from ..registry import SPECS
@@ -38,6 +37,8 @@ _FETCH = ("SELECT partition, offset, key, value FROM events "
 _INSERT = "INSERT INTO events (topic, partition, offset, id, key, value) VALUES (?, ?, ?, ?, ?, ?)"
 _NEXT_OFFSET = "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic = ? AND partition = ?"
 _CHUNK = 5000
+
+_TOPIC_OF_TYPE = {t: spec.topic for t, spec in SPECS.items()}
 
 Row = tuple[str, int, str, str | None, bytes]
 """(topic, partition, id, key, value) of an event about to be appended."""
@@ -117,15 +118,15 @@ class SqliteLog(CheckpointsMixin):
             return self._in_transaction(lambda: self._insert(rows))
 
     def _rows(self, outputs: Outputs) -> list[Row]:
-        rows = []
+        rows: list[Row] = []
         with gc_paused():
             for topic, events in outputs.items():
                 n = self.partitions(topic)
                 for ev in events:
-                    spec_topic = SPECS[ev.type].topic
-                    if spec_topic != topic:
-                        raise ValueError(f"{ev.type} belongs to topic {spec_topic!r}, not {topic!r}")
-                    rows.append((topic, partition_for(ev.key, n), ev.id, ev.key, encode(ev)))
+                    if _TOPIC_OF_TYPE[ev.type] != topic:
+                        raise ValueError(f"{ev.type} belongs to topic {_TOPIC_OF_TYPE[ev.type]!r}, not {topic!r}")
+                rows += [(topic, partition_for(ev.key, n), ev.id, ev.key, ev.__pydantic_serializer__.to_json(ev))
+                         for ev in events]
         return rows
 
     def _in_transaction(self, work):
@@ -156,16 +157,14 @@ class SqliteLog(CheckpointsMixin):
             return []
         with gc_paused():
             next_offset: dict[tuple[str, int], int] = {}
-            positions: list[Position] = []
             fresh: list[tuple] = []
             for topic, part, eid, key, value in rows:
-                tp = (topic, part)
-                off = next_offset.get(tp)
+                off = next_offset.get((topic, part))
                 if off is None:
-                    off = self._conn.execute(_NEXT_OFFSET, tp).fetchone()[0]
-                next_offset[tp] = off + 1
-                positions.append(Position(topic, part, off))
+                    off = self._conn.execute(_NEXT_OFFSET, (topic, part)).fetchone()[0]
+                next_offset[(topic, part)] = off + 1
                 fresh.append((topic, part, off, eid, key, value))
+            positions = [Position(r[0], r[1], r[2]) for r in fresh]
         self._conn.execute("SAVEPOINT fresh_ids")
         try:
             self._conn.executemany(_INSERT, fresh)

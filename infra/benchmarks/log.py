@@ -6,11 +6,15 @@ For each backend, in one run on the same machine:
 - raw_append_eps: the raw client writing the same encoded rows in batches of
   1000: sqlite3 `executemany` into a table of the same schema and settings / a
   kafka-python producer (same acks, idempotence, batching) on the same broker;
+- raw_encode_append_eps (SQLite): the raw client given events, not bytes: it
+  serialises each with the same codec inside the loop, then `executemany`
+  (append_encode_ratio compares the backend with that);
 - replay_eps: `log.read` of everything from offset 0, decoded to events;
 - raw_replay_eps: the raw client fetching the same records and decoding them
   with the same codec; raw_fetch_eps: fetching only, for scale.
 Ratios are backend / raw. Each round runs every measurement once, backend and
-raw interleaved so load drift hits both alike; each figure is the best round.
+raw interleaved, the raw client first in every other round, so load drift and
+warm-up hit both alike; each figure is the best round.
 The Kafka part starts the dev broker unless --kafka is given.
 """
 from __future__ import annotations
@@ -43,7 +47,7 @@ def run(args: argparse.Namespace) -> dict:
     rounds = max(1, args.rounds)
     result: dict = {"n": n, "batch": BATCH, "rounds": rounds, "event_bytes": len(encode(evs[0]))}
     if args.only in (None, "sqlite"):
-        result["sqlite"] = _best(rounds, lambda: sqlite_round(evs))
+        result["sqlite"] = _best(rounds, lambda i: sqlite_round(evs, raw_first=i % 2 == 1))
     if args.only in (None, "kafka"):
         result["kafka"] = kafka_rounds(evs, rounds, args.kafka)
     return result
@@ -61,16 +65,28 @@ def sample_events(n: int) -> list:
         for i in range(n)]
 
 
-def _best(rounds: int, one_round: Callable[[], dict]) -> dict:
-    """Run `one_round` (a dict of events/s figures) `rounds` times; keep each figure's best."""
+def _best(rounds: int, one_round: Callable[[int], dict]) -> dict:
+    """Run `one_round(i)` (a dict of events/s figures) `rounds` times; keep each figure's best."""
     best: dict = {}
-    for _ in range(rounds):
-        for name, eps in one_round().items():
+    for i in range(rounds):
+        for name, eps in one_round(i).items():
             best[name] = max(best.get(name, 0.0), eps)
     best = {k: round(v, 1) for k, v in sorted(best.items())}
     best["append_ratio"] = round(best["append_eps"] / best["raw_append_eps"], 3)
     best["replay_ratio"] = round(best["replay_eps"] / best["raw_replay_eps"], 3)
+    if "raw_encode_append_eps" in best:
+        best["append_encode_ratio"] = round(best["append_eps"] / best["raw_encode_append_eps"], 3)
     return best
+
+
+def _pair(backend: Callable[[], tuple[float, int]], raw: Callable[[], tuple[float, int]],
+          raw_first: bool) -> tuple[tuple[float, int], tuple[float, int]]:
+    """Both measurements, in the order asked; returned as (backend, raw)."""
+    if raw_first:
+        r = raw()
+        return backend(), r
+    b = backend()
+    return b, raw()
 
 
 def _timed(fn: Callable[[], int]) -> tuple[float, int]:
@@ -100,30 +116,42 @@ def _append_batches(append: Callable[[list], object], items: list) -> int:
 
 
 # -- SQLite -----------------------------------------------------------------------------
-def sqlite_round(evs: list) -> dict:
+_STORED: dict = {}
+
+
+def sqlite_round(evs: list, raw_first: bool = False) -> dict:
     from events.log import open_log
     from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
 
+    if _STORED.get("n") != len(evs):  # the raw client's rows: exactly what the backend stores
+        with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
+            with open_log(f"sqlite:///{tmp}/ledger.db") as log:
+                _append_batches(lambda b: log.append("rewards", b), evs)
+            _STORED.update(zip(("columns", "ddl", "rows"), _stored_rows(Path(tmp) / "ledger.db")), n=len(evs))
+    columns, rows = _STORED["columns"], _STORED["rows"]
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
         log = open_log(f"sqlite:///{tmp}/ledger.db")
         log.partitions("rewards")
-        append_s, _ = _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs))
-        columns, ddl, rows = _stored_rows(Path(tmp) / "ledger.db")
         raw = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
         for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
             raw.execute(pragma)  # the same file settings as the backend: only the code differs
-        for sql in ddl:
+        for sql in _STORED["ddl"]:
             raw.execute(sql)
         insert = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        raw_append_s, _ = _timed(lambda: _append_batches(lambda b: _raw_sqlite_batch(raw, insert, b), rows))
-        replay_s, replayed = _timed(lambda: sum(1 for _ in log.read("rewards")))
-        raw_replay_s, raw_replayed = _timed(lambda: _decode_each(v for (v,) in raw.execute("SELECT value FROM events")))
+        (append_s, _), (raw_append_s, _) = _pair(
+            lambda: _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs)),
+            lambda: _timed(lambda: _append_batches(lambda b: _raw_sqlite_batch(raw, insert, b), rows)), raw_first)
+        (replay_s, replayed), (raw_replay_s, raw_replayed) = _pair(
+            lambda: _timed(lambda: sum(1 for _ in log.read("rewards"))),
+            lambda: _timed(lambda: _decode_each(v for (v,) in raw.execute("SELECT value FROM events"))), raw_first)
         fetch_s, fetched = _timed(lambda: sum(1 for _ in raw.execute("SELECT value FROM events")))
         raw.close()
         log.close()
+        encode_append_s = _raw_sqlite_encoding(Path(tmp) / "raw-encode.db", evs, rows, insert)
     assert replayed == raw_replayed == fetched == len(evs), (replayed, raw_replayed, fetched)
     n = len(evs)
     return {"append_eps": _eps(n, append_s), "raw_append_eps": _eps(n, raw_append_s),
+            "raw_encode_append_eps": _eps(n, encode_append_s),
             "replay_eps": _eps(n, replay_s), "raw_replay_eps": _eps(n, raw_replay_s),
             "raw_fetch_eps": _eps(n, fetch_s)}
 
@@ -140,6 +168,27 @@ def _stored_rows(path: Path) -> tuple[list[str], list[str], list[tuple]]:
     return columns, ddl, rows
 
 
+def _raw_sqlite_encoding(path: Path, evs: list, rows: list, insert: str) -> float:
+    """Seconds for sqlite3 to store the same rows when each value is serialised in the loop."""
+    from events import encode
+    from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
+        conn.execute(pragma)
+    for sql in _STORED["ddl"]:
+        conn.execute(sql)
+    assert _STORED["columns"][-1] == "value", _STORED["columns"]
+    unencoded = [row[:-1] for row in rows]
+    t0 = time.perf_counter()
+    for i in range(0, len(evs), BATCH):
+        batch = [(*row, encode(ev)) for row, ev in zip(unencoded[i:i + BATCH], evs[i:i + BATCH])]
+        _raw_sqlite_batch(conn, insert, batch)
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
+
+
 def _raw_sqlite_batch(conn: sqlite3.Connection, insert: str, rows: list) -> None:
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(insert, rows)
@@ -149,14 +198,14 @@ def _raw_sqlite_batch(conn: sqlite3.Connection, insert: str, rows: list) -> None
 # -- Kafka ------------------------------------------------------------------------------
 def kafka_rounds(evs: list, rounds: int, url: str | None) -> dict:
     if url:
-        return _best(rounds, lambda: kafka_round(evs, url))
+        return _best(rounds, lambda i: kafka_round(evs, url, raw_first=i % 2 == 1))
     from infra.broker import Broker
 
     with Broker() as broker:
-        return _best(rounds, lambda: kafka_round(evs, broker.url))
+        return _best(rounds, lambda i: kafka_round(evs, broker.url, raw_first=i % 2 == 1))
 
 
-def kafka_round(evs: list, url: str) -> dict:
+def kafka_round(evs: list, url: str, raw_first: bool = False) -> dict:
     """Fresh topics (a new prefix) for the backend and for the raw client on one cluster."""
     from kafka import KafkaAdminClient, KafkaProducer
 
@@ -176,10 +225,13 @@ def kafka_round(evs: list, url: str) -> dict:
                              linger_ms=opts.linger_ms, batch_size=opts.batch_size,
                              max_request_size=8 * 1024 * 1024)
     try:
-        append_s, _ = _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs))
-        raw_append_s, _ = _timed(lambda: _append_batches(lambda b: _raw_kafka_batch(producer, raw_topic, b), rows))
-        replay_s, replayed = _timed(lambda: sum(1 for _ in log.read("rewards")))
-        raw_replay_s, raw_replayed = _raw_kafka_read(servers, raw_topic, parts, len(rows), decode=True)
+        (append_s, _), (raw_append_s, _) = _pair(
+            lambda: _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs)),
+            lambda: _timed(lambda: _append_batches(lambda b: _raw_kafka_batch(producer, raw_topic, b), rows)),
+            raw_first)
+        (replay_s, replayed), (raw_replay_s, raw_replayed) = _pair(
+            lambda: _timed(lambda: sum(1 for _ in log.read("rewards"))),
+            lambda: _raw_kafka_read(servers, raw_topic, parts, len(rows), decode=True), raw_first)
         fetch_s, fetched = _raw_kafka_read(servers, raw_topic, parts, len(rows), decode=False)
     finally:
         producer.close()

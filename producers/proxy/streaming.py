@@ -22,7 +22,7 @@ from producers.inference.base import Chunk, Generation, UpstreamTimeout
 
 from .capture import recorded_turn, response_event
 from .forwarding import Call, Forwarder, upstream_failure
-from .responses import chunk_bytes, error_body, final_chunks, sse
+from .responses import chunk_bytes, error_body, final_chunks
 
 __all__ = ["stream_call"]
 
@@ -131,7 +131,7 @@ async def _record_done(fw: Forwarder, call: Call, got: _Received, first: bool) -
         await fw.writer.submit([req_ev, resp_ev])
     except LogUnavailable as exc:
         resp = fw.log_failed(call, exc, req_ev)
-        return sse({"error": {"message": bytes(resp.body).decode(), "type": "log_unavailable", "code": 503}})
+        return b"data: " + bytes(resp.body) + b"\n\n"  # the same error body a non-streamed call gets
     fw.book.recorded(call.req.episode_id, recorded_turn(req_ev, gen, call.req.turn))
     return final_chunks(call.shape, gen, [], [], first, gen.prompt_token_ids)
 

@@ -40,6 +40,7 @@ class GroupWriter:
         """Events whose append failed."""
         self.batches = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._pending: dict[asyncio.AbstractEventLoop, list] = {}
         self._thread = threading.Thread(target=self._run, name="proxy-group-writer", daemon=True)
         self._thread.start()
 
@@ -48,11 +49,22 @@ class GroupWriter:
         return self._queue.qsize()
 
     def submit(self, events: Sequence[Envelope]) -> asyncio.Future:
-        """Queue events for appending; the future resolves once they are committed."""
+        """Queue events for appending; the future resolves once they are committed.
+
+        Submissions made during one event-loop iteration are handed to the writer
+        thread together (one queue put, one thread wake-up, per iteration).
+        """
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
-        self._queue.put((list(events), fut, loop))
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        pending.append((list(events), fut, loop))
         return fut
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue.put(self._pending.pop(loop))
 
     async def write(self, events: Sequence[Envelope]) -> None:
         await self.submit(events)
@@ -67,7 +79,7 @@ class GroupWriter:
             item = self._queue.get()
             if item is _STOP:
                 return
-            batch = [item]
+            batch = list(item)
             stop = False
             while len(batch) < self.max_batch:
                 try:
@@ -77,7 +89,7 @@ class GroupWriter:
                 if nxt is _STOP:
                     stop = True
                     break
-                batch.append(nxt)
+                batch.extend(nxt)
             self._commit(batch)
             if stop:
                 return

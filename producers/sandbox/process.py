@@ -51,8 +51,10 @@ def run_capped(argv: list[str], *, cwd: Path, env: dict[str, str], timeout_s: fl
         timed_out = code is None
         # Reaped before the group is killed, so the exit status is the command's own.
         _kill_group(proc.pid)
-        if timed_out or not reader.eof:
-            kill_marked(env.get(MARKER_VAR, ""), pgid=proc.pid)
+        # SIGKILL lands asynchronously: always wait for the group to be gone; look for
+        # setsid escapees (by marker) only when something may still hold the output.
+        escaped = timed_out or not reader.eof
+        kill_marked(env.get(MARKER_VAR, "") if escaped else "", pgid=proc.pid)
         reader.read_until(lambda: False, time.monotonic() + _DRAIN_GRACE_S)
         proc.wait()
     finally:

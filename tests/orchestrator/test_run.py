@@ -30,6 +30,8 @@ def write_config(tmp: Path, run_id: str, log: str | None = None, cache: Path | N
     cfg["log"] = log or f"sqlite:///{tmp / 'ledger.db'}"
     cfg["lake"] = str(tmp / "lake")
     cfg["artifacts"] = str(tmp / "artifacts")
+    # three kills may each land while the same first pair runs: attempts must outlast them
+    cfg["resume_policy"]["max_attempts"] = 10
     path = tmp / f"{run_id}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

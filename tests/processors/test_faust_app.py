@@ -3,7 +3,6 @@ produces the same scores (final value per scope, metric, k), rewards and dead le
 as the runtime on the same input."""
 from __future__ import annotations
 
-import os
 import sys
 import signal
 import subprocess

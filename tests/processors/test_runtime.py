@@ -12,7 +12,6 @@ from events.payloads import RunFinished
 from processors.reducers.pass_at_k import PassAtK
 from processors.reducers.rewards import Rewards
 from processors.rescore import rescore_scores
-from processors.reward_fns import reward_fn
 from processors.runtime import Runtime
 from tests.processors.synth import eval_result, synthetic_run
 

@@ -15,6 +15,7 @@ from trainer.algorithms import token_logprobs
 from trainer.batch import collate
 from trainer.config import TrainerConfig
 from trainer.loop import Trainer
+from trainer.model import load_policy
 
 
 def test_local_model_directory_samples_recomputes_and_trains(tmp_path):
@@ -40,9 +41,15 @@ def test_local_model_directory_samples_recomputes_and_trains(tmp_path):
     url = f"sqlite:///{tmp_path}/log.db"
     write_groups(open_log(url), [group])
     trainer = Trainer(TrainerConfig(log=url, model=str(path), batch_groups=1, idle_exit_s=1.0,
-                                    checkpoint_dir=str(tmp_path / "ck")))
+                                    checkpoint_dir=str(tmp_path / "ck"), export_hf=True))
     assert trainer.run(until_step=1) == 1
     trainer.close()
+    # The exported hf/ directory is a loadable model with the trained weights (what vLLM would load).
+    exported = load_policy(str(tmp_path / "ck" / "step-00000001" / "hf"))
+    trained = torch.load(tmp_path / "ck" / "step-00000001" / "model.pt", weights_only=True)
+    assert all(torch.equal(v, trained[k]) for k, v in exported.model.state_dict().items())
+    initial = up.policy.model.state_dict()
+    assert any(not torch.equal(v, initial[k]) for k, v in trained.items())  # the step changed the weights
     up.reload(str(tmp_path / "ck" / "step-00000001"), 1)
     gen = asyncio.run(up.generate(GenerateRequest(episode_id="x", turn=1, messages=[{"role": "user", "content": "a"}],
                                                   sampling={"max_tokens": 2, "seed": 0})))

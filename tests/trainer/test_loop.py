@@ -20,8 +20,8 @@ def _steps(log):
     return [r.event.payload for r in log.read("trainer") if r.event.type == "trainer.step"]
 
 
-def test_stale_samples_are_dropped_counted_and_never_trained_on(tmp_path):
-    cfg = _cfg(tmp_path, max_staleness=0)
+def test_stale_samples_are_dropped_counted_and_never_trained_on(tmp_path, log_url):
+    cfg = _cfg(tmp_path, log=log_url, max_staleness=0, idle_exit_s=15.0)
     log = open_log(cfg.log)
     write_groups(log, [make_group("a", version=0, reward=1.0), make_group("b", version=0, reward=0.0)])
     trainer = Trainer(cfg)
@@ -44,8 +44,8 @@ def test_stale_samples_are_dropped_counted_and_never_trained_on(tmp_path):
     assert latest_checkpoint(cfg.checkpoint_dir).name == "step-00000002"
 
 
-def test_malformed_groups_go_to_deadletter_and_training_continues(tmp_path):
-    cfg = _cfg(tmp_path)
+def test_malformed_groups_go_to_deadletter_and_training_continues(tmp_path, log_url):
+    cfg = _cfg(tmp_path, log=log_url, idle_exit_s=15.0)
     log = open_log(cfg.log)
     good = make_group("good1")
     s = good.samples[0]
@@ -85,3 +85,28 @@ def test_step_metrics_and_group_offsets_follow_the_checkpoint(tmp_path):
     # All 6 groups were polled; the final checkpoint holds no pending ones and the group is committed.
     assert sum(committed.values()) == 6
     assert json.loads((latest_checkpoint(cfg.checkpoint_dir) / "state.json").read_text())["pending"] == []
+
+
+def test_checkpoint_offsets_win_over_a_group_that_is_ahead(tmp_path):
+    import shutil
+
+    import torch
+
+    cfg = _cfg(tmp_path, max_staleness=10, poll_records=2)
+    log = open_log(cfg.log)
+    write_groups(log, [make_group(f"g{i}") for i in range(6)])
+    trainer = Trainer(cfg)
+    trainer.run(until_step=2)
+    trainer.close()
+    ck = tmp_path / "ck"
+    step2 = torch.load(ck / "step-00000002" / "model.pt", weights_only=True)
+    ahead = log.consumer(cfg.group, ["rollouts"]).committed()
+    shutil.rmtree(ck / "step-00000002")  # the group's offsets are now ahead of the newest checkpoint
+    resumed = Trainer(cfg)
+    assert resumed.step == 1
+    assert resumed.run(until_step=2) == 2
+    resumed.close()
+    again = torch.load(ck / "step-00000002" / "model.pt", weights_only=True)
+    assert all(torch.equal(step2[k], again[k]) for k in step2)
+    assert [s.step for s in _steps(log)] == [1, 2]  # re-emitted events are the same events
+    assert log.consumer(cfg.group, ["rollouts"]).committed() == ahead

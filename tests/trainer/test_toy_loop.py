@@ -4,13 +4,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from events.log import open_log
+from producers.orchestrator.config import load_config as load_run_config
 from trainer.toy_loop import load_config, reward_lift, run_loop
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_toy_loop_learns_through_the_real_parts(tmp_path):
-    cfg = load_config(ROOT / "configs" / "demo-rl.yaml")
+    cfg = load_config(load_run_config(ROOT / "configs" / "demo-rl.yaml"))  # as `ledger run` parses it
     cfg = cfg.model_copy(update={"log": f"sqlite:///{tmp_path}/rl.db",
                                  "trainer": cfg.trainer | {"checkpoint_dir": str(tmp_path / "ck")}})
     steps = run_loop(cfg)

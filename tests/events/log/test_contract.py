@@ -196,3 +196,49 @@ def test_concurrent_producers_lose_and_duplicate_nothing(log, log_url, subproces
     for r in records:
         by_producer_key[(r.event.producer, r.event.key)].append(r.event.payload.step)
     assert all(steps == sorted(steps) for steps in by_producer_key.values())
+
+
+def test_transact_appends_outputs_and_commits_then_replay_rereads(log):
+    from events import derive
+    from events.payloads import RewardAssigned
+
+    inputs = actions(12)
+    log.append("actions", inputs)
+    consumer = log.consumer("g-transact", ["actions"])
+    try:
+        got = poll_until(consumer, 12)
+        outputs = [derive(RewardAssigned(episode_id=r.event.key, instance_id="i", eval_id=r.event.id,
+                                         reward=1.0, reward_fn="test", reward_version=1),
+                          processor="test", version=1, inputs=[r.event.id]) for r in got]
+        positions = consumer.transact({"rewards": outputs})
+        assert [p.topic for p in positions] == ["rewards"] * 12
+        ends = log.end_offsets("actions")
+        assert {p: o for (t, p), o in consumer.committed().items() if o} == {p: e for p, e in ends.items() if e}
+        consumer.seek_to_beginning()
+        again = poll_until(consumer, 12)
+    finally:
+        consumer.close()
+    assert sorted(r.event.id for r in again) == sorted(e.id for e in inputs)
+    assert sorted(r.event.id for r in log.read("rewards")) == sorted(e.id for e in outputs)
+
+
+def test_follow_sees_events_appended_later(log):
+    import threading
+
+    seen: list = []
+    done = threading.Event()
+
+    def follow() -> None:
+        for rec in log.read("actions", follow=True, poll_s=0.02):
+            seen.append(rec.event.id)
+            if len(seen) == 6:
+                break
+        done.set()
+
+    log.append("actions", actions(3))
+    reader = threading.Thread(target=follow, daemon=True)
+    reader.start()
+    later = actions(3, start=3)
+    log.append("actions", later)
+    assert done.wait(60), f"follow saw only {len(seen)} of 6 events"
+    assert set(e.id for e in later) <= set(seen)

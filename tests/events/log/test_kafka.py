@@ -58,3 +58,12 @@ def test_reopening_keeps_existing_topics_and_data(kafka_url):
         log.append("actions", actions(5))
     with open_log(kafka_url) as log:
         assert sum(log.end_offsets("actions").values()) == 5
+
+
+def test_end_offsets_follow_every_append(kafka_url):
+    with open_log(kafka_url) as log:
+        totals = []
+        for _ in range(3):
+            log.append("actions", actions(4, keys=1))
+            totals.append(sum(log.end_offsets("actions").values()))
+        assert totals == [4, 8, 12]

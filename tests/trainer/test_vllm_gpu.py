@@ -1,0 +1,96 @@
+"""The GPU path: vLLM as an `openai:` upstream behind the proxy, trainer on CUDA.
+
+Runs only where a GPU and vLLM are present. A local model directory (written
+by the trainer's `--export-hf` format) is served by `vllm serve` with
+`--logprobs-mode processed_logprobs`; chat calls go through the real proxy with
+`return_token_ids`; the trainer recomputes the recorded logprobs on CUDA.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from events.log import open_log
+from events.payloads import RolloutGroup, RolloutSample
+from tests.trainer.local_model import save_local_model
+from trainer.algorithms import token_logprobs
+from trainer.batch import collate
+from trainer.model import load_policy
+
+pytestmark = [
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"),
+    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vllm not installed (pip install -e .[gpu])"),
+]
+TEMPERATURE = 0.7
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, timeout_s: float = 600) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "vllm serve exited"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise AssertionError("vllm serve did not become ready")
+
+
+def test_vllm_upstream_logprobs_match_trainer_on_gpu(tmp_path):
+    from openai import OpenAI
+
+    from producers.proxy.server import ProxyServer
+
+    path = save_local_model(tmp_path / "model")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(path),
+                             "--port", str(port), "--dtype", "float32", "--logprobs-mode", "processed_logprobs",
+                             "--max-model-len", "256", "--gpu-memory-utilization", "0.3", "--enforce-eager"],
+                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}", proc)
+        url = f"sqlite:///{tmp_path}/log.db"
+        with ProxyServer(url, f"openai:http://127.0.0.1:{port}/v1", run_id="gpu",
+                         upstream_opts={"logprobs_mode": "processed"}) as proxy:
+            for i in range(4):
+                client = OpenAI(base_url=proxy.base_url(f"e{i}"), api_key=proxy.token)
+                client.chat.completions.create(model=str(path), messages=[{"role": "user", "content": f"hi {i}"}],
+                                               temperature=TEMPERATURE, max_tokens=8, seed=i)
+        log = open_log(url)
+        reqs = {r.event.payload.episode_id: r.event.payload for r in log.read("proxy")
+                if r.event.type == "proxy.request"}
+        resps = [r.event.payload for r in log.read("proxy") if r.event.type == "proxy.response"]
+        assert len(resps) == 4 and all(r.trainable for r in resps)
+        samples = []
+        for r in resps:
+            prompt = reqs[r.episode_id].prompt_token_ids
+            ids = prompt + r.completion_token_ids
+            samples.append(RolloutSample(sample_id=r.episode_id, episode_id=r.episode_id, rollout_id=r.episode_id,
+                                         token_ids=ids, loss_mask=[0] * len(prompt) + [1] * len(r.logprobs),
+                                         logprobs=[0.0] * len(prompt) + r.logprobs, reward=0.0))
+        policy = load_policy(str(path), device="cuda")
+        batch = collate([RolloutGroup(group_id="g", run_id="gpu", prompt_id="p", samples=samples)],
+                        policy.pad_id).to("cuda")
+        with torch.no_grad():
+            lp = token_logprobs(policy.model, batch.input_ids, batch.attention_mask, TEMPERATURE)
+        diff = ((lp - batch.old_log_prob).abs() * batch.response_mask).max().item()
+        assert diff < 1e-3, f"vLLM vs trainer logprob difference {diff}"
+    finally:
+        proc.terminate()
+        proc.wait(60)
