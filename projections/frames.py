@@ -141,10 +141,12 @@ def _shape(raw: pl.DataFrame, event_type: str, partition: int, offsets: list[int
 
 
 def _utc(text: pl.Series) -> pl.Series:
-    """ISO-8601 text -> Datetime(us, UTC); the common `...Z` form on the fast path."""
-    ts = text.str.to_datetime(_ZULU, time_unit="us", time_zone="UTC", strict=False)
+    """ISO-8601 text -> Datetime(us, UTC); the common `...Z` form on the fast path (no
+    parse cache: timestamps rarely repeat)."""
+    ts = text.str.to_datetime(_ZULU, time_unit="us", time_zone="UTC", strict=False, cache=False)
     if ts.null_count() > text.null_count():
-        other = text.str.to_datetime(_ANY_OFFSET, time_unit="us", strict=False).dt.convert_time_zone("UTC")
+        other = (text.str.to_datetime(_ANY_OFFSET, time_unit="us", strict=False, cache=False)
+                 .dt.convert_time_zone("UTC"))
         ts = ts.fill_null(other)
     return ts
 
