@@ -77,3 +77,22 @@ def test_an_empty_record_is_rejected_and_the_rest_keep_their_offsets():
     assert prepared.rejected == 1
     assert prepared.frames["trainer.step"]["log_offset"].to_list() == [0, 2, 3]
     assert prepared.frames["trainer.step"]["step"].to_list() == [0, 2, 3]
+
+
+def test_offsets_with_gaps_are_read_with_the_records(tmp_path):
+    import sqlite3
+
+    log = open_log(f"sqlite:///{tmp_path}/log.db")
+    assert log.partitions("scores") == 1
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, c=1),
+                      producer="p", run_id="r") for k in (1, 2, 3)]
+    raw = sqlite3.connect(tmp_path / "log.db")  # a log written by another tool, with holes in its offsets
+    raw.executemany("INSERT INTO events (topic, partition, offset, id, key, value) VALUES ('scores', 0, ?, ?, ?, ?)",
+                    [(o, e.id, e.key, events.encode(e)) for o, e in zip((0, 1, 5), evs)])
+    raw.commit()
+    raw.close()
+    Projector(log, tmp_path / "lake").run()
+    frame = pl.scan_parquet(tmp_path / "lake/scores/score.updated/*/*.parquet").collect().sort("log_offset")
+    assert frame["log_offset"].to_list() == [0, 1, 5] and frame["k"].to_list() == [1, 2, 3]
+    assert lk.Manifest.load(tmp_path / "lake").offsets == {"scores/0": 5}
+    log.close()
