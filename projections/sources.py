@@ -110,7 +110,7 @@ class _Sqlite(_ByPosition):
         if conn is None:
             try:
                 conn = sqlite3.connect(self.log.path.resolve().as_uri() + "?mode=ro", uri=True,
-                                       check_same_thread=False)
+                                       check_same_thread=False, timeout=60.0)
             except sqlite3.Error as exc:
                 raise LogUnavailable(f"cannot open {self.log.path} to read: {exc}") from exc
             self._local.conn = conn
