@@ -1,10 +1,13 @@
 """Encoded events of one type -> a typed frame of lake rows.
 
 The fast path hands the batch's JSON lines to Polars' NDJSON reader with the
-type's schema (no per-event pydantic work). Records of an older schema
-version are upcast first; if the reader rejects the batch (a record that is
-valid JSON but not a valid event), each line is checked with the codec and
-the bad ones are dropped and counted.
+type's schema (no per-event pydantic work, no per-event Python at all when a
+chunk holds one type at its current version, the usual case: the whole chunk
+is read at once and the reader's own `type` and `v` columns confirm it).
+Otherwise the chunk is split by type first; records of an older schema
+version are upcast; if the reader rejects a batch (a record that is valid
+JSON but not a valid event), each line is checked with the codec and the bad
+ones are dropped and counted.
 """
 from __future__ import annotations
 
@@ -15,11 +18,11 @@ import orjson
 import polars as pl
 
 from events.codec import DecodeError, decode, encode
-from events.log.base import RawRecord
 from events.registry import SPECS
 from events.upcasters import upcast
 
 from .schema import payload_columns, read_schema, required_columns, row_schema
+from .sources import Chunk
 
 __all__ = ["header", "classify", "current_line", "to_frame", "Batch", "Prepared", "prepare"]
 
@@ -87,13 +90,14 @@ class Batch:
 def to_frame(batch: Batch) -> tuple[pl.DataFrame, int]:
     """Typed lake rows (with a `date` column) and the number of lines rejected."""
     try:
-        frame = _shape(_read(batch.event_type, batch.lines), batch)
+        frame = _shape(_read(batch.event_type, batch.lines), batch.event_type, batch.partition, batch.offsets)
         if not _has_null_required(frame, batch.event_type):
             return frame, 0
     except (pl.exceptions.PolarsError, ValueError):
         pass
     batch, rejected = _valid_only(batch)
-    return _shape(_read(batch.event_type, batch.lines), batch), rejected
+    frame = _shape(_read(batch.event_type, batch.lines), batch.event_type, batch.partition, batch.offsets)
+    return frame, rejected
 
 
 def _has_null_required(frame: pl.DataFrame, event_type: str) -> bool:
@@ -103,11 +107,11 @@ def _has_null_required(frame: pl.DataFrame, event_type: str) -> bool:
     return any(counts)
 
 
-def _read(event_type: str, lines: list[bytes]) -> pl.DataFrame:
+def _read(event_type: str, lines: list[bytes] | bytes) -> pl.DataFrame:
     schema = read_schema(event_type)
     if not lines:
         return pl.DataFrame(schema=schema)
-    return pl.read_ndjson(io.BytesIO(b"\n".join(lines)), schema=schema)
+    return pl.read_ndjson(io.BytesIO(lines if isinstance(lines, bytes) else b"\n".join(lines)), schema=schema)
 
 
 def _valid_only(batch: Batch) -> tuple[Batch, int]:
@@ -123,24 +127,26 @@ def _valid_only(batch: Batch) -> tuple[Batch, int]:
     return Batch(batch.event_type, batch.partition, lines, offsets), len(batch.lines) - len(lines)
 
 
-def _shape(raw: pl.DataFrame, batch: Batch) -> pl.DataFrame:
-    payload = SPECS[batch.event_type].payload
+def _shape(raw: pl.DataFrame, event_type: str, partition: int, offsets: list[int] | pl.Series) -> pl.DataFrame:
+    payload = SPECS[event_type].payload
     names = list(payload_columns(payload).values())
-    cols = row_schema(batch.event_type)
+    cols = row_schema(event_type)
     frame = raw.with_columns(
         pl.col("payload").struct.rename_fields(names),
-        log_partition=pl.lit(batch.partition, pl.Int64),
-        log_offset=pl.Series(batch.offsets, dtype=pl.Int64),
+        log_partition=pl.lit(partition, pl.Int64),
+        log_offset=pl.Series("log_offset", offsets, dtype=pl.Int64),
     ).rename({"v": "schema_version"}).unnest("payload")
     frame = frame.with_columns(ts=_utc(frame["ts"]))
     return frame.select(list(cols)).with_columns(date=pl.col("ts").dt.date())
 
 
 def _utc(text: pl.Series) -> pl.Series:
-    """ISO-8601 text -> Datetime(us, UTC); the common `...Z` form on the fast path."""
-    ts = text.str.to_datetime(_ZULU, time_unit="us", time_zone="UTC", strict=False)
+    """ISO-8601 text -> Datetime(us, UTC); the common `...Z` form on the fast path (no
+    parse cache: timestamps rarely repeat)."""
+    ts = text.str.to_datetime(_ZULU, time_unit="us", time_zone="UTC", strict=False, cache=False)
     if ts.null_count() > text.null_count():
-        other = text.str.to_datetime(_ANY_OFFSET, time_unit="us", strict=False).dt.convert_time_zone("UTC")
+        other = (text.str.to_datetime(_ANY_OFFSET, time_unit="us", strict=False, cache=False)
+                 .dt.convert_time_zone("UTC"))
         ts = ts.fill_null(other)
     return ts
 
@@ -153,18 +159,25 @@ class Prepared:
     rejected: int
 
 
-def prepare(topic: str, part: int, raws: list[RawRecord]) -> Prepared:
-    """Split a chunk by event type (upcasting old versions) and read each type's frame."""
-    values = [r.value for r in raws]
+def prepare(topic: str, part: int, chunk: Chunk) -> Prepared:
+    """Typed frames of a chunk by event type: read whole when it is uniform, else split by
+    event type (upcasting old versions) and read each type's frame."""
+    uniform = _uniform(topic, part, chunk)
+    if uniform is not None:
+        return Prepared({uniform[0]: uniform[1]}, 0)
+    values, offsets = chunk.values, chunk.offsets.to_list()
     batches: dict[str, Batch] = {}
+    groups: dict[str, int] = {}
     rejected = 0
     for head, idx in classify(values).items():
         for i in idx if head is None else [None]:
-            rejected += _add(batches, topic, part, raws, idx if i is None else [i],
-                             head if i is None else header(values[i]))
+            one = head if i is None else header(values[i])
+            rejected += _add(batches, topic, part, values, offsets, idx if i is None else [i], one)
+            if one is not None and one[0] in batches:
+                groups[one[0]] = groups.get(one[0], 0) + 1
     frames = {}
     for event_type, b in batches.items():
-        if any(x > y for x, y in zip(b.offsets, b.offsets[1:])):  # several versions: restore log order
+        if groups.get(event_type, 0) > 1:  # several versions (or unrecognised heads): restore log order
             pairs = sorted(zip(b.offsets, b.lines))
             b.offsets, b.lines = [o for o, _ in pairs], [line for _, line in pairs]
         frames[event_type], bad = to_frame(b)
@@ -172,20 +185,42 @@ def prepare(topic: str, part: int, raws: list[RawRecord]) -> Prepared:
     return Prepared(frames, rejected)
 
 
-def _add(batches: dict[str, Batch], topic: str, part: int, raws: list[RawRecord], idx: list[int],
-         head: tuple[str, int] | None) -> int:
+def _uniform(topic: str, part: int, chunk: Chunk) -> tuple[str, pl.DataFrame] | None:
+    """(type, frame) when every record of the chunk is a valid current-version event of the
+    first record's type; None when the chunk needs the split path."""
+    head = header(chunk.values[0]) if chunk.values else None
+    spec = SPECS.get(head[0]) if head else None
+    if head is None or spec is None or spec.topic != topic or head[1] != spec.version:
+        return None
+    event_type, n = head[0], len(chunk.values)
+    if any(header(chunk.values[i]) != head for i in (n // 2, n - 1)):
+        return None  # a cheap look first; the rows' own type and version below decide
+    try:
+        raw = _read(event_type, b"\n".join(chunk.values))
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    # one row per record (no value held a line break) and each row's own type and version
+    if raw.height != n or not raw.select(((pl.col("type") == event_type) & (pl.col("v") == spec.version))
+                                         .fill_null(False).all()).item():
+        return None
+    frame = _shape(raw, event_type, part, chunk.offsets)
+    return None if _has_null_required(frame, event_type) else (event_type, frame)
+
+
+def _add(batches: dict[str, Batch], topic: str, part: int, values: list[bytes], offsets: list[int],
+         idx: list[int], head: tuple[str, int] | None) -> int:
     """Append records `idx` (all of type/version `head`) to their type's batch; returns rejects."""
     spec = SPECS.get(head[0]) if head else None
     if head is None or spec is None or spec.topic != topic or head[1] > spec.version:
         return len(idx)
     event_type, v = head
     if v == spec.version:
-        lines, offsets = [raws[i].value for i in idx], [raws[i].offset for i in idx]
+        lines, offs = [values[i] for i in idx], [offsets[i] for i in idx]
     else:
-        upcast = [(current_line(raws[i].value, event_type, v), raws[i].offset) for i in idx]
+        upcast = [(current_line(values[i], event_type, v), offsets[i]) for i in idx]
         lines = [line for line, _ in upcast if line is not None]
-        offsets = [o for line, o in upcast if line is not None]
+        offs = [o for line, o in upcast if line is not None]
     b = batches.setdefault(event_type, Batch(event_type, part, [], []))
     b.lines += lines
-    b.offsets += offsets
+    b.offsets += offs
     return len(idx) - len(lines)

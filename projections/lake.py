@@ -74,7 +74,7 @@ def write_parquet(path: Path, frame: pl.DataFrame) -> None:
     """Write a frame to `path` atomically (temp name, fsync, rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    frame.write_parquet(tmp, compression="zstd", statistics=True)
+    frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=True)
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import polars as pl
 
@@ -30,7 +30,7 @@ from events.topics import TOPICS
 from . import lake as lk
 from .compact import repair
 from .frames import Prepared, prepare
-from .sources import source_for
+from .sources import TP, Chunk, source_for
 
 __all__ = ["Projector", "project"]
 
@@ -85,16 +85,10 @@ class Projector:
     def _step(self) -> int:
         read, touched = 0, set()
         progressed: dict[tuple[str, int], int] = {}
-        for topic in self.topics:
-            starts = {(topic, p): self.manifest.next_offset(topic, p) for p in range(self.log.partitions(topic))}
-            fetched = [(part, raws) for (_, part), raws in self.source.fetch(starts, self.batch).items() if raws]
-            # decoding is GIL-free (Polars), so partitions are prepared side by side;
-            # dedupe and writes stay in partition order
-            prepared = self._pool.map(lambda pr: prepare(topic, pr[0], pr[1]), fetched)
-            for (part, raws), prep in zip(fetched, prepared):
-                touched |= self._write_prepared(topic, part, prep)
-                progressed[(topic, part)] = raws[-1].offset
-                read += len(raws)
+        for (topic, part), chunk, prep in self._prepared():
+            touched |= self._write_prepared(topic, part, prep)
+            progressed[(topic, part)] = chunk.last
+            read += len(chunk)
         self.records_read += read
         if progressed:
             for (topic, part), last in progressed.items():
@@ -119,6 +113,29 @@ class Projector:
         return total
 
     # -- internals ---------------------------------------------------------------------
+    def _prepared(self) -> Iterator[tuple[TP, Chunk, Prepared]]:
+        """Every topic-partition with records past the manifest: its chunk and typed frames,
+        in topic-partition order (dedupe and writes follow that order).
+
+        Decoding is GIL-free (Polars), so partitions are prepared side by side; a source
+        that reads partitions independently also fetches inside the workers, so one
+        partition's read overlaps another's decoding."""
+        starts = [((topic, p), self.manifest.next_offset(topic, p))
+                  for topic in self.topics for p in range(self.log.partitions(topic))]
+        if getattr(self.source, "by_partition", False):
+            def one(tp_start: tuple[TP, int]) -> tuple[TP, Chunk, Prepared | None]:
+                tp, start = tp_start
+                chunk = self.source.fetch({tp: start}, self.batch)[tp]
+                return tp, chunk, (prepare(tp[0], tp[1], chunk) if len(chunk) else None)
+
+            yield from ((tp, c, p) for tp, c, p in self._pool.map(one, starts) if p is not None)
+            return
+        for topic in self.topics:
+            fetched = [(tp, c) for tp, c in self.source.fetch({tp: s for tp, s in starts if tp[0] == topic},
+                                                              self.batch).items() if len(c)]
+            prepared = self._pool.map(lambda tc: prepare(tc[0][0], tc[0][1], tc[1]), fetched)
+            yield from ((tp, c, p) for (tp, c), p in zip(fetched, prepared))
+
     def _write_prepared(self, topic: str, part: int, prepared: Prepared) -> set[str]:
         self.manifest.rejected += prepared.rejected
         for event_type, frame in prepared.frames.items():
@@ -128,8 +145,12 @@ class Projector:
     def _dedupe(self, topic: str, event_type: str, frame: pl.DataFrame) -> pl.DataFrame:
         seen = self._seen_ids(topic, event_type)
         ids = frame["id"].to_list()
+        fresh = set(ids)
+        if len(fresh) == len(ids) and seen.isdisjoint(fresh):  # the usual case, without a per-row loop
+            seen |= fresh
+            return frame
         keep = [eid not in seen for eid in ids]
-        if len(set(ids)) < len(ids):  # a repeat inside the batch: keep its first copy
+        if len(fresh) < len(ids):  # a repeat inside the batch: keep its first copy
             first: set[str] = set()
             keep = [k and not (eid in first or first.add(eid)) for k, eid in zip(keep, ids)]
         seen.update(ids)
