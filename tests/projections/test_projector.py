@@ -60,7 +60,7 @@ def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         while proc.poll() is None and _progress(lake) == before:
             time.sleep(0.01)  # wait until it is projecting, then kill at a random point
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.0, 0.05))  # short: a fast machine finishes the rest quickly
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
