@@ -64,9 +64,13 @@ def _print(log, args: argparse.Namespace) -> int:
             out.write(encode(rec.event) + b"\n")
             if args.follow:
                 out.flush()
+        out.flush()
     except KeyboardInterrupt:
         pass
-    out.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, like cat
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
