@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
 
 __all__ = ["GenerateRequest", "Generation", "Chunk", "Upstream", "UpstreamError",
-           "UpstreamTimeout", "ReplayDiverged"]
+           "UpstreamTimeout", "ReplayDiverged", "whole_as_stream"]
 
 
 class UpstreamError(RuntimeError):
@@ -90,3 +90,10 @@ class Upstream(Protocol):
     def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]: ...
 
     async def aclose(self) -> None: ...
+
+
+async def whole_as_stream(upstream: Upstream, request: GenerateRequest) -> AsyncIterator[Chunk]:
+    """`stream` for upstreams that only produce whole generations: one final chunk."""
+    gen = await upstream.generate(request)
+    yield Chunk(text=gen.text, token_ids=list(gen.completion_token_ids or []),
+                logprobs=list(gen.logprobs or []), final=gen)

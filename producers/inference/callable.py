@@ -12,7 +12,7 @@ import importlib
 import inspect
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from .base import Chunk, GenerateRequest, Generation, Upstream
+from .base import Chunk, GenerateRequest, Generation, Upstream, whole_as_stream
 
 __all__ = ["CallableUpstream", "FunctionUpstream", "resolve"]
 
@@ -64,10 +64,8 @@ class FunctionUpstream:
             gen.upstream = self.name
         return gen
 
-    async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
-        gen = await self.generate(request)
-        yield Chunk(text=gen.text, token_ids=list(gen.completion_token_ids or []),
-                    logprobs=list(gen.logprobs or []), final=gen)
+    def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        return whole_as_stream(self, request)
 
     async def aclose(self) -> None:
         pass

@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator
 
 import orjson
 
-from .base import Chunk, GenerateRequest, Generation, ReplayDiverged, UpstreamError
+from .base import Chunk, GenerateRequest, Generation, ReplayDiverged, UpstreamError, whole_as_stream
 
 __all__ = ["ReplayUpstream", "RecordedTurn", "load_recording"]
 
@@ -135,10 +135,8 @@ class ReplayUpstream:
         if len(got) != len(want):
             raise ReplayDiverged(f"{where}: {len(got)} messages, recorded {len(want)}")
 
-    async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
-        gen = await self.generate(request)
-        yield Chunk(text=gen.text, token_ids=list(gen.completion_token_ids or []),
-                    logprobs=list(gen.logprobs or []), final=gen)
+    def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        return whole_as_stream(self, request)
 
     async def aclose(self) -> None:
         pass
