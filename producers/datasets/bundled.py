@@ -15,6 +15,8 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,15 +82,29 @@ def _load(root: Path) -> list[BundledTask]:
 
 
 def _generate(root: Path) -> None:
-    """Build every repo in a scratch dir, then rename it into place (all or nothing)."""
-    scratch = root.parent / f".{root.name}.partial"
-    shutil.rmtree(scratch, ignore_errors=True)
-    scratch.mkdir(parents=True)
+    """Build every repo in a fresh scratch dir, then rename it into place (all or nothing).
+
+    A generator killed half-way leaves its scratch dir behind, possibly still being
+    written for a moment by its orphaned git children: it is removed until gone, and
+    never reused.
+    """
+    root.parent.mkdir(parents=True, exist_ok=True)
+    for stale in root.parent.glob(f".{root.name}.partial*"):
+        _remove(stale)
+    scratch = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.partial-"))
     records = []
     for family in FAMILIES:
         records += _build_family(family, scratch / family.name)
     (scratch / "tasks.json").write_text(json.dumps(records, indent=1, sort_keys=True))
     os.rename(scratch, root)
+
+
+def _remove(path: Path, patience_s: float = 10.0) -> None:
+    deadline = time.monotonic() + patience_s
+    while path.exists() and time.monotonic() < deadline:
+        shutil.rmtree(path, ignore_errors=True)
+        if path.exists():
+            time.sleep(0.05)
 
 
 def _build_family(family: Family, repo: Path) -> list[dict]:
