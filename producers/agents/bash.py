@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from events.blob import DEFAULT_CAP
-from events.payloads import FinishReason, SandboxInfo
+from events.payloads import FinishReason
 from producers.sandbox.base import Sandbox, SandboxError
 
 from .base import EpisodeContext, EpisodeOutcome
@@ -25,7 +25,7 @@ from .model_client import ModelCallFailed, ProxyModel
 from .prompts import render_instance, render_system
 from .recorder import EpisodeRecorder
 from .response_format import FormatError, format_observation, is_submission, parse_command
-from .workspace import open_sandbox
+from .workspace import open_for_episode
 
 __all__ = ["BashAgentConfig", "BashAgent"]
 
@@ -60,11 +60,9 @@ class BashAgent:
     def run(self, ctx: EpisodeContext) -> EpisodeOutcome:
         recorder = EpisodeRecorder(ctx, self.name, observation_cap=self.config.observation_cap)
         start = time.monotonic()
-        try:
-            sandbox = open_sandbox(ctx.sandbox_factory, ctx.instance)
-        except (SandboxError, ValueError, OSError) as exc:
-            recorder.started(SandboxInfo(note=f"sandbox not created: {exc}"))
-            return self._finish(recorder, start, None, _Stop("error", f"sandbox: {exc}"), [])
+        sandbox, error = open_for_episode(ctx, recorder)
+        if sandbox is None:
+            return self._finish(recorder, start, None, _Stop("error", error), [])
         with sandbox:
             recorder.started(sandbox.info)
             episode = _Episode(ctx, self.config, sandbox, recorder, start)

@@ -20,13 +20,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from events.blob import DEFAULT_CAP
-from events.payloads import FinishReason, SandboxInfo
+from events.payloads import FinishReason
 from producers.sandbox.base import SandboxError
 
 from .base import EpisodeContext, EpisodeOutcome
 from .mini_environment import MAX_TURNS_STATUS, SandboxEnvironment
 from .recorder import EpisodeRecorder
-from .workspace import open_sandbox
+from .workspace import open_for_episode
 
 __all__ = ["MiniSweAgentConfig", "MiniSweAgent", "import_minisweagent"]
 
@@ -106,11 +106,9 @@ class MiniSweAgent:
 
         recorder = EpisodeRecorder(ctx, self.name, observation_cap=self.config.observation_cap)
         start = time.monotonic()
-        try:
-            sandbox = open_sandbox(ctx.sandbox_factory, ctx.instance)
-        except (SandboxError, ValueError, OSError) as exc:
-            recorder.started(SandboxInfo(note=f"sandbox not created: {exc}"))
-            return _outcome(recorder, start, "", "error", 0, f"sandbox: {exc}", False, [])
+        sandbox, error = open_for_episode(ctx, recorder)
+        if sandbox is None:
+            return _outcome(recorder, start, "", "error", 0, error, False, [])
         with sandbox:
             recorder.started(sandbox.info)
             cfg = self._yaml(mini)

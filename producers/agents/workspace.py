@@ -4,9 +4,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from producers.sandbox.base import Sandbox, SandboxFactory
+from events.payloads import SandboxInfo
+from producers.sandbox.base import Sandbox, SandboxError, SandboxFactory
 
-__all__ = ["open_sandbox", "repo_path_of"]
+__all__ = ["open_sandbox", "open_for_episode", "repo_path_of"]
 
 
 def repo_path_of(instance: Any) -> Path:
@@ -19,3 +20,13 @@ def repo_path_of(instance: Any) -> Path:
 
 def open_sandbox(factory: SandboxFactory, instance: Any) -> Sandbox:
     return factory.create(repo_path_of(instance), instance.base_commit)
+
+
+def open_for_episode(ctx: Any, recorder: Any) -> tuple[Sandbox | None, str]:
+    """The episode's sandbox, or (None, error) once `episode.started` has recorded why none
+    could be made: a sandbox failure ends the episode, it never escapes the runner."""
+    try:
+        return open_sandbox(ctx.sandbox_factory, ctx.instance), ""
+    except (SandboxError, ValueError, OSError) as exc:
+        recorder.started(SandboxInfo(note=f"sandbox not created: {exc}"))
+        return None, f"sandbox: {exc}"

@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from events.payloads import FinishReason, SandboxInfo
-from producers.sandbox.base import CommandResult, SandboxError
+from producers.sandbox.base import CommandResult
 
 from ..base import EpisodeContext, EpisodeOutcome
 from ..recorder import EpisodeRecorder
-from ..workspace import open_sandbox
+from ..workspace import open_for_episode
 from .config_builder import SWEAgentConfigBuilder, unique_instance_id
 from .config_validator import AgentConfigValidator, ConfigValidationError
 from .patch_extractor import PatchExtractor
@@ -60,11 +60,9 @@ class SweAgent:
     def run(self, ctx: EpisodeContext) -> EpisodeOutcome:
         recorder = EpisodeRecorder(ctx, self.name, observation_cap=self.settings.observation_cap)
         start = time.monotonic()
-        try:
-            sandbox = open_sandbox(ctx.sandbox_factory, ctx.instance)
-        except (SandboxError, ValueError, OSError) as exc:
-            recorder.started(SandboxInfo(note=f"sandbox not created: {exc}"))
-            return _outcome(recorder, start, "", "error", 0, f"sandbox: {exc}")
+        sandbox, error = open_for_episode(ctx, recorder)
+        if sandbox is None:
+            return _outcome(recorder, start, "", "error", 0, error)
         root = Path(tempfile.mkdtemp(prefix=f"swea-{ctx.episode_id[:8]}-", dir=self.settings.output_root))
         try:
             with sandbox:
