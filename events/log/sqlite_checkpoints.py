@@ -72,10 +72,10 @@ class CheckpointsMixin:
                           seq: int, snapshot: bytes | None = None) -> list[Position]:
         """Append `outputs`, store the group's offsets and its progress (`seq`, and a
         state snapshot taken at `seq` when given) in ONE transaction."""
-        rows = self._rows(outputs) if outputs else []
+        batches = self._batches(outputs) if outputs else []
 
         def work() -> list[Position]:
-            positions = self._insert(rows) if rows else []
+            positions = self._insert(batches) if batches else []
             self._store_offsets(group, offsets)
             if snapshot is None:
                 self._conn.execute(

@@ -9,6 +9,10 @@ For each backend, in one run on the same machine:
 - raw_encode_append_eps (SQLite): the raw client given events, not bytes: it
   serialises each with the same codec inside the loop, then `executemany`
   (append_encode_ratio compares the backend with that);
+- raw_multirow_append_eps (SQLite): the raw client given the same encoded rows
+  but inserting 256 rows per multi-row INSERT, as the backend does, instead of
+  `executemany` (append_multirow_ratio compares the backend with that: what is
+  left of its overhead once both use SQLite the same way);
 - replay_eps: `log.read` of everything from offset 0, decoded to events;
 - raw_replay_eps: the raw client fetching the same records and decoding them
   with the same codec; raw_fetch_eps: fetching only, for scale.
@@ -76,6 +80,8 @@ def _best(rounds: int, one_round: Callable[[int], dict]) -> dict:
     best["replay_ratio"] = round(best["replay_eps"] / best["raw_replay_eps"], 3)
     if "raw_encode_append_eps" in best:
         best["append_encode_ratio"] = round(best["append_eps"] / best["raw_encode_append_eps"], 3)
+    if "raw_multirow_append_eps" in best:
+        best["append_multirow_ratio"] = round(best["append_eps"] / best["raw_multirow_append_eps"], 3)
     return best
 
 
@@ -121,7 +127,6 @@ _STORED: dict = {}
 
 def sqlite_round(evs: list, raw_first: bool = False) -> dict:
     from events.log import open_log
-    from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
 
     if _STORED.get("n") != len(evs):  # the raw client's rows: exactly what the backend stores
         with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
@@ -132,11 +137,7 @@ def sqlite_round(evs: list, raw_first: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
         log = open_log(f"sqlite:///{tmp}/ledger.db")
         log.partitions("rewards")
-        raw = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
-        for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
-            raw.execute(pragma)  # the same file settings as the backend: only the code differs
-        for sql in _STORED["ddl"]:
-            raw.execute(sql)
+        raw = _raw_sqlite_connection(Path(tmp) / "raw.db")  # the same file settings: only the code differs
         insert = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
         (append_s, _), (raw_append_s, _) = _pair(
             lambda: _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs)),
@@ -148,10 +149,12 @@ def sqlite_round(evs: list, raw_first: bool = False) -> dict:
         raw.close()
         log.close()
         encode_append_s = _raw_sqlite_encoding(Path(tmp) / "raw-encode.db", evs, rows, insert)
+        multirow_append_s = _raw_sqlite_multirow(Path(tmp) / "raw-multirow.db", rows, columns)
     assert replayed == raw_replayed == fetched == len(evs), (replayed, raw_replayed, fetched)
     n = len(evs)
     return {"append_eps": _eps(n, append_s), "raw_append_eps": _eps(n, raw_append_s),
             "raw_encode_append_eps": _eps(n, encode_append_s),
+            "raw_multirow_append_eps": _eps(n, multirow_append_s),
             "replay_eps": _eps(n, replay_s), "raw_replay_eps": _eps(n, raw_replay_s),
             "raw_fetch_eps": _eps(n, fetch_s)}
 
@@ -171,13 +174,8 @@ def _stored_rows(path: Path) -> tuple[list[str], list[str], list[tuple]]:
 def _raw_sqlite_encoding(path: Path, evs: list, rows: list, insert: str) -> float:
     """Seconds for sqlite3 to store the same rows when each value is serialised in the loop."""
     from events import encode
-    from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
 
-    conn = sqlite3.connect(path, isolation_level=None)
-    for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
-        conn.execute(pragma)
-    for sql in _STORED["ddl"]:
-        conn.execute(sql)
+    conn = _raw_sqlite_connection(path)
     assert _STORED["columns"][-1] == "value", _STORED["columns"]
     unencoded = [row[:-1] for row in rows]
     t0 = time.perf_counter()
@@ -187,6 +185,40 @@ def _raw_sqlite_encoding(path: Path, evs: list, rows: list, insert: str) -> floa
     elapsed = time.perf_counter() - t0
     conn.close()
     return elapsed
+
+
+def _raw_sqlite_multirow(path: Path, rows: list, columns: list[str], per_insert: int = 256) -> float:
+    """Seconds for sqlite3 to store the same encoded rows `per_insert` rows per INSERT statement."""
+    from itertools import chain
+
+    conn = _raw_sqlite_connection(path)
+    marks = f"({', '.join('?' * len(columns))})"
+    head = f"INSERT INTO events ({', '.join(columns)}) VALUES "
+    full = head + ", ".join([marks] * per_insert)
+    t0 = time.perf_counter()
+    for i in range(0, len(rows), BATCH):
+        batch = rows[i:i + BATCH]
+        conn.execute("BEGIN IMMEDIATE")
+        for j in range(0, len(batch), per_insert):
+            chunk = batch[j:j + per_insert]
+            sql = full if len(chunk) == per_insert else head + ", ".join([marks] * len(chunk))
+            conn.execute(sql, list(chain.from_iterable(chunk)))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
+
+
+def _raw_sqlite_connection(path: Path) -> sqlite3.Connection:
+    """A raw connection with the backend's file settings and its `events` table."""
+    from events.log.sqlite_schema import NEW_FILE_PRAGMAS, PRAGMAS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    for pragma in NEW_FILE_PRAGMAS + PRAGMAS + ["PRAGMA synchronous = NORMAL"]:
+        conn.execute(pragma)
+    for sql in _STORED["ddl"]:
+        conn.execute(sql)
+    return conn
 
 
 def _raw_sqlite_batch(conn: sqlite3.Connection, insert: str, rows: list) -> None:

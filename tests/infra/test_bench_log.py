@@ -22,3 +22,4 @@ def test_log_bench_smoke(tmp_path, kafka_bootstrap, subprocess_env):
     for backend in ("sqlite", "kafka"):
         assert KEYS <= set(figures[backend])
         assert all(v > 0 for v in figures[backend].values())
+    assert {"raw_encode_append_eps", "raw_multirow_append_eps", "append_multirow_ratio"} <= set(figures["sqlite"])
