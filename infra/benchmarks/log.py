@@ -10,21 +10,25 @@ For each backend, in one run on the same machine:
   serialises each with the same codec inside the loop, then `executemany`
   (append_encode_ratio compares the backend with that);
 - raw_multirow_append_eps (SQLite): the raw client given the same encoded rows
-  but inserting 256 rows per multi-row INSERT, as the backend does, instead of
-  `executemany` (append_multirow_ratio compares the backend with that: what is
-  left of its overhead once both use SQLite the same way);
+  but writing them the way the backend does, instead of `executemany`: 256 rows
+  per multi-row INSERT, values bound as `bytearray` (append_multirow_ratio
+  compares the backend with that: its overhead once both use SQLite alike);
 - replay_eps: `log.read` of everything from offset 0, decoded to events;
 - raw_replay_eps: the raw client fetching the same records and decoding them
   with the same codec; raw_fetch_eps: fetching only, for scale.
-Ratios are backend / raw. Each round runs every measurement once, backend and
-raw interleaved, the raw client first in every other round, so load drift and
-warm-up hit both alike; each figure is the best round.
+Ratios are backend / raw. SQLite appends take turns in slices of 10,000
+events (every writer one slice, in a rotating order, until all have written
+everything), so drift in the machine's speed hits all of them alike; replays
+run back to back, the raw client first in every other round. Each rate is
+the best of the rounds; each ratio is the median over rounds of the ratio
+measured within a round.
 The Kafka part starts the dev broker unless --kafka is given.
 """
 from __future__ import annotations
 
 import argparse
 import sqlite3
+import statistics
 import tempfile
 import time
 import uuid
@@ -69,20 +73,32 @@ def sample_events(n: int) -> list:
         for i in range(n)]
 
 
+_RATIOS = {"append_ratio": ("append_eps", "raw_append_eps"),
+           "replay_ratio": ("replay_eps", "raw_replay_eps"),
+           "append_encode_ratio": ("append_eps", "raw_encode_append_eps"),
+           "append_multirow_ratio": ("append_eps", "raw_multirow_append_eps")}
+
+
 def _best(rounds: int, one_round: Callable[[int], dict]) -> dict:
-    """Run `one_round(i)` (a dict of events/s figures) `rounds` times; keep each figure's best."""
+    """Run `one_round(i)` (a dict of events/s figures) `rounds` times.
+
+    Each rate is its best round; each ratio is the median over rounds of that
+    round's own backend/raw ratio (both sides measured together, so drift
+    between rounds does not pair one round's backend with another's raw).
+    """
     best: dict = {}
+    ratios: dict[str, list[float]] = {}
     for i in range(rounds):
-        for name, eps in one_round(i).items():
+        figures = one_round(i)
+        for name, eps in figures.items():
             best[name] = max(best.get(name, 0.0), eps)
-    best = {k: round(v, 1) for k, v in sorted(best.items())}
-    best["append_ratio"] = round(best["append_eps"] / best["raw_append_eps"], 3)
-    best["replay_ratio"] = round(best["replay_eps"] / best["raw_replay_eps"], 3)
-    if "raw_encode_append_eps" in best:
-        best["append_encode_ratio"] = round(best["append_eps"] / best["raw_encode_append_eps"], 3)
-    if "raw_multirow_append_eps" in best:
-        best["append_multirow_ratio"] = round(best["append_eps"] / best["raw_multirow_append_eps"], 3)
-    return best
+        for name, (num, den) in _RATIOS.items():
+            if num in figures and den in figures:
+                ratios.setdefault(name, []).append(figures[num] / figures[den])
+    out = {k: round(v, 1) for k, v in sorted(best.items())}
+    for name, values in sorted(ratios.items()):
+        out[name] = round(statistics.median(values), 3)
+    return out
 
 
 def _pair(backend: Callable[[], tuple[float, int]], raw: Callable[[], tuple[float, int]],
@@ -134,29 +150,54 @@ def sqlite_round(evs: list, raw_first: bool = False) -> dict:
                 _append_batches(lambda b: log.append("rewards", b), evs)
             _STORED.update(zip(("columns", "ddl", "rows"), _stored_rows(Path(tmp) / "ledger.db")), n=len(evs))
     columns, rows = _STORED["columns"], _STORED["rows"]
+    insert = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
     with tempfile.TemporaryDirectory(prefix="ledger-bench-") as tmp:
         log = open_log(f"sqlite:///{tmp}/ledger.db")
         log.partitions("rewards")
-        raw = _raw_sqlite_connection(Path(tmp) / "raw.db")  # the same file settings: only the code differs
-        insert = f"INSERT INTO events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        (append_s, _), (raw_append_s, _) = _pair(
-            lambda: _timed(lambda: _append_batches(lambda b: log.append("rewards", b), evs)),
-            lambda: _timed(lambda: _append_batches(lambda b: _raw_sqlite_batch(raw, insert, b), rows)), raw_first)
+        # the same file settings for every raw writer: only the code differs
+        raw, raw_encode, raw_multirow = (_raw_sqlite_connection(Path(tmp) / f"{name}.db")
+                                         for name in ("raw", "raw-encode", "raw-multirow"))
+        writers = {
+            "append": lambda lo, hi: _append_batches(lambda b: log.append("rewards", b), evs[lo:hi]),
+            "raw_append": lambda lo, hi: _append_batches(lambda b: _raw_sqlite_batch(raw, insert, b), rows[lo:hi]),
+            "raw_encode_append": lambda lo, hi: _raw_sqlite_encoding(raw_encode, evs[lo:hi], rows[lo:hi], insert),
+            "raw_multirow_append": lambda lo, hi: _raw_sqlite_multirow(raw_multirow, rows[lo:hi], columns),
+        }
+        seconds = _interleaved(writers, len(evs), reverse=raw_first)
         (replay_s, replayed), (raw_replay_s, raw_replayed) = _pair(
             lambda: _timed(lambda: sum(1 for _ in log.read("rewards"))),
             lambda: _timed(lambda: _decode_each(v for (v,) in raw.execute("SELECT value FROM events"))), raw_first)
         fetch_s, fetched = _timed(lambda: sum(1 for _ in raw.execute("SELECT value FROM events")))
-        raw.close()
+        for conn in (raw, raw_encode, raw_multirow):
+            conn.close()
         log.close()
-        encode_append_s = _raw_sqlite_encoding(Path(tmp) / "raw-encode.db", evs, rows, insert)
-        multirow_append_s = _raw_sqlite_multirow(Path(tmp) / "raw-multirow.db", rows, columns)
     assert replayed == raw_replayed == fetched == len(evs), (replayed, raw_replayed, fetched)
     n = len(evs)
-    return {"append_eps": _eps(n, append_s), "raw_append_eps": _eps(n, raw_append_s),
-            "raw_encode_append_eps": _eps(n, encode_append_s),
-            "raw_multirow_append_eps": _eps(n, multirow_append_s),
+    return {**{f"{name}_eps": _eps(n, s) for name, s in seconds.items()},
             "replay_eps": _eps(n, replay_s), "raw_replay_eps": _eps(n, raw_replay_s),
             "raw_fetch_eps": _eps(n, fetch_s)}
+
+
+SLICE = 10 * BATCH
+"""Events each writer appends before the next one takes its turn."""
+
+
+def _interleaved(writers: dict[str, Callable[[int, int], object]], n: int, reverse: bool) -> dict[str, float]:
+    """Seconds each writer spends on all n events, the writers taking turns slice by slice.
+
+    Short turns in a rotating order spread the machine's drift (other load, frequency)
+    over every writer alike, so the ratios between them hold even when the absolute
+    rates move during the run.
+    """
+    names = list(writers)[::-1] if reverse else list(writers)
+    seconds = dict.fromkeys(writers, 0.0)
+    for turn, lo in enumerate(range(0, n, SLICE)):
+        shift = turn % len(names)
+        for name in names[shift:] + names[:shift]:
+            t0 = time.perf_counter()
+            writers[name](lo, min(n, lo + SLICE))
+            seconds[name] += time.perf_counter() - t0
+    return seconds
 
 
 def _stored_rows(path: Path) -> tuple[list[str], list[str], list[tuple]]:
@@ -171,42 +212,29 @@ def _stored_rows(path: Path) -> tuple[list[str], list[str], list[tuple]]:
     return columns, ddl, rows
 
 
-def _raw_sqlite_encoding(path: Path, evs: list, rows: list, insert: str) -> float:
-    """Seconds for sqlite3 to store the same rows when each value is serialised in the loop."""
+def _raw_sqlite_encoding(conn: sqlite3.Connection, evs: list, rows: list, insert: str) -> None:
+    """sqlite3 storing the same rows, each value serialised with the same codec in the loop."""
     from events import encode
 
-    conn = _raw_sqlite_connection(path)
     assert _STORED["columns"][-1] == "value", _STORED["columns"]
-    unencoded = [row[:-1] for row in rows]
-    t0 = time.perf_counter()
     for i in range(0, len(evs), BATCH):
-        batch = [(*row, encode(ev)) for row, ev in zip(unencoded[i:i + BATCH], evs[i:i + BATCH])]
+        batch = [(*row[:-1], encode(ev)) for row, ev in zip(rows[i:i + BATCH], evs[i:i + BATCH])]
         _raw_sqlite_batch(conn, insert, batch)
-    elapsed = time.perf_counter() - t0
-    conn.close()
-    return elapsed
 
 
-def _raw_sqlite_multirow(path: Path, rows: list, columns: list[str], per_insert: int = 256) -> float:
-    """Seconds for sqlite3 to store the same encoded rows `per_insert` rows per INSERT statement."""
-    from itertools import chain
-
-    conn = _raw_sqlite_connection(path)
+def _raw_sqlite_multirow(conn: sqlite3.Connection, rows: list, columns: list[str], per_insert: int = 256) -> None:
+    """sqlite3 storing the same encoded rows `per_insert` rows per INSERT, values bound as bytearray."""
     marks = f"({', '.join('?' * len(columns))})"
     head = f"INSERT INTO events ({', '.join(columns)}) VALUES "
     full = head + ", ".join([marks] * per_insert)
-    t0 = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         batch = rows[i:i + BATCH]
         conn.execute("BEGIN IMMEDIATE")
         for j in range(0, len(batch), per_insert):
             chunk = batch[j:j + per_insert]
             sql = full if len(chunk) == per_insert else head + ", ".join([marks] * len(chunk))
-            conn.execute(sql, list(chain.from_iterable(chunk)))
+            conn.execute(sql, [x for row in chunk for x in (*row[:-1], bytearray(row[-1]))])
         conn.execute("COMMIT")
-    elapsed = time.perf_counter() - t0
-    conn.close()
-    return elapsed
 
 
 def _raw_sqlite_connection(path: Path) -> sqlite3.Connection:
