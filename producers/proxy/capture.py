@@ -49,10 +49,25 @@ class EpisodeState:
 
 
 class EpisodeBook:
-    """Per-episode state; touched only from the event loop thread."""
+    """Per-episode state; touched only from the event loop thread.
 
-    def __init__(self) -> None:
+    Counters (turns, recorded, errors, incomplete) are kept for every episode
+    the proxy has seen: they are small and `GET /e/{id}/status` reports them.
+    The last turn's token ids, which can be tens of thousands of ints, are kept
+    only for the `keep_turns` most recently active episodes; an idle episode
+    past that bound loses them, and its next turn stores full prompt ids
+    instead of a delta (the module rule allows that: correct, less compact).
+    """
+
+    def __init__(self, keep_turns: int = 1024) -> None:
+        if keep_turns < 1:
+            raise ValueError(f"keep_turns must be at least 1, got {keep_turns}")
+        self.keep_turns = keep_turns
+        self.dropped_turns = 0
+        """How many episodes' last-turn token ids were dropped to stay in bound."""
         self._episodes: dict[str, EpisodeState] = {}
+        self._holding: dict[str, None] = {}
+        """Episodes whose `last` is set, least recently recorded first."""
 
     def get(self, episode_id: str) -> EpisodeState:
         state = self._episodes.get(episode_id)
@@ -74,6 +89,18 @@ class EpisodeBook:
         state.recorded += 1
         if turn is not None and (state.last is None or turn.turn > state.last.turn):
             state.last = turn
+            self._holding.pop(episode_id, None)
+            self._holding[episode_id] = None
+            while len(self._holding) > self.keep_turns:
+                oldest = next(iter(self._holding))
+                del self._holding[oldest]
+                self._episodes[oldest].last = None
+                self.dropped_turns += 1
+
+    @property
+    def holding(self) -> int:
+        """Episodes whose last turn's token ids are in memory (at most `keep_turns`)."""
+        return len(self._holding)
 
     def mark_incomplete(self, episode_id: str, request_id: str) -> None:
         state = self.get(episode_id)

@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", default=None, help="bearer token agents must send (default: generated)")
     p.add_argument("--run-id", default="", help="run_id stamped on every event")
     p.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="larger bodies get 413")
+    p.add_argument("--keep-turns", type=int, default=1024,
+                   help="episodes whose last turn's token ids stay in memory for prompt deltas (default 1024)")
     p.add_argument("--upstream-timeout", type=float, default=600.0, help="seconds per upstream call")
     p.add_argument("--upstream-retries", type=int, default=2, help="retries on connect errors/5xx/timeouts")
     p.add_argument("--upstream-backoff", type=float, default=0.2, help="first retry delay (doubles)")
@@ -41,7 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from .config import ProxyConfig
     from .server import ProxyServer
 
-    config = ProxyConfig(port_tries=args.port_tries, max_body_bytes=args.max_body_bytes)
+    if args.keep_turns < 1:
+        print(f"ledger proxy: --keep-turns must be at least 1, got {args.keep_turns}", file=sys.stderr)
+        return 2
+    config = ProxyConfig(port_tries=args.port_tries, max_body_bytes=args.max_body_bytes,
+                         keep_turns=args.keep_turns)
     server = ProxyServer(args.log, args.upstream, host=args.host, port=args.port, token=args.token,
                          run_id=args.run_id, config=config, upstream_opts=upstream_opts(args))
     server.start()

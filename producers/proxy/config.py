@@ -24,3 +24,6 @@ class ProxyConfig:
     """Raw request bodies are stored whole up to this many bytes, else excerpt + sha256."""
     max_batch: int = 512
     """Most requests' events committed in one log transaction."""
+    keep_turns: int = 1024
+    """Episodes whose last turn's token ids stay in memory for prompt deltas (most recently
+    active first); an older episode's next prompt is stored in full."""

@@ -66,7 +66,7 @@ class Forwarder:
         self.writer = writer
         self.config = config
         self.metrics = metrics
-        self.book = EpisodeBook()
+        self.book = EpisodeBook(config.keep_turns)
         self.scripted = bool(getattr(upstream, "scripted", False))
         self._background: set[asyncio.Task] = set()
 

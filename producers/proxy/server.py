@@ -72,6 +72,8 @@ class ProxyServer:
             "proxy_events_failed_total": lambda: self.writer.failed,
             "proxy_log_queue_depth": lambda: self.writer.depth,
             "proxy_log_batches_total": lambda: self.writer.batches,
+            "proxy_episodes_holding_turns": lambda: self.forwarder.book.holding,
+            "proxy_turns_dropped_total": lambda: self.forwarder.book.dropped_turns,
         })
         self.forwarder = Forwarder(self.upstream, self.writer, self.config, self.metrics)
         self.app = create_app(self.forwarder, self.token)

@@ -123,3 +123,37 @@ def test_text_only_upstream_is_recorded_as_not_trainable(log_url):
     assert resp.payload.text == r.choices[0].message.content
     assert resp.payload.trainable is False and resp.payload.completion_token_ids is None
     assert resp.payload.logprobs_mode == "none" and req.payload.prompt_token_ids is None
+
+
+def test_idle_episodes_drop_their_token_ids_and_store_full_prompts(log_url, stub):
+    """Only `keep_turns` episodes keep their last turn's ids; the others' next prompts are full."""
+    import httpx
+
+    from producers.proxy.config import ProxyConfig
+    from producers.proxy.server import ProxyServer
+
+    with ProxyServer(log_url, f"openai:{stub.url}", run_id="run-1", config=ProxyConfig(keep_turns=1),
+                     upstream_opts={"retries": 1, "backoff_s": 0.01, "timeout_s": 30}) as proxy:
+        history = {ep: [{"role": "user", "content": f"start {ep}"}] for ep in ("ep-a", "ep-b")}
+
+        def turn(ep: str) -> None:
+            client = OpenAI(base_url=proxy.base_url(ep), api_key=proxy.token)
+            text = client.chat.completions.create(model="m", messages=history[ep]).choices[0].message.content
+            history[ep] += [{"role": "assistant", "content": text}, {"role": "user", "content": "next"}]
+
+        for ep in ("ep-a", "ep-b", "ep-a", "ep-b", "ep-b"):
+            turn(ep)
+        auth = {"Authorization": f"Bearer {proxy.token}"}
+        status_a = httpx.get(f"http://127.0.0.1:{proxy.port}/e/ep-a/status", headers=auth).json()
+        metrics = httpx.get(f"http://127.0.0.1:{proxy.port}/metrics").text
+    reqs = {ep: [e for e in proxy_events(log_url, ep) if e.type == "proxy.request"] for ep in ("ep-a", "ep-b")}
+    a, b = reqs["ep-a"], reqs["ep-b"]
+    assert [r.payload.turn for r in a] == [0, 1] and [r.payload.turn for r in b] == [0, 1, 2]
+    # ep-b's first turn pushed ep-a's ids out: ep-a's second prompt is stored whole
+    assert a[1].payload.prompt_delta is None and a[1].payload.prompt_token_ids is not None
+    # ep-a's second turn pushed ep-b's out in turn; ep-b's third turn follows its second
+    assert b[1].payload.prompt_delta is None
+    assert b[2].payload.prompt_token_ids is None and b[2].payload.prompt_delta.base_request == b[1].id
+    assert status_a["known"] and status_a["turns"] == 2 and status_a["recorded"] == 2
+    assert "proxy_episodes_holding_turns 1" in metrics
+    assert "proxy_turns_dropped_total 3" in metrics
