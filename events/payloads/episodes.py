@@ -15,6 +15,8 @@ class SandboxInfo(Payload):
     """`local` or `docker`."""
     network_isolated: bool = False
     """True when commands ran without network (unshare -n / docker network none)."""
+    filesystem_isolated: bool = False
+    """True when commands could write only inside their sandbox (read-only mount namespace / container)."""
     note: str = ""
     """Why isolation is weaker than asked, if it is."""
     image: str | None = None

@@ -3,8 +3,10 @@
 Raw baseline, measured in the same run: `git clone --shared` + `bash -c` via
 subprocess + `git diff` + rmtree for an episode; `subprocess.run(["bash", "-c",
 cmd])` for a command; a plain pipe read for output. The sandbox adds a fresh
-shallow checkout, prlimit, a network namespace, process-group bookkeeping
-and the capped reader.
+shallow checkout, prlimit, network and read-only mount namespaces,
+process-group bookkeeping and the capped reader. `writable_command_ms` is the
+same command in a sandbox that may write outside itself (no mount namespace):
+the difference is what filesystem isolation costs per command.
 """
 from __future__ import annotations
 
@@ -39,6 +41,9 @@ def run(args: argparse.Namespace) -> dict:
         with factory.create(repo, inst.base_commit) as sb:
             result |= _commands(sb, args.commands)
             result |= _throughput(sb, args.output_mb)
+        writable = LocalSandboxFactory(root=work / "sandboxes", write_outside=True)
+        with writable.create(repo, inst.base_commit) as sb:
+            result["writable_command_ms"] = _commands(sb, args.commands)["command_ms"]
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -74,7 +74,8 @@ class DockerSandbox:
         import docker
 
         self._factory = factory
-        self.info = SandboxInfo(kind="docker", network_isolated=True, image=factory.image)
+        self.info = SandboxInfo(kind="docker", network_isolated=True, filesystem_isolated=True,
+                                image=factory.image)
         self.workdir = Path(_WORKDIR)
         self._closed = False
         self._container = None

@@ -13,7 +13,8 @@ removes all of it)::
 
 Each command is `bash -c` in the clean environment of `environment.clean_env`,
 in its own process group, under `prlimit` limits and, where the kernel allows,
-in a fresh network namespace (`unshare -n`).
+in fresh network and mount namespaces (`unshare -n -m`): no network, and
+everything outside the sandbox directory read-only (see `isolation`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from events.payloads import SandboxInfo
 
 from .base import CommandResult, SandboxError
 from .environment import clean_env, write_bin_dir
-from .isolation import Rlimits, probe_network_isolation, wrap_command
+from .isolation import Rlimits, probe_filesystem_isolation, probe_network_isolation, wrap_command
 from .patch import EXCLUDED, PATCH_FILE_NAME, extract_patch, git
 from .process import MARKER_VAR, kill_marked, run_capped
 
@@ -46,25 +47,39 @@ class LocalSandboxFactory:
     output_cap: bytes of a command's output kept; the rest is counted and dropped.
     rlimits: CPU / memory / file-size limits per command.
     network: allow network access (False: isolate when the kernel allows it).
+    write_outside: let commands write outside their sandbox directory (False: the
+        rest of the filesystem is read-only to them when the kernel allows it).
     """
 
     def __init__(self, root: Path | str | None = None, output_cap: int = DEFAULT_OUTPUT_CAP,
-                 rlimits: Rlimits = Rlimits(), network: bool = False) -> None:
+                 rlimits: Rlimits = Rlimits(), network: bool = False, write_outside: bool = False) -> None:
         self.root = Path(root) if root is not None else Path(tempfile.gettempdir())
         self.output_cap = output_cap
         self.rlimits = rlimits
         self.network = network
+        self.write_outside = write_outside
 
     def create(self, repo: Path, base_commit: str) -> "LocalSandbox":
         return LocalSandbox(self, Path(repo), base_commit)
 
     def info(self) -> SandboxInfo:
+        notes: list[str] = []
         if self.network:
-            return SandboxInfo(kind="local", network_isolated=False,
-                               note="network allowed by configuration")
-        isolation = probe_network_isolation()
-        return SandboxInfo(kind="local", network_isolated=isolation.isolated,
-                           note=isolation.note)
+            net_isolated = False
+            notes.append("network allowed by configuration")
+        else:
+            net = probe_network_isolation()
+            net_isolated = net.isolated
+            notes += [net.note] if net.note else []
+        if self.write_outside:
+            fs_isolated = False
+            notes.append("writes outside the sandbox allowed by configuration")
+        else:
+            fs = probe_filesystem_isolation()
+            fs_isolated = fs.isolated
+            notes += [fs.note] if fs.note else []
+        return SandboxInfo(kind="local", network_isolated=net_isolated, filesystem_isolated=fs_isolated,
+                           note="; ".join(notes))
 
 
 class LocalSandbox:
@@ -72,6 +87,7 @@ class LocalSandbox:
         self._factory = factory
         self.info = factory.info()
         self._isolation = None if factory.network else probe_network_isolation()
+        self._filesystem = None if factory.write_outside else probe_filesystem_isolation()
         self._marker = uuid.uuid4().hex
         self._closed = False
         factory.root.mkdir(parents=True, exist_ok=True)
@@ -110,7 +126,8 @@ class LocalSandbox:
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         """Run `bash -c command` in `workdir`; a timeout kills its whole process group."""
         self._check_open()
-        argv = wrap_command(command, self._factory.rlimits, self._isolation)
+        argv = wrap_command(command, self._factory.rlimits, self._isolation, self._filesystem,
+                            writable=self.root, cwd=self.workdir)
         raw = run_capped(argv, cwd=self.workdir, env=self.env, timeout_s=timeout_s,
                          output_cap=self._factory.output_cap)
         return CommandResult(exit_code=raw.exit_code,

@@ -202,3 +202,35 @@ def test_memory_and_cpu_rlimits(tmp_path, source_repo):
         assert mem.exit_code != 0 and "MemoryError" in mem.output
         cpu = sb.run("python -c 'while True: pass'", timeout_s=120)
         assert not cpu.timed_out and cpu.exit_code != 0
+
+
+def test_commands_write_only_inside_their_sandbox(tmp_path, source_repo):
+    from producers.sandbox.isolation import probe_filesystem_isolation
+
+    isolation = probe_filesystem_isolation()
+    if not isolation.isolated:
+        pytest.skip(f"no read-only mount namespace on this machine: {isolation.note}")
+    factory = LocalSandboxFactory(root=tmp_path / "sb")
+    outside = tmp_path / "outside.txt"
+    shm = Path("/dev/shm") / f"ledger-probe-{os.getpid()}"
+    with factory.create(*source_repo) as sb:
+        assert sb.info.filesystem_isolated and sb.info.note == ""
+        res = sb.run(f"echo x > {outside}; echo $?; echo y > in-repo.txt && cat in-repo.txt; "
+                     f"t=$(mktemp) && echo z > $t && cat $t; echo w > {shm} && cat {shm}; "
+                     "python -c 'import tempfile; print(tempfile.gettempdir())'; pwd")
+        lines = res.output.splitlines()
+        assert "Read-only file system" in lines[0] and lines[1] == "1", res.output
+        assert lines[2:5] == ["y", "z", "w"], res.output
+        assert lines[5] == str(sb.root / "tmp") and lines[6] == str(sb.workdir)
+        assert (sb.workdir / "in-repo.txt").read_text() == "y\n"
+        assert "in-repo.txt" in sb.diff()
+    assert not outside.exists() and not shm.exists()  # /dev/shm was the sandbox's own tmpfs
+
+
+def test_writing_outside_allowed_is_recorded(tmp_path, source_repo):
+    factory = LocalSandboxFactory(root=tmp_path / "sb", write_outside=True)
+    outside = tmp_path / "outside.txt"
+    with factory.create(*source_repo) as sb:
+        assert not sb.info.filesystem_isolated and "writes outside the sandbox allowed" in sb.info.note
+        assert sb.run(f"echo x > {outside}").exit_code == 0
+    assert outside.read_text() == "x\n"
