@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Rlimits", "NetworkIsolation", "FilesystemIsolation", "probe_network_isolation",
+__all__ = ["Rlimits", "Namespace", "probe_network_isolation",
            "probe_filesystem_isolation", "wrap_command"]
 
 
@@ -45,9 +45,11 @@ class Rlimits:
 
 
 @dataclass(frozen=True)
-class NetworkIsolation:
+class Namespace:
+    """A kind of namespace isolation this machine allows, or why it does not."""
+
     prefix: tuple[str, ...]
-    """argv prefix that puts the command in a fresh network namespace (empty: none)."""
+    """argv prefix that makes the namespace, e.g. `unshare -n` or `unshare -r -m` (empty: none)."""
     note: str
     """Why there is none, when there is none."""
 
@@ -64,28 +66,16 @@ def _works(argv: list[str]) -> bool:
 
 
 @functools.cache
-def probe_network_isolation() -> NetworkIsolation:
+def probe_network_isolation() -> Namespace:
     """`unshare -n` (root), else `unshare -rn` (unprivileged user namespace), else none."""
     unshare = shutil.which("unshare")
     if unshare is None:
-        return NetworkIsolation((), "unshare not found: commands have network access")
+        return Namespace((), "unshare not found: commands have network access")
     for prefix in ((unshare, "-n"), (unshare, "-r", "-n")):
         if _works([*prefix, "true"]):
-            return NetworkIsolation(prefix, "")
-    return NetworkIsolation((), "the kernel refused a network namespace (unshare -n): "
+            return Namespace(prefix, "")
+    return Namespace((), "the kernel refused a network namespace (unshare -n): "
                                 "commands have network access")
-
-
-@dataclass(frozen=True)
-class FilesystemIsolation:
-    prefix: tuple[str, ...]
-    """argv prefix for a fresh mount namespace, `unshare -m` or `unshare -r -m` (empty: none)."""
-    note: str
-    """Why there is none, when there is none."""
-
-    @property
-    def isolated(self) -> bool:
-        return bool(self.prefix)
 
 
 _SETUP = """cmd=$1 rw=$2 wd=$3 shm=$4; shift 4
@@ -118,21 +108,21 @@ def _fs_argv(prefix: tuple[str, ...], command: str, writable: Path, cwd: Path) -
 
 
 @functools.cache
-def probe_filesystem_isolation() -> FilesystemIsolation:
+def probe_filesystem_isolation() -> Namespace:
     """`unshare -m` (root), else `unshare -r -m`, checked end to end: the probe writes
     inside a sandbox-like directory and must fail to write next to it."""
     unshare, mount = shutil.which("unshare"), shutil.which("mount")
     if unshare is None or mount is None:
-        return FilesystemIsolation((), "unshare or mount not found: commands can write outside the sandbox")
+        return Namespace((), "unshare or mount not found: commands can write outside the sandbox")
     with tempfile.TemporaryDirectory(prefix="ledger-fsprobe-") as tmp:
         inside, outside = Path(tmp) / "sandbox", Path(tmp) / "outside"
         inside.mkdir()
         for prefix in ((unshare, "-m"), (unshare, "-r", "-m")):
             argv = _fs_argv(prefix, f"touch inside; touch {outside} 2>/dev/null; true", inside, inside)
             if _works(argv) and (inside / "inside").exists() and not outside.exists():
-                return FilesystemIsolation(prefix, "")
+                return Namespace(prefix, "")
             outside.unlink(missing_ok=True)
-    return FilesystemIsolation((), "the kernel refused a read-only mount namespace (unshare -m): "
+    return Namespace((), "the kernel refused a read-only mount namespace (unshare -m): "
                                    "commands can write outside the sandbox")
 
 
@@ -142,8 +132,8 @@ def _prlimit() -> str | None:
     return path if path and _works([path, "--nofile=1024", "true"]) else None
 
 
-def wrap_command(command: str, rlimits: Rlimits, network: NetworkIsolation | None,
-                 filesystem: FilesystemIsolation | None = None, writable: Path | None = None,
+def wrap_command(command: str, rlimits: Rlimits, network: Namespace | None,
+                 filesystem: Namespace | None = None, writable: Path | None = None,
                  cwd: Path | None = None) -> list[str]:
     """argv for `bash -c command` under the limits, (optionally) without network and
     (optionally) able to write under `writable` only, starting in `cwd`.

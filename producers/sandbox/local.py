@@ -24,12 +24,13 @@ import stat
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from events.payloads import SandboxInfo
 
 from .base import CommandResult, SandboxError
 from .environment import clean_env, write_bin_dir
-from .isolation import Rlimits, probe_filesystem_isolation, probe_network_isolation, wrap_command
+from .isolation import Namespace, Rlimits, probe_filesystem_isolation, probe_network_isolation, wrap_command
 from .patch import EXCLUDED, PATCH_FILE_NAME, extract_patch, git
 from .process import MARKER_VAR, kill_marked, run_capped
 
@@ -63,23 +64,20 @@ class LocalSandboxFactory:
         return LocalSandbox(self, Path(repo), base_commit)
 
     def info(self) -> SandboxInfo:
-        notes: list[str] = []
-        if self.network:
-            net_isolated = False
-            notes.append("network allowed by configuration")
-        else:
-            net = probe_network_isolation()
-            net_isolated = net.isolated
-            notes += [net.note] if net.note else []
-        if self.write_outside:
-            fs_isolated = False
-            notes.append("writes outside the sandbox allowed by configuration")
-        else:
-            fs = probe_filesystem_isolation()
-            fs_isolated = fs.isolated
-            notes += [fs.note] if fs.note else []
+        net_isolated, net_note = _isolation(self.network, "network allowed by configuration",
+                                            probe_network_isolation)
+        fs_isolated, fs_note = _isolation(self.write_outside, "writes outside the sandbox allowed by configuration",
+                                          probe_filesystem_isolation)
         return SandboxInfo(kind="local", network_isolated=net_isolated, filesystem_isolated=fs_isolated,
-                           note="; ".join(notes))
+                           note="; ".join(note for note in (net_note, fs_note) if note))
+
+
+def _isolation(allowed: bool, allowed_note: str, probe: Callable[[], Namespace]) -> tuple[bool, str]:
+    """(isolated, note) of one kind of isolation: off by configuration, else what the machine allows."""
+    if allowed:
+        return False, allowed_note
+    namespace = probe()
+    return namespace.isolated, namespace.note
 
 
 class LocalSandbox:
