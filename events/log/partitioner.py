@@ -18,11 +18,14 @@ _known: dict[int, dict[str | None, int]] = {}
 """partition count -> key -> partition, for keys seen lately (keys repeat: episode ids, run ids)."""
 
 
-@lru_cache(maxsize=65536)
-def partition_for(key: str | None, partitions: int) -> int:
+def _partition(key: str | None, partitions: int) -> int:
     if partitions <= 1 or not key:
         return 0
     return (murmur2(key.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+partition_for = lru_cache(maxsize=65536)(_partition)
+"""One key's partition (cached: keys repeat)."""
 
 
 def partitions_for(keys: Sequence[str | None], partitions: int) -> list[int]:
@@ -34,6 +37,6 @@ def partitions_for(keys: Sequence[str | None], partitions: int) -> list[int]:
     if None in parts:
         if len(known) > _KNOWN_LIMIT:
             known.clear()
-        parts = [p if p is not None else known.setdefault(k, partition_for(k, partitions))
+        parts = [p if p is not None else known.setdefault(k, _partition(k, partitions))
                  for p, k in zip(parts, keys)]
     return parts

@@ -96,15 +96,17 @@ def _mount_point(path: Path) -> str:
     return str(path)
 
 
-def _readonly_mounts(writable: Path) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def _mount_args(writable: Path) -> tuple[str, ...]:
+    """(private /dev/shm?, mounts to make read-only) for a sandbox directory: the mount
+    layout is looked up once per directory, not on every command."""
     shared = ["/", *(p for p in ("/tmp", "/var/tmp") if os.path.ismount(p)), _mount_point(writable)]
-    return list(dict.fromkeys(shared))
+    return ("1" if os.path.ismount("/dev/shm") else "0", *dict.fromkeys(shared))
 
 
 def _fs_argv(prefix: tuple[str, ...], command: str, writable: Path, cwd: Path) -> list[str]:
-    shm = "1" if os.path.ismount("/dev/shm") else "0"
-    return [*prefix, "sh", "-c", _SETUP, "ledger-sandbox", command, str(writable), str(cwd), shm,
-            *_readonly_mounts(writable)]
+    return [*prefix, "sh", "-c", _SETUP, "ledger-sandbox", command, str(writable), str(cwd),
+            *_mount_args(writable)]
 
 
 @functools.cache
