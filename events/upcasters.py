@@ -45,3 +45,38 @@ def _agent_action_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
                               "size": len(raw), "complete": True}
     data["payload"] = payload
     return data
+
+
+_UNKNOWN_POLICY = {"trainer_id": "", "step": 0, "unknown": True}
+
+
+def _policy_unknown(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 stamped a bare integer with no lineage: which trainer's weights it meant cannot be known."""
+    payload = dict(data["payload"])
+    if "policy_version" in payload:
+        payload["policy_version"] = dict(_UNKNOWN_POLICY)
+    data["payload"] = payload
+    return data
+
+
+upcaster("proxy.response", 1)(_policy_unknown)
+upcaster("episode.started", 1)(_policy_unknown)
+
+
+@upcaster("rollout.group", 1)
+def _rollout_group_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Each sample's bare-integer policy_version becomes `unknown` (no lineage was recorded)."""
+    payload = dict(data["payload"])
+    payload["samples"] = [{**s, "policy_version": dict(_UNKNOWN_POLICY)} for s in payload.get("samples", [])]
+    data["payload"] = payload
+    return data
+
+
+@upcaster("trainer.step", 1)
+def _trainer_step_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A step names its trainer, so its bare-integer version is that trainer's (trainer_id, step)."""
+    payload = dict(data["payload"])
+    payload["policy_version"] = {"trainer_id": payload["trainer_id"], "step": int(payload.get("policy_version", 0)),
+                                 "unknown": False}
+    data["payload"] = payload
+    return data

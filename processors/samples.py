@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from events.payloads.policy import UNKNOWN_POLICY, PolicyVersion, oldest
+
 __all__ = ["Turn", "Fork", "Excluded", "prompts_of", "forks_of"]
 
 
@@ -34,7 +36,7 @@ class Turn:
     completion: list | None = None
     logprobs: list | None = None
     trainable: bool = False
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
     reason: str = "done"
     answered: bool = False
 
@@ -45,7 +47,8 @@ class Fork:
     loss_mask: list = field(default_factory=list)
     logprobs: list = field(default_factory=list)
     prompt_len: int = 0
-    policy_version: int | None = None
+    policy_version: PolicyVersion | None = None
+    """The oldest version of its turns (events.payloads.policy.oldest)."""
 
 
 def prompts_of(turns: list[Turn]) -> dict[str, list]:
@@ -94,6 +97,5 @@ def forks_of(turns: list[Turn]) -> list[Fork]:
         cur.token_ids = prompt + list(comp)
         cur.loss_mask += [0] * gap + [1] * len(comp)
         cur.logprobs += [0.0] * gap + [float(x) for x in t.logprobs]
-        pv = t.policy_version
-        cur.policy_version = pv if cur.policy_version is None else min(cur.policy_version, pv)
+        cur.policy_version = oldest(cur.policy_version, t.policy_version)
     return forks

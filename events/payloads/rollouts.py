@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import Payload
+from .policy import UNKNOWN_POLICY, PolicyVersion
 
 __all__ = ["RolloutSample", "RolloutGroup"]
 
@@ -20,7 +21,8 @@ class RolloutSample(Payload):
     """Behaviour logprobs aligned with token_ids (0.0 where loss_mask is 0)."""
     prompt_len: int = 0
     reward: float
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
+    """The oldest weights any turn was sampled under (unknown if any turn's was, or lineages differ)."""
 
 
 class RolloutGroup(Payload):

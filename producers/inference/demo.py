@@ -17,6 +17,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+from events.payloads.policy import UNKNOWN_POLICY
+
 from .base import Chunk, GenerateRequest, Generation
 from .tokenizer import BOS, IM_END, ByteTokenizer
 
@@ -121,7 +123,7 @@ class DemoUpstream:
             completion_token_ids=completion, logprobs=logprobs, logprobs_mode="scripted",
             usage={"prompt_tokens": len(prompt_ids), "completion_tokens": len(completion),
                    "total_tokens": len(prompt_ids) + len(completion)},
-            policy_version=0, tool_calls=tool_calls, scripted=True, upstream=self.name)
+            policy_version=UNKNOWN_POLICY, tool_calls=tool_calls, scripted=True, upstream=self.name)
 
 
 def _turn(request: GenerateRequest) -> int:

@@ -8,6 +8,12 @@ Generation (`trainable` is False), which the trainer never learns from.
 Connection failures, timeouts, 429 and 5xx are retried with exponential
 backoff before the first byte of a response; then the error surfaces as
 `UpstreamTimeout` (504) or `UpstreamError` (502, or the upstream's 4xx).
+
+Policy version: a server whose weights this process does not manage stamps
+`unknown` (never trained on). With `follow=TRAINER_ID` (and `log_url`) the
+server is taken to be a vLLM server started on that trainer's initial weights:
+each `policy.updated` checkpoint is pushed into it (producers/inference/vllm_sync.py)
+and responses are stamped with the version actually served.
 """
 from __future__ import annotations
 
@@ -16,7 +22,10 @@ from typing import Any, AsyncIterator
 
 import orjson
 
+from events.payloads.policy import UNKNOWN_POLICY, PolicyVersion
+
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, UpstreamTimeout
+from .follower import PolicyFollower
 from .http1 import ConnectionFailed, Pool, Response
 from .openai_parse import StreamAccumulator, generation_from_body
 
@@ -31,7 +40,9 @@ class OpenAIUpstream:
     def __init__(self, base_url: str, *, timeout_s: float = 600.0,
                  retries: int = 2, backoff_s: float = 0.2, api_key: str | None = None,
                  logprobs_mode: str = "raw", ask_token_ids: bool = True,
-                 policy_version: int = 0, **_: Any):
+                 log_url: str | None = None, follow: str | None = None, **_: Any):
+        from .vllm_sync import VllmWeightSync, WeightGate
+
         self.base_url = base_url.rstrip("/")
         self.name = f"openai:{self.base_url}"
         self.timeout_s = timeout_s
@@ -44,14 +55,34 @@ class OpenAIUpstream:
         """What the server's logprobs are (vLLM `--logprobs-mode`: raw by default)."""
         self.ask_token_ids = ask_token_ids
         """Send vLLM's `return_token_ids`/`logprobs`; off for servers that reject unknown fields."""
-        self.policy_version = policy_version
+        self.gate = WeightGate(PolicyVersion.of(follow, 0) if follow else UNKNOWN_POLICY)
+        """Stamps each response with the version serving it; closed while weights are pushed."""
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._pool = Pool(self.base_url, headers)
+        self.follower: PolicyFollower | None = None
+        if follow:
+            if not log_url:
+                raise ValueError("following a trainer's policy needs the event log URL (log_url)")
+            self.weight_sync = VllmWeightSync(self.base_url, self.gate, timeout_s=timeout_s, api_key=api_key)
+            self.follower = PolicyFollower(log_url, follow, self.weight_sync)
+            self.follower.catch_up()
+            self.follower.start()
+
+    @property
+    def policy_version(self) -> PolicyVersion:
+        return self.gate.version
 
     # -- protocol --------------------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> Generation:
+        version = await self.gate.enter()
+        try:
+            return self._finish(await self._generate(request), version)
+        finally:
+            self.gate.exit()
+
+    async def _generate(self, request: GenerateRequest) -> Generation:
         body = self._body(request, stream=False)
         resp = await self._post(request, body)
         try:
@@ -67,9 +98,19 @@ class OpenAIUpstream:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from exc
-        return self._finish(generation_from_body(parsed, request.endpoint))
+        return generation_from_body(parsed, request.endpoint)
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        version = await self.gate.enter()
+        try:
+            async for chunk in self._stream(request):
+                if chunk.final is not None:
+                    chunk.final = self._finish(chunk.final, version)
+                yield chunk
+        finally:
+            self.gate.exit()
+
+    async def _stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body = self._body(request, stream=True)
         resp = await self._post(request, body)
         acc = StreamAccumulator(request.endpoint)
@@ -92,15 +133,17 @@ class OpenAIUpstream:
             resp.close()
         if not acc.done and not acc.saw_finish:
             raise UpstreamError(f"{self.name}: stream ended without [DONE] or a finish_reason")
-        yield Chunk(final=self._finish(acc.generation()))
+        yield Chunk(final=acc.generation())
 
     async def aclose(self) -> None:
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.stop)
         self._pool.close()
 
     # -- internals -------------------------------------------------------------------
-    def _finish(self, gen: Generation) -> Generation:
+    def _finish(self, gen: Generation, version: PolicyVersion) -> Generation:
         gen.upstream = self.name
-        gen.policy_version = self.policy_version
+        gen.policy_version = version
         gen.logprobs_mode = self.logprobs_mode if gen.logprobs is not None else "none"
         return gen
 

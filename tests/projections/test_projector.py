@@ -17,6 +17,7 @@ import events
 from events.blob import make_blob
 from events.log import open_log
 from events.payloads import AgentAction, ScoreUpdated
+from events.registry import SPECS
 from projections import lake as lk
 from projections.projector import Projector
 
@@ -108,7 +109,9 @@ def test_rows_are_typed_and_partitioned_by_event_day(tmp_path):
     assert frame.schema["logprobs"] == pl.List(pl.Float64)
     assert frame.schema["ts"] == pl.Datetime("us", "UTC")
     assert json.loads(frame["usage"][0]) == {"completion_tokens": 8}
-    assert (frame["schema_version"] == 1).all()
+    assert (frame["schema_version"] == SPECS["proxy.response"].version).all()
+    assert frame.schema["policy_version"] == pl.Struct({"trainer_id": pl.String, "step": pl.Int64,
+                                                        "unknown": pl.Boolean})
     names = [p.name for p in (tmp_path / "lake/proxy/proxy.response/date=2026-03-01").iterdir()]
     assert all(n.startswith("proxy-") and n.endswith(".parquet") for n in names)
     log.close()
