@@ -69,7 +69,7 @@ class _VerlStep:
         logits = self.model(input_ids=b.input_ids, attention_mask=b.attention_mask, use_cache=False).logits[:, :-1]
         log_prob = logprobs_from_logits(logits, b.input_ids[:, 1:])
         adv, _ = compute_grpo_outcome_advantage(b.token_level_rewards, b.response_mask, b.index)
-        loss, _ = compute_policy_loss_vanilla(b.old_log_prob, log_prob, adv, b.response_mask, "token-mean",
+        loss, _ = compute_policy_loss_vanilla(b.rollout_log_prob, log_prob, adv, b.response_mask, "token-mean",
                                               self.loss_cfg)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WAVE1 = [make_group(f"w1-{i}", n=4, completion_len=12) for i in range(7)]
 WAVE2 = [make_group(f"w2-{i}", n=4, completion_len=12, version=i // 4) for i in range(19)]
 STEPS = 13
-ARGS = dict(batch_groups=2, checkpoint_every=2, max_staleness=100, lr=1e-2, seed=7)
+ARGS = dict(batch_groups=2, checkpoint_every=2, max_staleness=100, lr=1e-2, seed=7, threads=1)
 
 
 def _steps(url: str) -> list[dict]:
@@ -35,7 +35,7 @@ def _steps(url: str) -> list[dict]:
 def _spawn(url: str, ck: Path, idle_exit: bool) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "trainer.consume", "--log", url, "--checkpoint-dir", str(ck),
            "--steps", str(STEPS), "--batch-groups", "2", "--checkpoint-every", "2", "--max-staleness", "100",
-           "--lr", "1e-2", "--seed", "7"]
+           "--lr", "1e-2", "--seed", "7", "--threads", "1"]
     if idle_exit:
         cmd += ["--idle-exit", "5"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -28,8 +28,9 @@ def test_toy_loop_learns_through_the_real_parts(tmp_path):
     per_step = cfg.env.prompts_per_step * cfg.env.samples_per_prompt
     assert len(responses) == cfg.steps * per_step and all(r.trainable for r in responses)
     # The sampler followed the trainer: responses of round k (episode "RUN.sK.pI.iJ") carry version k.
-    assert all(r.policy_version == int(r.episode_id.split(".")[1][1:]) for r in responses)
-    assert {r.policy_version for r in responses} == set(range(cfg.steps))
+    assert all(r.policy_version.step == int(r.episode_id.split(".")[1][1:]) for r in responses)
+    assert {r.policy_version.trainer_id for r in responses} == {f"{cfg.run.id}.trainer"}
+    assert {r.policy_version.step for r in responses} == set(range(cfg.steps))
     assert len(groups) == cfg.steps * cfg.env.prompts_per_step
     assert all(len(g.samples) == cfg.env.samples_per_prompt for g in groups)
     assert [p.version for p in policies] == list(range(1, cfg.steps + 1))

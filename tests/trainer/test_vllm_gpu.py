@@ -89,7 +89,7 @@ def test_vllm_upstream_logprobs_match_trainer_on_gpu(tmp_path):
                         policy.pad_id).to("cuda")
         with torch.no_grad():
             lp = token_logprobs(policy.model, batch.input_ids, batch.attention_mask, TEMPERATURE)
-        diff = ((lp - batch.old_log_prob).abs() * batch.response_mask).max().item()
+        diff = ((lp - batch.rollout_log_prob).abs() * batch.response_mask).max().item()
         assert diff < 1e-3, f"vLLM vs trainer logprob difference {diff}"
     finally:
         proc.terminate()
