@@ -39,6 +39,8 @@ class CheckpointState:
     """Samples dropped since the last step, by reason (reported with the next one)."""
     filtered_groups: int = 0
     """Zero-advantage groups dropped since the last step."""
+    filtered_reward: float = 0.0
+    """Sum of those groups' rewards."""
     policy_event: str | None = None
     """The encoded `policy.updated` event announcing this checkpoint (re-published on resume)."""
 
@@ -46,6 +48,7 @@ class CheckpointState:
         return {"step": self.step, "version": self.version,
                 "offsets": [[t, p, o] for (t, p), o in sorted(self.offsets.items())],
                 "pending": self.pending, "dropped": self.dropped, "filtered_groups": self.filtered_groups,
+                "filtered_reward": self.filtered_reward,
                 "policy_event": self.policy_event}
 
     @classmethod
@@ -54,6 +57,7 @@ class CheckpointState:
         return cls(step=obj["step"], version=obj["version"],
                    offsets={(t, p): o for t, p, o in obj["offsets"]}, pending=obj["pending"],
                    dropped=dropped, filtered_groups=obj.get("filtered_groups", 0),
+                   filtered_reward=obj.get("filtered_reward", 0.0),
                    policy_event=obj.get("policy_event"))
 
 

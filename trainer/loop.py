@@ -132,6 +132,7 @@ class Trainer:
                                 RolloutGroup.model_validate_json(p["group"])) for p in state.pending]
         self.dropped = Counter(state.dropped)
         self.filtered_groups = state.filtered_groups
+        self.filtered_reward = state.filtered_reward
         self.checkpointed_step = state.step
         self.consumer = self.log.consumer(self.cfg.group, [TOPIC])
         committed = self.consumer.committed()
@@ -191,7 +192,9 @@ class Trainer:
         evs = []
         for reason, d in sorted(drops.items()):
             self.dropped[reason] += d.samples
-            self.filtered_groups += len(d.group_ids) if reason == "zero_advantage" else 0
+            if reason == "zero_advantage":
+                self.filtered_groups += len(d.group_ids)
+                self.filtered_reward += d.reward
             detail = _HINTS[reason].format(trainer=self.cfg.trainer_id, max_staleness=self.cfg.max_staleness)
             payload = TrainerDropped(trainer_id=self.cfg.trainer_id, step=self.step, reason=reason, samples=d.samples,
                                      groups=len(d.group_ids), group_ids=[group.group_id],
@@ -280,7 +283,7 @@ class Trainer:
         self.version += 1
         ev = self._step_event(result, sel)
         self.log.append("trainer", [ev])
-        self.dropped, self.filtered_groups, self.records_since_step = Counter(), 0, 0
+        self.dropped, self.filtered_groups, self.filtered_reward, self.records_since_step = Counter(), 0, 0.0, 0
         self.trained_this_run += 1
         self._progress_at = self._stall_reported_at = time.monotonic()
         if self.step % self.cfg.checkpoint_every == 0:
@@ -295,6 +298,9 @@ class Trainer:
             clip_frac_lower=r.clip_frac_lower, kl=_finite(r.kl), pg_loss=_finite(r.pg_loss),
             entropy=_finite(r.entropy), grad_norm=_finite(r.grad_norm), reward_mean=r.reward_mean,
             reward_std=r.reward_std, samples=r.samples, groups=len(sel.groups),
+            reward_mean_sampled=(r.reward_mean * r.samples + self.filtered_reward)
+            / (r.samples + self.dropped.get("zero_advantage", 0)),
+            group_ids=[g.group_id for g in sel.groups],
             dropped_stale=self.dropped.get("stale", 0), dropped=dict(sorted(self.dropped.items())),
             filtered_groups=self.filtered_groups, excluded_episodes=sum(g.excluded for g in sel.groups),
             staleness=sel.staleness, optimizer_steps=r.optimizer_steps, micro_batches=r.micro_batches,
@@ -312,7 +318,7 @@ class Trainer:
                                                checkpoint=str(path.resolve()), step=self.step), "policy")
         state = CheckpointState(
             step=self.step, version=self.version, offsets=dict(self.offsets), dropped=dict(self.dropped),
-            filtered_groups=self.filtered_groups,
+            filtered_groups=self.filtered_groups, filtered_reward=self.filtered_reward,
             pending=[{"partition": p.partition, "offset": p.offset, "ts": p.ts.isoformat(),
                       "group": p.group.model_dump_json()} for p in self.pending],
             policy_event=events.encode(policy_ev).decode())

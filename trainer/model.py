@@ -42,7 +42,7 @@ def tiny_config():
                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                        max_position_embeddings=512, tie_word_embeddings=True,
                        bos_token_id=BOS, eos_token_id=IM_END, pad_token_id=PAD,
-                       attn_implementation="eager")
+                       attn_implementation="sdpa")
 
 
 def load_policy(spec: str, *, device: str = "cpu", seed: int = 0, dtype: torch.dtype = torch.float32) -> Policy:

@@ -30,9 +30,12 @@ class Drops:
     samples: int = 0
     group_ids: list[str] = field(default_factory=list)
     versions: Counter = field(default_factory=Counter)
+    reward: float = 0.0
+    """Sum of the dropped samples' rewards."""
 
     def add(self, samples: list[RolloutSample], group_id: str | None = None) -> None:
         self.samples += len(samples)
+        self.reward += sum(s.reward for s in samples)
         self.versions.update(str(s.policy_version) for s in samples)
         if group_id is not None:
             self.group_ids.append(group_id)

@@ -35,9 +35,15 @@ class TrainerStep(Payload):
     """Mean token entropy of the policy on the trained tokens (first update of the step)."""
     grad_norm: float = 0.0
     reward_mean: float = 0.0
+    """Mean reward of the trained samples (dynamic sampling leaves out equal-reward groups)."""
     reward_std: float = 0.0
+    reward_mean_sampled: float = 0.0
+    """Mean reward of the trained samples and of the zero-advantage samples dropped since the previous
+    step: the fresh samples' reward, without dynamic sampling's bias (what a reward curve should show)."""
     samples: int = 0
     groups: int = 0
+    group_ids: list[str] = []
+    """The rollout groups this step trained on, oldest first."""
     dropped_stale: int = 0
     """Samples dropped as stale since the previous step (also in `dropped['stale']`)."""
     dropped: dict[str, int] = {}

@@ -73,7 +73,7 @@ def test_another_lineage_and_unknown_versions_are_refused(tmp_path):
 def test_zero_advantage_groups_are_filtered_and_counted(tmp_path):
     cfg = _cfg(tmp_path)
     log = open_log(cfg.log)
-    write_groups(log, [make_group("all-right", reward=1.0), make_group("ok1"), make_group("all-wrong", reward=0.0),
+    write_groups(log, [make_group("all-right", reward=1.0), make_group("ok1"), make_group("all-right2", reward=1.0),
                        make_group("ok2")])
     trainer = Trainer(cfg)
     assert trainer.run(until_step=1) == 1
@@ -81,8 +81,10 @@ def test_zero_advantage_groups_are_filtered_and_counted(tmp_path):
     (step,) = _of(log, "trainer.step")
     assert step.groups == 2 and step.samples == 8 and step.filtered_groups == 2
     assert step.dropped == {"zero_advantage": 8}
+    # The trained batch's mean is biased by the filter; the sampled mean counts the dropped groups too.
+    assert step.reward_mean == 0.5 and abs(step.reward_mean_sampled - 12 / 16) < 1e-9
     drops = _of(log, "trainer.dropped")
-    assert sorted(d.group_ids[0] for d in drops) == ["all-right", "all-wrong"]
+    assert sorted(d.group_ids[0] for d in drops) == ["all-right", "all-right2"]
     assert all(d.reason == "zero_advantage" and d.groups == 1 for d in drops)
 
 
