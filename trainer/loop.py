@@ -175,7 +175,8 @@ class Trainer:
             if len(kept) == n:
                 rest.append(p)
                 continue
-            judged = self.selector.judge(p.group, self.step)
+            bound = self.cfg.dynamic_sampling_max_groups
+            judged = self.selector.judge(p.group, self.step, bound is None or self.filtered_groups < bound)
             self._record_drops(p.group, judged.drops)
             self.groups_consumed += judged.group is None
             if judged.group is not None:

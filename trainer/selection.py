@@ -71,8 +71,13 @@ class Selector:
             return "untrainable"
         return None
 
-    def judge(self, group: RolloutGroup, step: int) -> Judged:
+    def judge(self, group: RolloutGroup, step: int, filter_zero_advantage: bool = True) -> Judged:
+        """`filter_zero_advantage`: False once the trainer's bound on dropped zero-advantage groups is hit."""
         drops: dict[str, Drops] = {}
+        if not getattr(group, "trainable", True):  # a group of scripted or replayed episodes
+            drops["untrainable"] = Drops()
+            drops["untrainable"].add(group.samples, group.group_id)
+            return Judged(None, drops, Counter())
         if not group.samples:
             drops["excluded"] = Drops(samples=group.excluded, group_ids=[group.group_id])  # counts episodes
             return Judged(None, drops, Counter())
@@ -83,7 +88,7 @@ class Selector:
                 kept.append(s)
             else:
                 drops.setdefault(why, Drops()).add([s])
-        if kept and self.dynamic_sampling and len({s.reward for s in kept}) == 1:
+        if kept and self.dynamic_sampling and filter_zero_advantage and len({s.reward for s in kept}) == 1:
             drops.setdefault("zero_advantage", Drops()).add(kept, group.group_id)
             kept = []
         if not kept:

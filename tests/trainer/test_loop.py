@@ -178,3 +178,14 @@ def test_checkpoint_offsets_win_over_a_group_that_is_ahead(tmp_path):
     assert all(torch.equal(step2[k], again[k]) for k in step2)
     assert [s.step for s in _of(log, "trainer.step")] == [1, 2]  # re-emitted events are the same events
     assert log.consumer(cfg.group, ["rollouts"]).committed() == ahead
+
+
+def test_dynamic_sampling_stops_filtering_after_its_bound(tmp_path):
+    cfg = _cfg(tmp_path, dynamic_sampling_max_groups=2)
+    log = open_log(cfg.log)
+    write_groups(log, [make_group(f"same{i}", reward=1.0) for i in range(4)])
+    trainer = Trainer(cfg)
+    assert trainer.run(until_step=1) == 1
+    trainer.close()
+    (step,) = _of(log, "trainer.step")
+    assert step.filtered_groups == 2 and step.group_ids == ["same2", "same3"]
