@@ -49,10 +49,10 @@ class TrainerConfig(BaseModel):
     """Samples of this lineage sampled more than this many steps ago are dropped (trainer.dropped)."""
     dynamic_sampling: bool = True
     """Drop groups whose samples all have the same reward (zero advantage, DAPO); counted and reported."""
-    dynamic_sampling_max_groups: int | None = Field(None, ge=0)
-    """After this many zero-advantage groups dropped since the last step, such groups are trained on
-    (DAPO's max_num_gen_batches): bounds sampling once the policy has solved, or cannot solve, the
-    prompts. None: no bound."""
+    dynamic_sampling_max_groups: int | None = Field(None, ge=1)
+    """After this many zero-advantage groups dropped since the last step, train on the informative
+    groups found so far even if fewer than batch_groups (at least one): bounds sampling per step once
+    the policy has nearly solved the prompts (cf. DAPO's max_num_gen_batches). None: no bound."""
     poll_records: int = Field(64, ge=1)
     """Most rollout groups fetched per poll."""
     stall_timeout_s: float = Field(300.0, gt=0)

@@ -168,21 +168,22 @@ class Trainer:
         return len(records)
 
     def take_batch(self) -> Selected | None:
-        """Judge pending groups oldest first; the first `batch_groups` trainable ones, or None
-        (then the groups judged trainable wait, filtered, for more)."""
+        """Judge pending groups oldest first; the first `batch_groups` trainable ones (fewer, once
+        `dynamic_sampling_max_groups` zero-advantage groups were dropped since the last step), or
+        None (then the groups judged trainable wait, filtered, for more)."""
         n, kept, rest, hist = self.cfg.batch_groups, [], [], Counter()
         for p in sorted(self.pending, key=lambda p: p.order):
             if len(kept) == n:
                 rest.append(p)
                 continue
-            bound = self.cfg.dynamic_sampling_max_groups
-            judged = self.selector.judge(p.group, self.step, bound is None or self.filtered_groups < bound)
+            judged = self.selector.judge(p.group, self.step)
             self._record_drops(p.group, judged.drops)
             self.groups_consumed += judged.group is None
             if judged.group is not None:
                 kept.append(Pending(p.partition, p.offset, p.ts, judged.group))
                 hist.update(judged.staleness)
-        if len(kept) < n:
+        bound = self.cfg.dynamic_sampling_max_groups
+        if len(kept) < n and not (kept and bound is not None and self.filtered_groups >= bound):
             self.pending = kept + rest
             return None
         self.pending = rest

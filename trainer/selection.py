@@ -71,8 +71,7 @@ class Selector:
             return "untrainable"
         return None
 
-    def judge(self, group: RolloutGroup, step: int, filter_zero_advantage: bool = True) -> Judged:
-        """`filter_zero_advantage`: False once the trainer's bound on dropped zero-advantage groups is hit."""
+    def judge(self, group: RolloutGroup, step: int) -> Judged:
         drops: dict[str, Drops] = {}
         if not getattr(group, "trainable", True):  # a group of scripted or replayed episodes
             drops["untrainable"] = Drops()
@@ -88,7 +87,7 @@ class Selector:
                 kept.append(s)
             else:
                 drops.setdefault(why, Drops()).add([s])
-        if kept and self.dynamic_sampling and filter_zero_advantage and len({s.reward for s in kept}) == 1:
+        if kept and self.dynamic_sampling and len({s.reward for s in kept}) == 1:
             drops.setdefault("zero_advantage", Drops()).add(kept, group.group_id)
             kept = []
         if not kept:

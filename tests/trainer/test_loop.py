@@ -180,12 +180,12 @@ def test_checkpoint_offsets_win_over_a_group_that_is_ahead(tmp_path):
     assert log.consumer(cfg.group, ["rollouts"]).committed() == ahead
 
 
-def test_dynamic_sampling_stops_filtering_after_its_bound(tmp_path):
-    cfg = _cfg(tmp_path, dynamic_sampling_max_groups=2)
+def test_after_its_bound_dynamic_sampling_trains_a_smaller_batch(tmp_path):
+    cfg = _cfg(tmp_path, batch_groups=3, dynamic_sampling_max_groups=2)
     log = open_log(cfg.log)
-    write_groups(log, [make_group(f"same{i}", reward=1.0) for i in range(4)])
+    write_groups(log, [make_group("ok1"), make_group("same1", reward=1.0), make_group("same2", reward=0.0)])
     trainer = Trainer(cfg)
     assert trainer.run(until_step=1) == 1
     trainer.close()
     (step,) = _of(log, "trainer.step")
-    assert step.filtered_groups == 2 and step.group_ids == ["same2", "same3"]
+    assert step.filtered_groups == 2 and step.group_ids == ["ok1"]  # never the zero-advantage ones
