@@ -330,14 +330,15 @@ def run_rl(config: Any) -> int:
     cfg = load_config(config)
 
     def show(step) -> None:
-        print(json.dumps({"step": step.step, "reward_mean": round(step.reward_mean, 3),
-                          "entropy": round(step.entropy, 4), "loss": round(step.loss, 4),
-                          "clip_frac": round(step.clip_frac, 3), "staleness": step.staleness,
-                          "dropped": step.dropped, "policy_version": str(step.policy_version)}), flush=True)
+        print(json.dumps({"step": step.step, "reward": round(step.reward_mean_sampled, 3),
+                          "reward_trained": round(step.reward_mean, 3), "entropy": round(step.entropy, 4),
+                          "loss": round(step.loss, 4), "clip_frac": round(step.clip_frac, 3),
+                          "staleness": step.staleness, "dropped": step.dropped,
+                          "policy_version": str(step.policy_version)}), flush=True)
 
     t0 = time.monotonic()
     steps = run_loop(cfg, on_step=show)
-    rewards = [s.reward_mean for s in steps]
+    rewards = [s.reward_mean_sampled for s in steps]
     print(json.dumps({"steps": len(steps), "wall_s": round(time.monotonic() - t0, 1),
                       "reward_lift": round(reward_lift(rewards), 3) if rewards else None,
                       "reward_curve": [round(r, 3) for r in rewards],
