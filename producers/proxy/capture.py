@@ -140,14 +140,17 @@ def request_event(req: GenerateRequest, *, raw: bytes, stream: bool, state: Epis
 
 
 def response_event(req: GenerateRequest, gen: Generation, *, parent: str, run_id: str, stream: bool,
-                   latency_ms: float, ttft_ms: float | None, reason: str = "done") -> Envelope:
+                   latency_ms: float, ttft_ms: float | None, reason: str = "done", choice: int = 0,
+                   tokens: list[str] | None = None, top_logprobs: list | None = None) -> Envelope:
+    """`tokens` and `top_logprobs`: what the agent received of them (None when it did not ask)."""
     payload = ProxyResponse.model_construct(
         episode_id=req.episode_id, request_id=req.request_id, turn=req.turn, text=gen.text,
         finish_reason=gen.finish_reason, completion_token_ids=gen.completion_token_ids,
         logprobs=gen.logprobs, logprobs_mode=gen.logprobs_mode,
         trainable=gen.trainable and reason == "done", usage=gen.usage, latency_ms=latency_ms,
         ttft_ms=ttft_ms, upstream=gen.upstream, policy_version=gen.policy_version, stream=stream,
-        reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted)
+        reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted, choice=choice, tokens=tokens,
+        top_logprobs=top_logprobs)
     return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent)
 
 
