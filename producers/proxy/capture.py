@@ -167,8 +167,11 @@ def recorded_turn(req_event: Envelope, gen: Generation, turn: int) -> Turn | Non
     return Turn(turn, req_event.id, list(gen.prompt_token_ids), list(gen.completion_token_ids))
 
 
-def sampling_of(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in _STRUCTURAL}
+def sampling_of(body: dict[str, Any], endpoint: str = "chat") -> dict[str, Any]:
+    """Every field of the body but those the request event keeps in fields of their own."""
+    own = _OWN_FIELDS[endpoint]
+    return {k: v for k, v in body.items() if k not in own}
 
 
-_STRUCTURAL = frozenset({"model", "messages", "prompt", "stream", "stream_options", "tools"})
+_OWN_FIELDS = {"chat": frozenset({"model", "messages", "stream", "tools"}),
+               "completions": frozenset({"model", "prompt", "stream"})}

@@ -99,7 +99,7 @@ class Forwarder:
         if bound <= limit:
             return
         req = GenerateRequest(episode_id=episode_id, turn=0, endpoint=endpoint, model=parsed.model,
-                              messages=parsed.messages, prompt=parsed.prompt, sampling=sampling_of(parsed.body),
+                              messages=parsed.messages, prompt=parsed.prompt, sampling=sampling_of(parsed.body, endpoint),
                               tools=parsed.tools, request_id=uuid7())
         ev = request_event(req, raw=raw, stream=parsed.stream, state=EpisodeState(), gen=None, run_id=run_id,
                            upstream=self.upstream.name, raw_cap=self.config.raw_cap, scripted=self.scripted)
@@ -112,7 +112,7 @@ class Forwarder:
         rid = uuid7()  # also the id of the call's proxy.request event
         req = GenerateRequest(episode_id=episode_id, turn=self.book.next_turn(episode_id), endpoint=endpoint,
                               model=parsed.model, messages=parsed.messages, prompt=parsed.prompt,
-                              sampling=sampling_of(parsed.body), tools=parsed.tools, request_id=rid)
+                              sampling=sampling_of(parsed.body, endpoint), tools=parsed.tools, request_id=rid)
         shape = Shape(endpoint, rid, parsed.model, int(time.time()), parsed.body)
         return Call(req, raw, parsed.stream, shape, run_id, time.perf_counter(), parsed.n)
 

@@ -90,10 +90,9 @@ def _check_recorded(case: Case, evs: list, reply: Reply) -> None:
     assert req.payload.model == sent["model"]
     if "messages" in sent:
         assert req.payload.messages == sent["messages"]
-    extras = {k: v for k, v in sent.items() if k not in ("model", "messages", "prompt", "stream", "stream_options",
-                                                          "tools")}
-    assert req.payload.sampling == extras
-    assert req.payload.tools == sent.get("tools")
+    own = ("model", "messages", "stream", "tools") if "messages" in sent else ("model", "prompt", "stream")
+    assert req.payload.sampling == {k: v for k, v in sent.items() if k not in own}
+    assert req.payload.tools == (sent.get("tools") if "messages" in sent else None)
     if not sent.get("stream"):
         choice = orjson.loads(reply.body)["choices"][0]
         assert resp.payload.text == choice.get("message", choice).get("content", choice.get("text"))
