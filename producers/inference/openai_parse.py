@@ -62,6 +62,38 @@ def _tool_calls(value: Any, where: str) -> list[dict] | None:
     return out
 
 
+_NUMBERS = (float, int)
+
+
+def _numbers(values: list, where: str) -> list[float]:
+    if not all(type(v) in _NUMBERS for v in values):
+        raise _Bad(f"{where} holds something other than numbers")
+    return [float(v) for v in values]
+
+
+def _texts(values: list, where: str) -> list[str] | None:
+    """The token texts, None when the upstream gave none."""
+    if all(type(v) is str for v in values):
+        return values
+    if all(v is None for v in values):
+        return None
+    raise _Bad(f"{where} holds something other than strings")
+
+
+def _alternatives(alts: list, where: str) -> TopLogprobs | None:
+    """Per token [(text, logprob), ...] from OpenAI's [{token, logprob, bytes}, ...] lists."""
+    if not any(alts):
+        return None
+    try:
+        out = [[(a["token"], a["logprob"]) for a in per] if per else [] for per in alts]
+    except (KeyError, TypeError):
+        raise _Bad(f"{where} holds something other than {{token, logprob}} objects") from None
+    for per in out:
+        if not all(type(t) is str and type(lp) in _NUMBERS for t, lp in per):
+            raise _Bad(f"{where} holds a token that is not a string or a logprob that is not a number")
+    return out
+
+
 def _logprobs(choice: dict, endpoint: str, where: str) -> tuple[list[float] | None, list[str] | None,
                                                                 TopLogprobs | None]:
     """(logprob per token, token texts, alternatives per token) of one choice, each None when absent."""
@@ -72,30 +104,26 @@ def _logprobs(choice: dict, endpoint: str, where: str) -> tuple[list[float] | No
         content = _need(lp.get("content"), (list,), f"{where}.logprobs.content")
         if content is None:
             return None, None, None
-        lps, tokens, tops = [], [], []
-        for i, c in enumerate(content):
-            at = f"{where}.logprobs.content[{i}]"
-            _need(c, (dict,), at, nullable=False)
-            lps.append(float(_need(c.get("logprob"), (int, float), f"{at}.logprob", nullable=False)))
-            tokens.append(_need(c.get("token"), (str,), f"{at}.token") or "")
-            alts = _need(c.get("top_logprobs"), (list,), f"{at}.top_logprobs") or []
-            tops.append([(_need(a.get("token"), (str,), f"{at}.top_logprobs.token", nullable=False),
-                          float(_need(a.get("logprob"), (int, float), f"{at}.top_logprobs.logprob", nullable=False)))
-                         for a in alts if _need(a, (dict,), f"{at}.top_logprobs", nullable=False)])
-        return lps, tokens, tops if any(tops) else None
+        at = f"{where}.logprobs.content"
+        try:
+            lps = [c["logprob"] for c in content]
+            tokens = [c.get("token") for c in content]
+            alts = [c.get("top_logprobs") for c in content]
+        except (KeyError, TypeError, AttributeError):
+            raise _Bad(f"{at} holds something other than {{token, logprob, top_logprobs}} objects") from None
+        return _numbers(lps, f"{at}[].logprob"), _texts(tokens, f"{at}[].token"), \
+            _alternatives(alts, f"{at}[].top_logprobs")
     values = _need(lp.get("token_logprobs"), (list,), f"{where}.logprobs.token_logprobs")
     if values is None:
         return None, None, None
-    lps = [float(_need(v, (int, float), f"{where}.logprobs.token_logprobs", nullable=False)) for v in values]
     tokens = _need(lp.get("tokens"), (list,), f"{where}.logprobs.tokens")
-    if tokens is not None and not all(type(t) is str for t in tokens):
-        raise _Bad(f"{where}.logprobs.tokens holds something other than strings")
     top = _need(lp.get("top_logprobs"), (list,), f"{where}.logprobs.top_logprobs")
-    tops = None
-    if top is not None:
-        tops = [[(k, float(_need(v, (int, float), f"{where}.logprobs.top_logprobs", nullable=False)))
-                 for k, v in (_need(d, (dict,), f"{where}.logprobs.top_logprobs") or {}).items()] for d in top]
-    return lps, tokens, tops
+    if top is not None and not all(d is None or type(d) is dict for d in top):
+        raise _Bad(f"{where}.logprobs.top_logprobs holds something other than objects")
+    tops = _alternatives([[{"token": k, "logprob": v} for k, v in d.items()] if d else [] for d in top],
+                         f"{where}.logprobs.top_logprobs") if top is not None else None
+    return _numbers(values, f"{where}.logprobs.token_logprobs"), \
+        _texts(tokens, f"{where}.logprobs.tokens") if tokens is not None else None, tops
 
 
 def _choice(body: dict, choice: Any, endpoint: str, where: str, usage: dict[str, int]) -> Generation:

@@ -12,6 +12,7 @@ JSON error); one after it, and a log or size refusal at the end, as an SSE
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from typing import AsyncIterator
@@ -117,6 +118,7 @@ async def _body(fw: Forwarder, call: Call, agen: AsyncIterator[Chunk], first: Ch
         if failure is not None:
             yield await _record_failure(fw, call, got, failure)
             return
+        await asyncio.sleep(0)  # a disconnect noticed meanwhile cancels us here, before recording done
         yield await _record_done(fw, call, got)
     finally:
         if not got.recorded:  # the client went away: record without awaiting here
