@@ -10,6 +10,10 @@ workers can for the throughput figure. Finally the log is read back: every 200
 answer the workers received must have its `proxy.response` event.
 
 Added latency is p50(proxy) - p50(direct) and p99(proxy) - p99(direct).
+
+`validation` is what checking a request costs, measured in this process on the
+benchmark's body: the proxy's intake (JSON parse + depth bound + the OpenAI
+schema) against the JSON parse alone, best of five rounds.
 """
 from __future__ import annotations
 
@@ -135,6 +139,28 @@ def _recorded(log_url: str) -> dict[int, int]:
     return counts
 
 
+def _per_call_us(fn, n: int = 20000) -> float:
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / n * 1e6)
+    return best
+
+
+def validation_cost() -> dict:
+    """Microseconds per request: the proxy's intake of BODY, and the bare JSON parse it starts with."""
+    import orjson
+
+    from producers.proxy.intake import parse_body
+
+    intake = _per_call_us(lambda: parse_body(BODY, "chat"))
+    parse = _per_call_us(lambda: orjson.loads(BODY))
+    return {"intake_us": round(intake, 2), "json_parse_us": round(parse, 2),
+            "checks_us": round(intake - parse, 2)}
+
+
 def run(args: argparse.Namespace) -> dict:
     import uvloop
 
@@ -171,6 +197,7 @@ def run(args: argparse.Namespace) -> dict:
     for level in levels:
         results[str(level)]["events_lost"] = max(0, acked[level] - recorded.get(level, 0))
         results[str(level)]["acknowledged"] = acked[level]
+    results["validation"] = validation_cost()
     results["setup"] = {"log": log_url, "cpus": os.cpu_count(), "proxy_workers": 1,
                         "upstream": "infra.openai_stub (uvicorn+httptools, raw ASGI)"}
     return results
