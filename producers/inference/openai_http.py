@@ -72,12 +72,12 @@ class OpenAIUpstream:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError:
             raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from None
-        return [self._finish(g) for g in generations_from_body(parsed, request.endpoint, n)]
+        return [self._finish(g) for g in generations_from_body(parsed, request.endpoint, n, _detail(request))]
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body = self._body(request, stream=True)
         resp = await self._post(request, body)
-        acc = StreamAccumulator(request.endpoint, _n(request))
+        acc = StreamAccumulator(request.endpoint, _n(request), _detail(request))
         lines = resp.iter_lines()
         try:
             while not acc.done:
@@ -164,3 +164,9 @@ class OpenAIUpstream:
 def _n(request: GenerateRequest) -> int:
     n = request.sampling.get("n")
     return n if type(n) is int and n > 1 else 1
+
+
+def _detail(request: GenerateRequest) -> bool:
+    """Whether the agent asked for logprobs (then token texts and alternatives are kept)."""
+    lp = request.sampling.get("logprobs")
+    return lp is not None and lp is not False

@@ -8,6 +8,7 @@ outside the OpenAI shape are dropped (`usage` keeps its integer counts only).
 """
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -25,20 +26,31 @@ _NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a strin
           dict: "an object", type(None): "null"}
 
 
-def _need(value: Any, kinds: tuple[type, ...], where: str, nullable: bool = True) -> Any:
+Where = str | tuple[str, ...]
+"""A field's location; a tuple is joined only when an error names it (the common path builds no strings)."""
+
+
+def _at(where: Where) -> str:
+    return where if isinstance(where, str) else "".join(where)
+
+
+def _need(value: Any, kinds: tuple[type, ...], where: Where, nullable: bool = True) -> Any:
     if value is None and nullable:
         return None
     if type(value) not in kinds or (type(value) is bool and bool not in kinds):
-        raise _Bad(f"{where} is {_NAMES.get(type(value), 'something else')}")
+        raise _Bad(f"{_at(where)} is {_NAMES.get(type(value), 'something else')}")
     return value
 
 
-def _ints(value: Any, where: str) -> list[int] | None:
+def _ints(value: Any, where: Where) -> list[int] | None:
     if _need(value, (list,), where) is None:
         return None
-    if not all(type(x) is int for x in value):
-        raise _Bad(f"{where} holds something other than integers")
+    if not set(map(type, value)) <= _INT:
+        raise _Bad(f"{_at(where)} holds something other than integers")
     return list(value)
+
+
+_INT = {int}
 
 
 def _usage(value: Any) -> dict[str, int]:
@@ -47,12 +59,12 @@ def _usage(value: Any) -> dict[str, int]:
     return {k: v for k, v in value.items() if type(v) is int and len(k) <= 64}
 
 
-def _tool_calls(value: Any, where: str) -> list[dict] | None:
+def _tool_calls(value: Any, where: Where) -> list[dict] | None:
     if _need(value, (list,), where) is None or not value:
         return None
     out = []
     for i, tc in enumerate(value):
-        at = f"{where}[{i}]"
+        at = f"{_at(where)}[{i}]"
         _need(tc, (dict,), at, nullable=False)
         fn = _need(tc.get("function"), (dict,), f"{at}.function", nullable=False)
         out.append({"id": _need(tc.get("id"), (str,), f"{at}.id") or "",
@@ -63,88 +75,106 @@ def _tool_calls(value: Any, where: str) -> list[dict] | None:
 
 
 _NUMBERS = (float, int)
+_NUMBER_TYPES = {float, int}
+_STR = {str}
+_FLOAT = {float}
+_LOGPROB, _TOKEN = itemgetter("logprob"), itemgetter("token")
 
 
-def _numbers(values: list, where: str) -> list[float]:
-    if not all(type(v) in _NUMBERS for v in values):
-        raise _Bad(f"{where} holds something other than numbers")
-    return [float(v) for v in values]
-
-
-def _texts(values: list, where: str) -> list[str] | None:
-    """The token texts, None when the upstream gave none."""
-    if all(type(v) is str for v in values):
+def _numbers(values: list, where: Where) -> list[float]:
+    kinds = set(map(type, values))
+    if kinds <= _FLOAT:
         return values
-    if all(v is None for v in values):
+    if not kinds <= _NUMBER_TYPES:
+        raise _Bad(f"{_at(where)} holds something other than numbers")
+    return list(map(float, values))
+
+
+def _texts(values: list, where: Where) -> list[str] | None:
+    """The token texts, None when the upstream gave none."""
+    kinds = set(map(type, values))
+    if kinds <= _STR:
+        return values
+    if kinds == {type(None)}:
         return None
-    raise _Bad(f"{where} holds something other than strings")
+    raise _Bad(f"{_at(where)} holds something other than strings")
 
 
-def _alternatives(alts: list, where: str) -> TopLogprobs | None:
+def _alternatives(alts: list, where: Where) -> TopLogprobs | None:
     """Per token [(text, logprob), ...] from OpenAI's [{token, logprob, bytes}, ...] lists."""
     if not any(alts):
         return None
     try:
         out = [[(a["token"], a["logprob"]) for a in per] if per else [] for per in alts]
     except (KeyError, TypeError):
-        raise _Bad(f"{where} holds something other than {{token, logprob}} objects") from None
+        raise _Bad(f"{_at(where)} holds something other than {{token, logprob}} objects") from None
     for per in out:
         if not all(type(t) is str and type(lp) in _NUMBERS for t, lp in per):
-            raise _Bad(f"{where} holds a token that is not a string or a logprob that is not a number")
+            raise _Bad(f"{_at(where)} holds a token that is not a string or a logprob that is not a number")
     return out
 
 
-def _logprobs(choice: dict, endpoint: str, where: str) -> tuple[list[float] | None, list[str] | None,
-                                                                TopLogprobs | None]:
-    """(logprob per token, token texts, alternatives per token) of one choice, each None when absent."""
+def _logprobs(choice: dict, endpoint: str, where: str, detail: bool) -> tuple[list[float] | None, list[str] | None,
+                                                                              TopLogprobs | None]:
+    """(logprob per token, token texts, alternatives per token) of one choice, each None when absent
+    (texts and alternatives only with `detail`: the agent asked for them)."""
     lp = choice.get("logprobs")
     if not isinstance(lp, dict):
         return None, None, None
     if endpoint == "chat":
-        content = _need(lp.get("content"), (list,), f"{where}.logprobs.content")
+        content = _need(lp.get("content"), (list,), (where, ".logprobs.content"))
         if content is None:
             return None, None, None
-        at = f"{where}.logprobs.content"
         try:
-            lps = [c["logprob"] for c in content]
+            lps = list(map(_LOGPROB, content))
+            if not detail:
+                return _numbers(lps, (where, ".logprobs.content[].logprob")), None, None
             tokens = [c.get("token") for c in content]
             alts = [c.get("top_logprobs") for c in content]
         except (KeyError, TypeError, AttributeError):
-            raise _Bad(f"{at} holds something other than {{token, logprob, top_logprobs}} objects") from None
-        return _numbers(lps, f"{at}[].logprob"), _texts(tokens, f"{at}[].token"), \
-            _alternatives(alts, f"{at}[].top_logprobs")
-    values = _need(lp.get("token_logprobs"), (list,), f"{where}.logprobs.token_logprobs")
+            raise _Bad(f"{where}.logprobs.content holds something other than {{token, logprob, top_logprobs}} "
+                       "objects") from None
+        return _numbers(lps, (where, ".logprobs.content[].logprob")), \
+            _texts(tokens, (where, ".logprobs.content[].token")), \
+            _alternatives(alts, (where, ".logprobs.content[].top_logprobs"))
+    values = _need(lp.get("token_logprobs"), (list,), (where, ".logprobs.token_logprobs"))
     if values is None:
         return None, None, None
-    tokens = _need(lp.get("tokens"), (list,), f"{where}.logprobs.tokens")
-    top = _need(lp.get("top_logprobs"), (list,), f"{where}.logprobs.top_logprobs")
+    if not detail:
+        return _numbers(values, (where, ".logprobs.token_logprobs")), None, None
+    tokens = _need(lp.get("tokens"), (list,), (where, ".logprobs.tokens"))
+    top = _need(lp.get("top_logprobs"), (list,), (where, ".logprobs.top_logprobs"))
     if top is not None and not all(d is None or type(d) is dict for d in top):
         raise _Bad(f"{where}.logprobs.top_logprobs holds something other than objects")
     tops = _alternatives([[{"token": k, "logprob": v} for k, v in d.items()] if d else [] for d in top],
-                         f"{where}.logprobs.top_logprobs") if top is not None else None
-    return _numbers(values, f"{where}.logprobs.token_logprobs"), \
-        _texts(tokens, f"{where}.logprobs.tokens") if tokens is not None else None, tops
+                         (where, ".logprobs.top_logprobs")) if top is not None else None
+    return _numbers(values, (where, ".logprobs.token_logprobs")), \
+        _texts(tokens, (where, ".logprobs.tokens")) if tokens is not None else None, tops
 
 
-def _choice(body: dict, choice: Any, endpoint: str, where: str, usage: dict[str, int]) -> Generation:
+def _choice(body: dict, choice: Any, endpoint: str, where: str, usage: dict[str, int], detail: bool) -> Generation:
     _need(choice, (dict,), where, nullable=False)
     if endpoint == "chat":
-        message = _need(choice.get("message"), (dict,), f"{where}.message") or {}
-        text = _need(message.get("content"), (str,), f"{where}.message.content") or ""
-        tool_calls = _tool_calls(message.get("tool_calls"), f"{where}.message.tool_calls")
+        message = _need(choice.get("message"), (dict,), (where, ".message")) or {}
+        text = _need(message.get("content"), (str,), (where, ".message.content")) or ""
+        tool_calls = _tool_calls(message.get("tool_calls"), (where, ".message.tool_calls"))
     else:
-        text, tool_calls = _need(choice.get("text"), (str,), f"{where}.text") or "", None
+        text, tool_calls = _need(choice.get("text"), (str,), (where, ".text")) or "", None
     prompt = body.get("prompt_token_ids")
     prompt_ids = _ints(prompt if prompt is not None else choice.get("prompt_token_ids"), "prompt_token_ids")
-    lps, tokens, tops = _logprobs(choice, endpoint, where)
+    lps, tokens, tops = _logprobs(choice, endpoint, where, detail)
     return Generation(
-        text=text, finish_reason=_need(choice.get("finish_reason"), (str,), f"{where}.finish_reason") or "stop",
-        prompt_token_ids=prompt_ids, completion_token_ids=_ints(choice.get("token_ids"), f"{where}.token_ids"),
+        text=text, finish_reason=_need(choice.get("finish_reason"), (str,), (where, ".finish_reason")) or "stop",
+        prompt_token_ids=prompt_ids, completion_token_ids=_ints(choice.get("token_ids"), (where, ".token_ids")),
         logprobs=lps, usage=usage, tool_calls=tool_calls, tokens=tokens, top_logprobs=tops)
 
 
-def generations_from_body(body: Any, endpoint: str, n: int = 1) -> list[Generation]:
-    """The `n` choices of one non-streamed response, in index order."""
+_CHOICE = [f"choices[{i}]" for i in range(8)]
+
+
+def generations_from_body(body: Any, endpoint: str, n: int = 1, detail: bool = True) -> list[Generation]:
+    """The `n` choices of one non-streamed response, in index order; token texts and
+    alternatives only with `detail` (the agent asked for logprobs)."""
     try:
         _need(body, (dict,), "the response", nullable=False)
         choices = _need(body.get("choices"), (list,), "choices", nullable=False)
@@ -153,7 +183,8 @@ def generations_from_body(body: Any, endpoint: str, n: int = 1) -> list[Generati
         usage = _usage(body.get("usage"))
         if n > 1:
             choices = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
-        gens = [_choice(body, c, endpoint, f"choices[{i}]", usage) for i, c in enumerate(choices)]
+        gens = [_choice(body, c, endpoint, _CHOICE[i] if i < len(_CHOICE) else f"choices[{i}]", usage, detail)
+                for i, c in enumerate(choices)]
     except _Bad as exc:
         raise UpstreamError(f"upstream response is not an OpenAI completion: {exc}") from None
     if n > 1:
@@ -165,9 +196,9 @@ def generations_from_body(body: Any, endpoint: str, n: int = 1) -> list[Generati
     return gens
 
 
-def generation_from_body(body: Any, endpoint: str) -> Generation:
+def generation_from_body(body: Any, endpoint: str, detail: bool = True) -> Generation:
     """One non-streamed response with one choice as a Generation."""
-    return generations_from_body(body, endpoint)[0]
+    return generations_from_body(body, endpoint, 1, detail)[0]
 
 
 class _ChoiceState:
@@ -197,9 +228,10 @@ class _ChoiceState:
 class StreamAccumulator:
     """Feeds SSE lines of a streamed completion; collects what each choice's final Generation needs."""
 
-    def __init__(self, endpoint: str, n: int = 1):
+    def __init__(self, endpoint: str, n: int = 1, detail: bool = True):
         self.endpoint = endpoint
         self.n = n
+        self.detail = detail
         self.done = False
         self.choices = [_ChoiceState() for _ in range(n)]
         self.prompt_ids: list[int] | None = None
@@ -258,11 +290,12 @@ class StreamAccumulator:
             text = _need(choice.get("text"), (str,), "choices[].text") or ""
         ids = _ints(choice.get("token_ids"), "choices[].token_ids")
         state.has_ids = state.has_ids or ids is not None
-        lps, tokens, tops = _logprobs(choice, self.endpoint, "choices[]")
+        lps, tokens, tops = _logprobs(choice, self.endpoint, "choices[]", self.detail)
         if lps is not None:
             state.has_logprobs = True
-            tokens = tokens if tokens is not None and len(tokens) == len(lps) else [""] * len(lps)
-            tops = tops if tops is not None and len(tops) == len(lps) else [[] for _ in lps]
+            if self.detail:  # keep texts and alternatives aligned with the logprobs
+                tokens = tokens if tokens is not None and len(tokens) == len(lps) else [""] * len(lps)
+                tops = tops if tops is not None and len(tops) == len(lps) else [[] for _ in lps]
         finish = _need(choice.get("finish_reason"), (str,), "choices[].finish_reason")
         if finish:
             state.finish_reason = finish
