@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from events.payloads import DatasetManifest
 
-from .instance import Instance
+from .instance import HARNESS_FIELDS, MACHINE_FIELDS, Instance
 from .lock import default_cache_dir, file_lock
 
 __all__ = ["DatasetError", "LoadedDataset", "RowError", "load_dataset", "manifest_of"]
@@ -59,14 +59,17 @@ class LoadedDataset:
 
 def load_dataset(source: str | Path, split: str = "test", revision: str | None = None,
                  instance_filter: str | Collection[str] | None = None, limit: int | None = None,
-                 cache_dir: Path | str | None = None) -> LoadedDataset:
+                 cache_dir: Path | str | None = None, repos: str | None = None) -> LoadedDataset:
     """source: `bundled`, a .json/.jsonl/.parquet file, a local dataset directory, or
     a hub name. instance_filter: a regex searched for in the instance_id, or a
-    collection of ids. limit applies after the filter."""
+    collection of ids. limit applies after the filter. repos: where the repositories
+    of rows without a `repo_path` are (a mirrors directory or a URL template)."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     rows, row_errors, pinned, base_dir = _read_source(str(source), split, revision, cache)
     instances, errors = _validate(rows, base_dir)
     instances = _select(instances, instance_filter, limit)
+    if repos:
+        instances = [i if i.repo_path else i.model_copy(update={"repos": repos}) for i in instances]
     manifest = manifest_of(instances, source=str(source), split=split, revision=pinned)
     return LoadedDataset(instances, manifest, sorted(row_errors + errors, key=lambda e: e.row))
 
@@ -74,12 +77,20 @@ def load_dataset(source: str | Path, split: str = "test", revision: str | None =
 def manifest_of(instances: list[Instance], source: str, split: str,
                 revision: str) -> DatasetManifest:
     """The manifest pins content: sha256 of the canonical JSON of the instances
-    (without `repo_path`, which differs between machines)."""
-    canonical = json.dumps([i.model_dump(exclude={"repo_path"}) for i in instances],
-                           sort_keys=True, separators=(",", ":"))
+    (without `repo_path` and `repos`, which differ between machines; the harness's
+    columns only where a row has them, so older datasets keep their hash)."""
+    canonical = json.dumps([_content(i) for i in instances], sort_keys=True, separators=(",", ":"))
     return DatasetManifest(source=source, split=split, revision=revision,
                            sha256=hashlib.sha256(canonical.encode()).hexdigest(),
                            count=len(instances), instance_ids=[i.instance_id for i in instances])
+
+
+def _content(instance: Instance) -> dict[str, Any]:
+    data = instance.model_dump(exclude=set(MACHINE_FIELDS))
+    for name in HARNESS_FIELDS:
+        if not data.get(name):
+            data.pop(name, None)
+    return data
 
 
 def _read_source(source: str, split: str, revision: str | None,

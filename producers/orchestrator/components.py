@@ -27,7 +27,7 @@ def load_instances(cfg: RunConfig):
 
     d = cfg.dataset
     return load_dataset(d.source, split=d.split, revision=d.revision, instance_filter=d.instance_filter,
-                        limit=d.limit, cache_dir=d.cache_dir)
+                        limit=d.limit, cache_dir=d.cache_dir, repos=d.repos)
 
 
 def _memory_bytes(text: str) -> int:
@@ -65,11 +65,17 @@ def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
 
 
 def evaluate_and_record(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job, patch: str,
-                        finished_id: str | None):
-    from producers.evaluator import Evaluator, record_eval
+                        finished_id: str | None, infra: tuple[str, str] | None = None):
+    """Judge the pair's patch and record the verdict; `infra` = (cause, reason) when the episode
+    ended on an infrastructure failure: then nothing is judged and the result says `infra`."""
+    from producers.evaluator import Evaluator, infra_result, record_eval
 
-    result = Evaluator(sandboxes, timeout_s=cfg.agent.swe_agent_timeout).evaluate(
-        instance, patch, sample_idx=job.sample_idx, episode_id=job.episode_id, model=cfg.model.name)
+    if infra is not None:
+        result = infra_result(instance, infra[0], infra[1], patch=patch, sample_idx=job.sample_idx,
+                              episode_id=job.episode_id, model=cfg.model.name)
+    else:
+        result = Evaluator(sandboxes, timeout_s=cfg.agent.swe_agent_timeout).evaluate(
+            instance, patch, sample_idx=job.sample_idx, episode_id=job.episode_id, model=cfg.model.name)
     record_eval(log, result, run_id=cfg.run.id, parent=finished_id)
     return result
 

@@ -75,6 +75,10 @@ class DatasetSection(_Section):
     """Take at most this many instances (after the filter)."""
     cache_dir: str = ".ledger/cache"
     """Where datasets and bundled repositories are prepared."""
+    repos: str | None = None
+    """Where the repositories of rows without a local `repo_path` are: a directory of git
+    mirrors (`<owner>__<name>.git` or `<owner>/<name>`) or a URL template such as
+    `https://github.com/{repo}.git`; each episode fetches only its base commit."""
 
     @field_validator("instance_filter")
     @classmethod
@@ -142,6 +146,9 @@ class SamplingSection(_Section):
 class BatchSection(_Section):
     workers: int = Field(2, ge=1, le=64)
     """Episode worker processes."""
+    max_consecutive_infra_errors: int = Field(5, ge=0)
+    """Stop the run after this many pairs in a row ended in infrastructure errors (upstream
+    unreachable, repository missing...) instead of burning the whole dataset; 0 never stops."""
 
 
 class ResumePolicy(_Section):

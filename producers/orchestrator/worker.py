@@ -61,15 +61,17 @@ def _setup(config_dict: dict[str, Any]):
 
 
 def run_job(job: WorkerJob) -> dict[str, Any]:
-    """Returns {"pair", "resolved", "reason", "status"} for the progress display."""
+    """Returns {"pair", "resolved", "status", "infra_cause", "kind"} for the orchestrator."""
     from .components import evaluate_and_record, run_episode
 
     cfg, log, instances, sandboxes = _setup(job.config)
     instance = instances[job.instance_id]
-    patch, finished_id = job.patch, job.finished_event_id
+    patch, finished_id, infra = job.patch, job.finished_event_id, None
     if job.kind == "episode":
         outcome = run_episode(cfg, log, instance, sandboxes, job)
         patch, finished_id = outcome.patch, outcome.finished_event_id
-    result = evaluate_and_record(cfg, log, instance, sandboxes, job, patch, finished_id)
+        if outcome.infra_cause:
+            infra = (outcome.infra_cause, f"the episode ended on an infrastructure failure: {outcome.error}")
+    result = evaluate_and_record(cfg, log, instance, sandboxes, job, patch, finished_id, infra)
     return {"pair": (job.instance_id, job.sample_idx), "resolved": result.resolved,
-            "status": result.status, "kind": job.kind}
+            "status": result.status, "infra_cause": result.infra_cause, "kind": job.kind}

@@ -24,7 +24,8 @@ from events.payloads import SandboxInfo
 
 from .base import CommandResult, SandboxError
 from .local import DEFAULT_OUTPUT_CAP
-from .patch import EXCLUDED, PATCH_FILE_NAME, git
+from .checkout import checkout_commit
+from .patch import PATCH_FILE_NAME
 
 __all__ = ["DockerSandbox", "DockerSandboxFactory", "docker_available"]
 
@@ -82,7 +83,7 @@ class DockerSandbox:
         self._host = Path(tempfile.mkdtemp(prefix="ledger-dsbx-"))
         self._client = docker.from_env(timeout=max(60, int(factory.startup_timeout)))
         try:
-            self.base_commit = _host_checkout(repo, base_commit, self._host / "repo")
+            self.base_commit = checkout_commit(repo, base_commit, self._host / "repo")
             self._start()
             self._container.put_archive("/", _tar_dir(self._host / "repo", "repo"))
             self._exec(_GIT_SETUP, 4096)
@@ -186,19 +187,6 @@ class DockerSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _host_checkout(repo: Path, base_commit: str, dest: Path) -> str:
-    try:
-        full = git(repo, "rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}").strip()
-        dest.mkdir(parents=True)
-        git(dest, "init", "--quiet")
-        git(dest, "fetch", "--quiet", "--depth", "1", f"file://{repo.resolve()}", full)
-        git(dest, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", full)
-    except RuntimeError as exc:
-        raise SandboxError(f"cannot check out {base_commit!r} of {repo}: {exc}") from exc
-    (dest / ".git" / "info" / "exclude").write_text("\n".join(EXCLUDED) + "\n")
-    return full
 
 
 def _tar_dir(src: Path, arcname: str) -> bytes:
