@@ -207,7 +207,8 @@ def _git(repo: Path, step: int, *args: str) -> str:
 
 def demo_scripts() -> dict:
     """instance_id -> DemoScript for the scripted demo policy: `solve` looks around,
-    then applies the gold fix from the shell; `wrong` applies the wrong fix."""
+    then applies the gold fix from the shell; `wrong` applies the wrong fix. The mini
+    SWE-bench's instances (`swebench_mini`) are included."""
     from .demo_script import DemoScript, edit_command
 
     scripts = {}
@@ -218,4 +219,6 @@ def demo_scripts() -> dict:
                 instance_id=iid, solve=[*task.look, edit_command(task.fix), "git diff"],
                 wrong=[task.look[0], edit_command(task.wrong), "git diff"],
                 solve_rate=task.solve_rate)
-    return scripts
+    from .swebench_mini import demo_scripts as mini_scripts
+
+    return {**scripts, **mini_scripts()}

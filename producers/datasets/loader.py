@@ -31,6 +31,8 @@ from .lock import default_cache_dir, file_lock
 
 __all__ = ["DatasetError", "LoadedDataset", "RowError", "load_dataset", "manifest_of"]
 
+MINI = "swebench-mini"
+"""The built-in mini SWE-bench (`swebench_mini`): its rows, with its mirrors as `repos`."""
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -60,12 +62,15 @@ class LoadedDataset:
 def load_dataset(source: str | Path, split: str = "test", revision: str | None = None,
                  instance_filter: str | Collection[str] | None = None, limit: int | None = None,
                  cache_dir: Path | str | None = None, repos: str | None = None) -> LoadedDataset:
-    """source: `bundled`, a .json/.jsonl/.parquet file, a local dataset directory, or
-    a hub name. instance_filter: a regex searched for in the instance_id, or a
+    """source: `bundled`, `swebench-mini`, a .json/.jsonl/.parquet file, a local dataset
+    directory, or a hub name. instance_filter: a regex searched for in the instance_id, or a
     collection of ids. limit applies after the filter. repos: where the repositories
     of rows without a `repo_path` are (a mirrors directory or a URL template)."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     rows, row_errors, pinned, base_dir = _read_source(str(source), split, revision, cache)
+    if str(source) == MINI and not repos:
+        from .swebench_mini import ensure_swebench_mini
+        repos = str(ensure_swebench_mini(cache).mirrors)
     instances, errors = _validate(rows, base_dir)
     instances = _select(instances, instance_filter, limit)
     if repos:
@@ -99,6 +104,9 @@ def _read_source(source: str, split: str, revision: str | None,
         from .bundled import ensure_bundled, suite_digest
         rows = [i.model_dump() for i in ensure_bundled(cache)]
         return rows, [], f"bundled-{suite_digest()}", None
+    if source == MINI:
+        from .swebench_mini import ensure_swebench_mini, suite_digest as mini_digest
+        return ensure_swebench_mini(cache).rows(), [], f"{MINI}-{mini_digest()}", None
     path = Path(source).expanduser()
     if path.is_file():
         rows, errors = _read_file(path, split)
@@ -107,7 +115,7 @@ def _read_source(source: str, split: str, revision: str | None,
     if path.is_dir() or _HUB_NAME.match(source):
         rows, pinned = _read_hub(source, split, revision, cache)
         return rows, [], pinned, path if path.is_dir() else None
-    raise DatasetError(f"dataset source {source!r} is not `bundled`, an existing file or "
+    raise DatasetError(f"dataset source {source!r} is not `bundled`, `{MINI}`, an existing file or "
                        f"directory, or a hub name like princeton-nlp/SWE-bench_Lite")
 
 

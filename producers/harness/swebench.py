@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from events.payloads import TestStatus
@@ -100,9 +100,23 @@ class SwebenchHarness:
             version = harness_version()
         except Exception as exc:  # the harness could not even read the row
             return Verdict("infra", f"the official harness failed on the row: {exc}", infra_cause=HARNESS)
-        if not self._apply(sandbox, patch, trace):
-            return Verdict("patch_failed", "the model patch does not apply (the harness's git apply / "
-                           "patch chain): " + trace.first_error(), harness_version=version)
+        log, stopped = self.run(sandbox, spec, patch, trace, setup)
+        if stopped is not None:
+            return replace(stopped, harness_version=version)
+        try:
+            grade = grade_log(log, spec)
+        except Exception as exc:  # a parser crash is the harness's, not the model's
+            return Verdict("infra", f"the official harness's grading failed: {type(exc).__name__}: {exc}",
+                           harness_version=version, infra_cause=HARNESS)
+        return _verdict(grade, instance, version)
+
+    def run(self, sandbox: Sandbox, spec: Any, patch: str, trace: Trace,
+            setup: list[str] | None = None) -> tuple[str, Verdict | None]:
+        """Apply `patch` (nothing when empty: the base commit as it is) and run the eval script:
+        (its output, None), or ("", the verdict that stopped it: patch_failed, timeout)."""
+        if patch.strip() and not self._apply(sandbox, patch, trace):
+            return "", Verdict("patch_failed", "the model patch does not apply (the harness's git apply / "
+                               "patch chain): " + trace.first_error())
         script = spec.eval_script if getattr(sandbox, "testbed", False) else \
             local_script(spec.eval_script_list, str(sandbox.workdir), setup)
         sandbox.write_file(f"{WORK_DIR}/eval.sh", script)
@@ -110,14 +124,8 @@ class SwebenchHarness:
         result = sandbox.run(command, timeout_s=self.timeout_s)
         trace.add(command, result.output, result.exit_code)
         if result.timed_out:
-            return Verdict("timeout", f"the eval script ran past {self.timeout_s:g}s and was killed",
-                           harness_version=version)
-        try:
-            grade = grade_log(result.output, spec)
-        except Exception as exc:  # a parser crash is the harness's, not the model's
-            return Verdict("infra", f"the official harness's grading failed: {type(exc).__name__}: {exc}",
-                           harness_version=version, infra_cause=HARNESS)
-        return _verdict(grade, instance, version)
+            return "", Verdict("timeout", f"the eval script ran past {self.timeout_s:g}s and was killed")
+        return result.output, None
 
     def _apply(self, sandbox: Sandbox, patch: str, trace: Trace) -> bool:
         from swebench.harness.run_evaluation import GIT_APPLY_CMDS

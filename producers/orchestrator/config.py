@@ -65,7 +65,8 @@ class ModelSection(_Section):
 
 class DatasetSection(_Section):
     source: str = "bundled"
-    """`bundled`, a local .json/.jsonl/.parquet file, or a hub name like princeton-nlp/SWE-bench_Lite."""
+    """`bundled`, `swebench-mini` (a mini SWE-bench, offline), a local .json/.jsonl/.parquet file, or a
+    hub name like princeton-nlp/SWE-bench_Lite."""
     split: str = "test"
     revision: str | None = None
     """Hub revision to pin (recorded in the manifest either way)."""
