@@ -36,6 +36,12 @@ def repo_path_of(instance: Any) -> Path:
 
 
 def open_sandbox(factory: SandboxFactory, instance: Any) -> Sandbox:
+    """A fresh sandbox for `instance`: the factory's own per-instance way when it has one
+    (`create_for`: the harness's image for the instance), else its base commit fetched
+    from where the instance's repository is."""
+    per_instance = getattr(factory, "create_for", None)
+    if per_instance is not None:
+        return per_instance(instance)
     return factory.create(repo_source_of(instance), instance.base_commit)
 
 

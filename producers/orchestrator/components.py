@@ -36,12 +36,16 @@ def _memory_bytes(text: str) -> int:
     return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
-def make_sandbox_factory(cfg: RunConfig):
+def make_sandbox_factory(cfg: RunConfig, evaluation: bool = False):
+    """Where episodes (and, with `evaluation`, their evaluations) run. In the harness's images
+    an evaluation container has the network the harness gives it; an episode never does."""
     s = cfg.sandbox
     if s.kind == "docker":
-        from producers.sandbox.docker import DockerSandboxFactory
+        from producers.sandbox.docker import SWEBENCH_IMAGE, DockerSandboxFactory
 
-        return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout)
+        return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout,
+                                    output_cap=s.output_cap, build_images=s.build_images, task_repo=s.task_repo,
+                                    network=evaluation and s.image == SWEBENCH_IMAGE)
     from producers.sandbox.isolation import Rlimits
     from producers.sandbox.local import LocalSandboxFactory
 

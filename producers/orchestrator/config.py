@@ -111,7 +111,13 @@ class SandboxSection(_Section):
     kind: Literal["local", "docker"] = "local"
     """`local` (temp git checkout, rlimits, unshare -n) or `docker`."""
     image: str | None = None
-    """Docker image (docker only)."""
+    """Docker image (docker only); `swebench`: each instance's own image from the official
+    harness (its test spec's name), the agent and the evaluation each in a fresh container."""
+    build_images: bool = False
+    """With `image: swebench`: build a missing image with the harness's builder (docker buildx)
+    from `task_repo`; otherwise a missing image is pulled."""
+    task_repo: str | None = None
+    """A harness task repo (`tasks/<instance_id>/Dockerfile`) to build images from."""
     memory: str = "2g"
     """Memory limit (docker; the local sandbox maps it to RLIMIT_AS)."""
     startup_timeout: float = Field(120.0, gt=0)
@@ -217,6 +223,8 @@ class RunConfig(_Section):
             raise ValueError("run.mode param_search needs a non-empty param_search.grid")
         if self.sandbox.kind == "docker" and not self.sandbox.image:
             raise ValueError("sandbox.kind docker needs sandbox.image")
+        if self.sandbox.kind != "docker" and self.sandbox.image == "swebench":
+            raise ValueError("sandbox.image swebench (the harness's per-instance images) needs sandbox.kind docker")
         return self
 
 

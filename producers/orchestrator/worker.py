@@ -56,15 +56,15 @@ def _setup(config_dict: dict[str, Any]):
         cfg = RunConfig.model_validate(config_dict)
         _cache.update(key=key, cfg=cfg, log=open_log(cfg.log),
                       instances={i.instance_id: i for i in load_instances(cfg).instances},
-                      sandboxes=make_sandbox_factory(cfg))
-    return _cache["cfg"], _cache["log"], _cache["instances"], _cache["sandboxes"]
+                      sandboxes=make_sandbox_factory(cfg), eval_sandboxes=make_sandbox_factory(cfg, evaluation=True))
+    return _cache["cfg"], _cache["log"], _cache["instances"], _cache["sandboxes"], _cache["eval_sandboxes"]
 
 
 def run_job(job: WorkerJob) -> dict[str, Any]:
     """Returns {"pair", "resolved", "status", "infra_cause", "kind"} for the orchestrator."""
     from .components import evaluate_and_record, run_episode
 
-    cfg, log, instances, sandboxes = _setup(job.config)
+    cfg, log, instances, sandboxes, eval_sandboxes = _setup(job.config)
     instance = instances[job.instance_id]
     patch, finished_id, infra = job.patch, job.finished_event_id, None
     if job.kind == "episode":
@@ -72,6 +72,6 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
         patch, finished_id = outcome.patch, outcome.finished_event_id
         if outcome.infra_cause:
             infra = (outcome.infra_cause, f"the episode ended on an infrastructure failure: {outcome.error}")
-    result = evaluate_and_record(cfg, log, instance, sandboxes, job, patch, finished_id, infra)
+    result = evaluate_and_record(cfg, log, instance, eval_sandboxes, job, patch, finished_id, infra)
     return {"pair": (job.instance_id, job.sample_idx), "resolved": result.resolved,
             "status": result.status, "infra_cause": result.infra_cause, "kind": job.kind}
