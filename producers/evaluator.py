@@ -58,13 +58,15 @@ class Evaluator:
         return self.swebench if wants(instance) else self.pytest
 
     def evaluate(self, instance: Any, patch: str, *, sample_idx: int = 0,
-                 episode_id: str | None = None, model: str = "") -> EvalResult:
+                 episode_id: str | None = None, model: str = "", baseline: bool = False) -> EvalResult:
+        """`baseline`: an empty patch runs the tests at the base commit (with the test patch)
+        instead of being an `empty_patch` result (what dataset validation needs)."""
         start = time.monotonic()
         harness = self.harness_for(instance)
         trace = Trace()
         if wants(instance) and not knows(instance):
             verdict = Verdict("infra", missing_reason(instance), infra_cause=HARNESS)
-        elif not patch.strip():
+        elif not patch.strip() and not baseline:
             verdict = Verdict("empty_patch", "the patch is empty", resolution="no")
         else:
             verdict = self._run(harness, instance, patch, trace)

@@ -21,8 +21,9 @@ __all__ = ["Instance", "DEFAULT_TEST_COMMAND", "MACHINE_FIELDS", "HARNESS_FIELDS
 DEFAULT_TEST_COMMAND = "pytest -rA -p no:cacheprovider"
 MACHINE_FIELDS = frozenset({"repo_path", "repos"})
 """Where things are on this machine: never part of a dataset's content hash."""
-HARNESS_FIELDS = ("image", "eval_script", "log_parser", "eval_type")
-"""The official harness's columns of a SWE-bench 5 row (hashed only when present)."""
+HARNESS_FIELDS = ("image", "eval_script", "log_parser", "eval_type", "environment")
+"""The official harness's columns of a SWE-bench 5 row, and a row's own environment spec
+(hashed only when present, so older datasets keep their hash)."""
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _REPO = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
@@ -73,6 +74,9 @@ class Instance(BaseModel):
     """Name of the harness's log parser (`swebench.harness.log_parsers.PARSER_REGISTRY`)."""
     eval_type: str = ""
     """The harness's grading mode: `pass_and_fail` or `fail_only`."""
+    environment: dict[str, Any] | None = None
+    """This row's own environment spec fields (`producers.environments.EnvironmentSpec`),
+    applied over the dataset's environment table (`dataset.environments`)."""
 
     @field_validator("instance_id")
     @classmethod

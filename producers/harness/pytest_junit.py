@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from typing import Any
 
 from producers.sandbox.base import Sandbox
@@ -47,10 +48,16 @@ class PytestHarness:
         self.timeout_s, self.apply_timeout_s = timeout_s, apply_timeout_s
         self.test_command, self.plugin_autoload = test_command, plugin_autoload
 
-    def judge(self, sandbox: Sandbox, instance: Any, patch: str, trace: Trace,
-              env_prefix: str = "") -> Verdict:
+    def judge(self, sandbox: Sandbox, instance: Any, patch: str, trace: Trace) -> Verdict:
+        """`patch` empty: the base commit as it is (validation's first run)."""
+        environment = getattr(sandbox, "environment", None)
+        digest = environment.digest if environment is not None else ""
+        return replace(self._judge(sandbox, instance, patch, trace, environment), spec_digest=digest)
+
+    def _judge(self, sandbox: Sandbox, instance: Any, patch: str, trace: Trace, environment: Any) -> Verdict:
         sandbox.write_file(f"{WORK_DIR}/model.patch", patch)
-        if not apply_patch(sandbox, f"{WORK_DIR}/model.patch", PYTEST_APPLY, trace, self.apply_timeout_s):
+        if patch.strip() and not apply_patch(sandbox, f"{WORK_DIR}/model.patch", PYTEST_APPLY, trace,
+                                             self.apply_timeout_s):
             return Verdict("patch_failed", "the model patch does not apply: " + trace.first_error())
         test_patch = getattr(instance, "test_patch", "") or ""
         if test_patch.strip():
@@ -59,11 +66,14 @@ class PytestHarness:
                 return Verdict("test_patch_failed", "the test patch does not apply on top of the "
                                "model patch: " + trace.first_error())
         test_ids = [*instance.FAIL_TO_PASS, *instance.PASS_TO_PASS]
-        return self._pytest(sandbox, env_prefix + self._command(sandbox, instance, bool(env_prefix)),
-                            test_ids, trace)
+        return self._pytest(sandbox, self._command(sandbox, instance, environment), test_ids, trace)
 
-    def _command(self, sandbox: Sandbox, instance: Any, own_environment: bool) -> str:
-        base = getattr(instance, "test_command", None) or self.test_command
+    def _command(self, sandbox: Sandbox, instance: Any, environment: Any) -> str:
+        """The environment's `eval_commands && test_cmd`, else the instance's test command;
+        an environment's own pytest plugins load (they are the repository's)."""
+        own_environment = environment is not None
+        base = environment.test_command() if own_environment else \
+            getattr(instance, "test_command", None) or self.test_command
         autoload = self.plugin_autoload
         if autoload is None:
             autoload = own_environment or sandbox.info.kind != "local"

@@ -18,6 +18,7 @@ fault: that is an infrastructure error. A crash inside the harness's code is one
 from __future__ import annotations
 
 import os
+import shlex
 import tempfile
 from dataclasses import dataclass, replace
 from typing import Any
@@ -100,15 +101,17 @@ class SwebenchHarness:
             version = harness_version()
         except Exception as exc:  # the harness could not even read the row
             return Verdict("infra", f"the official harness failed on the row: {exc}", infra_cause=HARNESS)
+        environment = getattr(sandbox, "environment", None)
+        digest = environment.digest if environment is not None else ""
         log, stopped = self.run(sandbox, spec, patch, trace, setup)
         if stopped is not None:
-            return replace(stopped, harness_version=version)
+            return replace(stopped, harness_version=version, spec_digest=digest)
         try:
             grade = grade_log(log, spec)
         except Exception as exc:  # a parser crash is the harness's, not the model's
             return Verdict("infra", f"the official harness's grading failed: {type(exc).__name__}: {exc}",
                            harness_version=version, infra_cause=HARNESS)
-        return _verdict(grade, instance, version)
+        return replace(_verdict(grade, instance, version), spec_digest=digest)
 
     def run(self, sandbox: Sandbox, spec: Any, patch: str, trace: Trace,
             setup: list[str] | None = None) -> tuple[str, Verdict | None]:
@@ -118,7 +121,7 @@ class SwebenchHarness:
             return "", Verdict("patch_failed", "the model patch does not apply (the harness's git apply / "
                                "patch chain): " + trace.first_error())
         script = spec.eval_script if getattr(sandbox, "testbed", False) else \
-            local_script(spec.eval_script_list, str(sandbox.workdir), setup)
+            local_script(spec.eval_script_list, str(sandbox.workdir), _setup(sandbox, setup))
         sandbox.write_file(f"{WORK_DIR}/eval.sh", script)
         command = f"/bin/bash {WORK_DIR}/eval.sh"
         result = sandbox.run(command, timeout_s=self.timeout_s)
@@ -138,6 +141,17 @@ class SwebenchHarness:
         res = sandbox.run(check, timeout_s=self.apply_timeout_s)
         trace.add(check, res.output, res.exit_code)
         return res.exit_code == 0
+
+
+def _setup(sandbox: Sandbox, setup: list[str] | None) -> list[str]:
+    """The environment's lines at the top of the adapted script: with a built environment the
+    sandbox already has its PATH and PYTHONPATH; without one the checkout goes first on
+    PYTHONPATH, standing in for the editable install the script's install step would make."""
+    if setup is not None:
+        return setup
+    if getattr(sandbox, "environment", None) is not None:
+        return []
+    return [f'export PYTHONPATH={shlex.quote(str(sandbox.workdir))}"${{PYTHONPATH:+:$PYTHONPATH}}"']
 
 
 def _verdict(grade: Grade, instance: Any, version: str) -> Verdict:

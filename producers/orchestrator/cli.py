@@ -49,7 +49,7 @@ def _run_eval(config) -> int:
     from .infra import EXIT_INFRA
     from .plan import ResumeError
     from .report import print_summary
-    from .run import ConfigMismatch, EmptyPlan, run_config
+    from .run import ConfigMismatch, EmptyPlan, NotJudgeable, run_config
 
     console = Console(width=max(Console().width, 120))
     try:
@@ -60,6 +60,9 @@ def _run_eval(config) -> int:
     except EmptyPlan as exc:
         print(f"ledger run: {exc}", file=sys.stderr)
         return 1
+    except NotJudgeable as exc:
+        print(f"ledger run: {exc}", file=sys.stderr)
+        return EXIT_INFRA
     lines = [s.infra_summary() for s in summaries if s.infra_summary()]
     for line in lines:
         print(f"ledger run: {line}", file=sys.stderr)

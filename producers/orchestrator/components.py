@@ -46,10 +46,14 @@ def make_sandbox_factory(cfg: RunConfig, evaluation: bool = False):
         return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout,
                                     output_cap=s.output_cap, build_images=s.build_images, task_repo=s.task_repo,
                                     network=evaluation and s.image == SWEBENCH_IMAGE)
+    from producers.datasets.environments import EnvironmentResolver
     from producers.sandbox.isolation import Rlimits
     from producers.sandbox.local import LocalSandboxFactory
+    from producers.sandbox.with_environment import EnvironmentSandboxes
 
-    return LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=_memory_bytes(s.memory)))
+    local = LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=_memory_bytes(s.memory)))
+    resolver = EnvironmentResolver(cfg.dataset.environments, cfg.dataset.cache_dir)
+    return EnvironmentSandboxes(local, resolver.environment_for)
 
 
 def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):

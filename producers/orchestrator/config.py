@@ -80,6 +80,26 @@ class DatasetSection(_Section):
     """Where the repositories of rows without a local `repo_path` are: a directory of git
     mirrors (`<owner>__<name>.git` or `<owner>/<name>`) or a URL template such as
     `https://github.com/{repo}.git`; each episode fetches only its base commit."""
+    environments: str | None = None
+    """An environment table (YAML/JSON: defaults, per repo/version, per instance; see
+    producers/environments): each instance's tests run in its venv, built once per (repo,
+    version, spec digest), in the episode and in the evaluation (local sandboxes)."""
+    validation: Literal["off", "skip", "refuse"] = "off"
+    """Before any model call, check that each instance can be judged (its tests fail at base
+    and pass with the gold patch, `ledger datasets validate`): `skip` records the ones that
+    cannot as infrastructure errors and runs the rest; `refuse` runs nothing if any cannot."""
+
+    @field_validator("environments")
+    @classmethod
+    def _environments(cls, v: str | None) -> str | None:
+        if v is not None:
+            from producers.environments import EnvironmentTable, SpecError
+
+            try:
+                EnvironmentTable.load(v)
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("instance_filter")
     @classmethod

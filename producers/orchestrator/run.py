@@ -28,7 +28,7 @@ from .plan import ResumeError, RunState, Work, plan_specs, plan_work, read_state
 from .progress import RunProgress
 from .worker import WorkerJob, init_worker, run_job
 
-__all__ = ["Orchestrator", "run_config", "RunSummary", "ConfigMismatch", "EmptyPlan"]
+__all__ = ["Orchestrator", "run_config", "RunSummary", "ConfigMismatch", "EmptyPlan", "NotJudgeable"]
 
 _RUN_NS = uuid.UUID("0b7c6a52-54a6-4b8e-9a43-6f0f3f5f2d11")
 
@@ -39,6 +39,10 @@ class ConfigMismatch(RuntimeError):
 
 class EmptyPlan(RuntimeError):
     """The dataset (after its filter and limit) holds no instance: there is nothing to run."""
+
+
+class NotJudgeable(RuntimeError):
+    """`dataset.validation: refuse` and some instances cannot be judged: nothing ran."""
 
 
 @dataclass
@@ -111,11 +115,13 @@ class Orchestrator:
         from .components import Sidecars
 
         t0 = time.monotonic()
+        unjudgeable = self._validate()
         state = self.start_or_resume()
         specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
         todo, done = plan_work(specs, state, self.config.resume_policy)
         summary = RunSummary(self.run_id, planned=len(specs), skipped=done)
         todo = self._settle_given_up(todo, summary)
+        todo = self._record_unjudgeable(todo, unjudgeable)
         with Sidecars(self.config, self.log, self.console) as sidecars:
             self._run_pool(todo, sidecars, summary)
             sidecars.drain()
@@ -123,6 +129,50 @@ class Orchestrator:
         summary.infra = tally_infra(self.log, self.run_id)
         self._finish(summary, time.monotonic() - t0)
         return summary
+
+    def _validate(self) -> dict[str, str]:
+        """instance id -> why it cannot be judged (`dataset.validation`), before any model call;
+        with `refuse`, any such instance stops the run before it starts."""
+        mode = self.config.dataset.validation
+        if mode == "off":
+            return {}
+        from producers.datasets.validation import validate_instances
+        from producers.evaluator import Evaluator
+
+        from .components import make_sandbox_factory
+
+        self.console.print(f"validating {len(self.dataset.instances)} instances (dataset.validation: {mode})")
+        evaluator = Evaluator(make_sandbox_factory(self.config, evaluation=True),
+                              timeout_s=self.config.agent.swe_agent_timeout)
+        results = validate_instances(evaluator, self.dataset.instances, self.config.batch.workers)
+        bad = {r.instance_id: r.reason for r in results if not r.judgeable}
+        for iid, reason in bad.items():
+            self.console.print(f"[yellow]{iid} cannot be judged:[/] {reason}")
+        if bad and mode == "refuse":
+            raise NotJudgeable(f"{len(bad)} of {len(results)} instances cannot be judged by their environment "
+                               f"(dataset.validation: refuse), nothing ran: {', '.join(sorted(bad))}; see "
+                               "ledger datasets validate")
+        return bad
+
+    def _record_unjudgeable(self, todo: list[Work], unjudgeable: dict[str, str]) -> list[Work]:
+        """Pairs of instances that cannot be judged are infrastructure errors, recorded without
+        an episode (no model call is made for them)."""
+        if not unjudgeable:
+            return todo
+        from producers.evaluator import infra_result, record_eval
+        from producers.failures import ENVIRONMENT
+
+        instances = {i.instance_id: i for i in self.dataset.instances}
+        keep = []
+        for w in todo:
+            reason = unjudgeable.get(w.spec.instance_id)
+            if reason is None:
+                keep.append(w)
+                continue
+            result = infra_result(instances[w.spec.instance_id], ENVIRONMENT, f"cannot be judged: {reason}",
+                                  sample_idx=w.spec.sample_idx, model=self.config.model.name)
+            record_eval(self.log, result, run_id=self.run_id, parent=None, producer="orchestrator")
+        return keep
 
     def _settle_given_up(self, todo: list[Work], summary: RunSummary) -> list[Work]:
         """Pairs whose attempts ran out finish as errors with an empty patch, then get evaluated."""

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from events.payloads import SandboxInfo
-from producers.failures import IMAGE, REPOSITORY, SANDBOX
+from producers.failures import ENVIRONMENT, IMAGE, REPOSITORY, SANDBOX
 
-__all__ = ["CommandResult", "Sandbox", "SandboxFactory", "SandboxError", "SourceMissing", "ImageUnavailable"]
+__all__ = ["CommandResult", "Sandbox", "SandboxFactory", "SandboxError", "SourceMissing", "ImageUnavailable",
+           "EnvironmentUnavailable"]
 
 
 class SandboxError(RuntimeError):
@@ -35,6 +36,12 @@ class ImageUnavailable(SandboxError):
     """The container image is missing and could not be pulled or built."""
 
     cause = IMAGE
+
+
+class EnvironmentUnavailable(SandboxError):
+    """The instance's test environment could not be resolved or built."""
+
+    cause = ENVIRONMENT
 
 
 @dataclass(frozen=True)
