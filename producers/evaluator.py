@@ -24,7 +24,7 @@ from events.envelope import Envelope
 from events.log import EventLog
 from events.payloads import EvalResult
 from producers.agents.workspace import open_sandbox
-from producers.failures import HARNESS
+from producers.failures import HARNESS as HARNESS_CRASH
 from producers.harness import (DEFAULT_TEST_COMMAND, PytestHarness, SwebenchHarness, Trace, Verdict, knows,
                                missing_reason, resolution, test_files, wants)
 from producers.sandbox.base import SandboxError, SandboxFactory
@@ -65,7 +65,7 @@ class Evaluator:
         harness = self.harness_for(instance)
         trace = Trace()
         if wants(instance) and not knows(instance):
-            verdict = Verdict("infra", missing_reason(instance), infra_cause=HARNESS)
+            verdict = Verdict("infra", missing_reason(instance), infra_cause=HARNESS_CRASH)
         elif not patch.strip() and not baseline:
             verdict = Verdict("empty_patch", "the patch is empty", resolution="no")
         else:

@@ -1,8 +1,9 @@
 """rewards: `eval.result` -> `reward.assigned` under one versioned reward function.
 
 Stateless. Results with status `infra` get no reward (an outage says nothing about
-the policy, and must never train it towards 0). Output ids are derived from (`rewards.NAME`, version, eval id[, penalties]),
-so a new reward function or version writes new outputs beside the old ones.
+the policy, and must never train it towards 0). Output ids are derived from
+(`rewards.NAME`, version, eval id[, penalties]), so a new reward function or version
+writes new outputs beside the old ones.
 """
 from __future__ import annotations
 

@@ -53,7 +53,8 @@ def instance_report(result: Any) -> dict[str, Any]:
         report["infra_failure_reason"] = result.infra_cause
     if result.status == "ok":
         report["tests_status"] = {
-            FAIL_TO_PASS: _split(result.fail_to_pass, {"PASSED"}), PASS_TO_PASS: _split(result.pass_to_pass, _MAINTAINED),
+            FAIL_TO_PASS: _split(result.fail_to_pass, {"PASSED"}),
+            PASS_TO_PASS: _split(result.pass_to_pass, _MAINTAINED),
             FAIL_TO_FAIL: {"success": [], "failure": []}, PASS_TO_FAIL: {"success": [], "failure": []}}
     return {result.instance_id: report}
 

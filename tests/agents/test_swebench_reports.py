@@ -98,7 +98,10 @@ def test_export_matches_the_harness_and_imports_back(sqlite_url, tmp_path, subpr
                                   "orig", None, str(tmp_path / "official"))
     theirs = json.loads(Path(theirs_path).read_text())
     advisory = {"infra_failure_instances", "infra_failure_ids", "failure_reasons"}  # theirs reads logs we do not have
-    assert {k: v for k, v in theirs.items() if k not in advisory} == {k: v for k, v in ours.items() if k not in advisory}
+    def same(report: dict) -> dict:
+        return {k: v for k, v in report.items() if k not in advisory}
+
+    assert same(theirs) == same(ours)
 
     out = _ledger("import-report", str(tmp_path / "logs" / "run_evaluation" / "orig"), "--run-id", "back",
                   "--predictions", str(tmp_path / "preds.jsonl"), "--log", sqlite_url, env=subprocess_env)

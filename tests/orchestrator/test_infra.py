@@ -65,4 +65,5 @@ def test_an_empty_plan_exits_1(tmp_path):
     assert proc.returncode == 1
     assert "ledger run: nothing to run: no instance matched in dataset 'bundled'" in proc.stderr
     assert "instance_filter '^no-such-instance$'" in proc.stderr
-    assert not (tmp_path / "ledger.db").exists() or not list(open_log(f"sqlite:///{tmp_path / 'ledger.db'}").read("runs"))
+    db = tmp_path / "ledger.db"
+    assert not db.exists() or not list(open_log(f"sqlite:///{db}").read("runs"))

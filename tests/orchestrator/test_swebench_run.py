@@ -9,7 +9,6 @@ its episode fails before any model call, as an infrastructure error.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

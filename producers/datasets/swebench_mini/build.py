@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..bundled import _COMMON_FILES, _apply, _commit, _date, _git, _patch_of, _remove, _write
 from ..instance import Instance
-from .families import FAMILIES, OWNER, MiniFamily
+from .families import FAMILIES, MiniFamily
 from .rows import directives, eval_script, row
 
 __all__ = ["generate", "known_tests", "TESTS_FILE"]

@@ -305,7 +305,8 @@ PYOPS = MiniFamily(
 
     def test_clamp_bounds_message(self):'''),),
                  wrong=(Edit("pyops/ops.py", "    if x >= hi + 1:", "    if x >= hi + 2:"),),
-                 regression=(Edit("pyops/ops.py", "    if x < lo:\n        return lo", "    if x < lo:\n        return hi"),),
+                 regression=(Edit("pyops/ops.py", "    if x < lo:\n        return lo",
+                                  "    if x < lo:\n        return hi"),),
                  look=_look("cat pyops/ops.py")),
         TaskSpec(2, "exception handling",
                  "mean([]) raises ZeroDivisionError\n\nIt should raise ValueError('mean of an empty sequence').",
@@ -326,7 +327,8 @@ def test_mean_empty_kinds(xs):
 '''),),
                  wrong=(Edit("pyops/ops.py", "    return sum(xs) / len(xs)",
                              "    return sum(xs) / (len(xs) or 1)"),),
-                 regression=(Edit("pyops/ops.py", '    return path.rsplit("/", 1)[-1]', '    return path.split("/")[1]'),),
+                 regression=(Edit("pyops/ops.py", '    return path.rsplit("/", 1)[-1]',
+                                  '    return path.split("/")[1]'),),
                  look=_look("cat pyops/ops.py")))),
     flavours=(
         Flavour(f"{OWNER}/pyops-astropy", "pytest -rA -vv -o console_output_style=classic --tb=no",
@@ -339,7 +341,8 @@ def test_mean_empty_kinds(xs):
     directive="path",
     partial={1: (Edit("pyops/ops.py", "    if x >= hi + 1:", "    if x >= hi + 0.5:"),),
              2: (Edit("pyops/ops.py", "    return sum(xs) / len(xs)",
-                      "    if isinstance(xs, list) and not xs:\n        raise ValueError(\"mean of an empty sequence\")\n"
+                      "    if isinstance(xs, list) and not xs:\n"
+                      "        raise ValueError(\"mean of an empty sequence\")\n"
                       "    return sum(xs) / len(xs)"),)})
 
 FAMILIES: tuple[MiniFamily, ...] = (MINIDJANGO, MINISYMPY, PYOPS)
