@@ -66,6 +66,11 @@ class Evaluator:
         trace = Trace()
         if wants(instance) and not knows(instance):
             verdict = Verdict("infra", missing_reason(instance), infra_cause=HARNESS_CRASH)
+        elif not wants(instance) and not _pytest_ids(instance):
+            verdict = Verdict("infra", "no harness can judge this row: its tests are not pytest node ids "
+                              "(path::name) and it carries no eval_script for the official harness (SWE-bench 5 "
+                              "rows do; swebench 5 keeps no per-repo specs for older rows)",
+                              infra_cause=HARNESS_CRASH)
         elif not patch.strip() and not baseline:
             verdict = Verdict("empty_patch", "the patch is empty", resolution="no")
         else:
@@ -87,6 +92,10 @@ class Evaluator:
                 return harness.judge(sandbox, instance, patch, trace)
             except SandboxError as exc:
                 return Verdict("infra", f"sandbox failed: {exc}", infra_cause=exc.cause)
+
+
+def _pytest_ids(instance: Any) -> bool:
+    return all("::" in t for t in [*instance.FAIL_TO_PASS, *instance.PASS_TO_PASS])
 
 
 def _result(instance: Any, patch: str, verdict: Verdict, harness: str, **fields: Any) -> EvalResult:

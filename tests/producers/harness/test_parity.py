@@ -111,3 +111,16 @@ def test_partial_patches_are_partial(tmp_path):
                for p in LOGS if p.stem == "partial"}
     statuses = {iid: get_resolution_status(r["tests_status"]) for iid, r in partial.items()}
     assert len(statuses) >= 8 and Counter(statuses.values())["RESOLVED_PARTIAL"] >= 6, statuses
+
+
+def test_a_row_no_harness_can_judge_is_infra_not_a_model_failure(tmp_path):
+    """An older SWE-bench row (no eval_script) with Django test names: neither harness can run
+    it, so the result is an infrastructure error, not an unresolved patch."""
+    from producers.evaluator import Evaluator
+    from producers.sandbox.local import LocalSandboxFactory
+
+    row = {k: v for k, v in ROWS["swe-mini__minidjango-1"].items()
+           if k not in ("eval_script", "log_parser", "eval_type", "image")}
+    result = Evaluator(LocalSandboxFactory(root=tmp_path)).evaluate(Instance.model_validate(row), "diff --git a/x b/x")
+    assert (result.status, result.infra_cause, result.resolved) == ("infra", "harness", False)
+    assert "not pytest node ids" in result.reason
