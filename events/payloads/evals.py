@@ -33,7 +33,8 @@ class EvalResult(Payload):
     `sandbox`, `image`, `environment`, `harness`), the same words across events."""
     resolution: Resolution = ""
     """SWE-bench's resolution: full (resolved), partial (some FAIL_TO_PASS pass, every
-    PASS_TO_PASS holds) or no; empty when the tests did not run."""
+    PASS_TO_PASS holds) or no; empty when nothing decided it (infra, a patch that did not
+    apply, a timeout)."""
     fail_to_pass: dict[str, TestStatus] = {}
     pass_to_pass: dict[str, TestStatus] = {}
     harness: str = "pytest"

@@ -207,8 +207,7 @@ def _git(repo: Path, step: int, *args: str) -> str:
 
 def demo_scripts() -> dict:
     """instance_id -> DemoScript for the scripted demo policy: `solve` looks around,
-    then applies the gold fix from the shell; `wrong` applies the wrong fix. The mini
-    SWE-bench's instances (`swebench_mini`) are included."""
+    then applies the gold fix from the shell; `wrong` applies the wrong fix."""
     from .demo_script import DemoScript, edit_command
 
     scripts = {}
@@ -219,6 +218,4 @@ def demo_scripts() -> dict:
                 instance_id=iid, solve=[*task.look, edit_command(task.fix), "git diff"],
                 wrong=[task.look[0], edit_command(task.wrong), "git diff"],
                 solve_rate=task.solve_rate)
-    from .swebench_mini import demo_scripts as mini_scripts
-
-    return {**scripts, **mini_scripts()}
+    return scripts

@@ -129,8 +129,13 @@ def read_state(log: EventLog, run_id: str) -> RunState:
                 pair.infra_episodes.add(p.episode_id)
     for rec in log.read("evals"):
         ev = rec.event
-        if ev.run_id == run_id and ev.payload.status != "infra":
-            state.pair((ev.payload.instance_id, ev.payload.sample_idx)).evaluated += 1
+        if ev.run_id != run_id:
+            continue
+        pair = state.pair((ev.payload.instance_id, ev.payload.sample_idx))
+        if ev.payload.status != "infra":
+            pair.evaluated += 1
+        elif ev.payload.harness == "none" and ev.payload.episode_id:
+            pair.infra_episodes.add(ev.payload.episode_id)  # nothing judged: the episode hit it
     return state
 
 

@@ -64,17 +64,21 @@ def test_rescore_skips_infra_results(sqlite_url):
 
 def test_resume_runs_an_infra_pair_again_in_a_new_attempt(sqlite_url):
     log = open_log(sqlite_url)
-    for iid, cause in (("a__b-1", "upstream unreachable"), ("a__b-2", "")):
+    for iid, cause in (("a__b-1", "upstream unreachable"), ("a__b-2", ""), ("a__b-3", "")):
         ep = f"ep-{iid}"
         log.append("episodes", [
             events.new(EpisodeStarted(episode_id=ep, instance_id=iid), producer="t", run_id="r"),
             events.new(EpisodeFinished(episode_id=ep, instance_id=iid, patch="p", reason="error",
                                        infra_cause=cause), producer="t", run_id="r")])
     log.append("evals", [_infra("r", "a__b-1", 0),
-                         eval_result("r", "a__b-2", 0, False, status="infra", infra_cause="sandbox")])
-    todo, done = plan_work(plan_specs("r", ["a__b-1", "a__b-2"], 1), read_state(log, "r"), ResumePolicy())
+                         eval_result("r", "a__b-2", 0, False, status="infra", infra_cause="sandbox"),
+                         # the runner did not know, the worker's look at the proxy did: nothing was judged
+                         eval_result("r", "a__b-3", 0, False, status="infra", infra_cause="upstream unreachable",
+                                     harness="none", episode_id="ep-a__b-3")])
+    todo, done = plan_work(plan_specs("r", ["a__b-1", "a__b-2", "a__b-3"], 1), read_state(log, "r"), ResumePolicy())
     log.close()
     assert done == 0
     by_id = {w.spec.instance_id: w for w in todo}
     assert (by_id["a__b-1"].kind, by_id["a__b-1"].attempt) == ("episode", 2)   # the episode hit the outage
     assert (by_id["a__b-2"].kind, by_id["a__b-2"].patch) == ("evaluate", "p")  # only its evaluation did
+    assert (by_id["a__b-3"].kind, by_id["a__b-3"].attempt) == ("episode", 2)
