@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from producers.inference.base import token_text_of_bytes
-from producers.inference.tokenizer import BOS, IM_END, ByteTokenizer
+from producers.inference.tokenizer import BOS, IM_END, VOCAB_SIZE, ByteTokenizer
 
 __all__ = ["app", "reply_text", "prompt_ids", "completion_ids", "logprob_of", "token_text", "main"]
 
@@ -62,11 +62,15 @@ def completion_ids(text: str) -> list[int]:
 
 
 def token_text(token: int) -> str:
+    return _TEXT[token]
+
+
+def _token_text(token: int) -> str:
     return token_text_of_bytes(bytes([token])) if token < 256 else _TOK.decode([token], skip_special=False)
 
 
-def _bytes(token: int) -> list[int]:
-    return [token] if token < 256 else list(token_text(token).encode())
+_TEXT = [_token_text(t) for t in range(VOCAB_SIZE)]
+_BYTES = [[t] if t < 256 else list(_TEXT[t].encode()) for t in range(VOCAB_SIZE)]
 
 
 def _alternatives(token: int, lp: float, k: int) -> list[tuple[int, float]]:
@@ -76,12 +80,15 @@ def _alternatives(token: int, lp: float, k: int) -> list[tuple[int, float]]:
 def _logprobs(endpoint: str, ids: list[int], start: int, k: int = 0) -> dict:
     lps = [logprob_of(t, start + i) for i, t in enumerate(ids)]
     if endpoint == "chat":
-        return {"content": [{"token": token_text(t), "logprob": lp, "bytes": _bytes(t),
-                             "top_logprobs": [{"token": token_text(a), "logprob": alp, "bytes": _bytes(a)}
+        if not k:
+            return {"content": [{"token": _TEXT[t], "logprob": lp, "bytes": _BYTES[t], "top_logprobs": []}
+                                for t, lp in zip(ids, lps)]}
+        return {"content": [{"token": _TEXT[t], "logprob": lp, "bytes": _BYTES[t],
+                             "top_logprobs": [{"token": _TEXT[a], "logprob": alp, "bytes": _BYTES[a]}
                                               for a, alp in _alternatives(t, lp, k)]}
                             for t, lp in zip(ids, lps)]}
-    return {"tokens": [token_text(t) for t in ids], "token_logprobs": lps,
-            "top_logprobs": [{token_text(a): alp for a, alp in _alternatives(t, lp, k)} for t, lp in zip(ids, lps)]
+    return {"tokens": [_TEXT[t] for t in ids], "token_logprobs": lps,
+            "top_logprobs": [{_TEXT[a]: alp for a, alp in _alternatives(t, lp, k)} for t, lp in zip(ids, lps)]
             if k else None, "text_offset": None}
 
 
