@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,7 +80,8 @@ def manifest_of(instances: list[Instance], source: str, split: str,
                            sort_keys=True, separators=(",", ":"))
     return DatasetManifest(source=source, split=split, revision=revision,
                            sha256=hashlib.sha256(canonical.encode()).hexdigest(),
-                           count=len(instances), instance_ids=[i.instance_id for i in instances])
+                           count=len(instances), instance_ids=[i.instance_id for i in instances],
+                           repos=dict(Counter(i.repo for i in instances)))
 
 
 def _read_source(source: str, split: str, revision: str | None,

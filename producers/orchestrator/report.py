@@ -10,26 +10,26 @@ __all__ = ["print_summary", "score_table"]
 
 
 def score_table(rows: list[dict[str, Any]], title: str, ks: list[int]) -> Table:
-    """pass@k and avg@k for the run's k values, per scope key (the run, then each repo)."""
+    """pass@k for the run's k values and avg@1, per scope key (the run, then each repo); `n` is
+    the instances scored, `samples` the samples per instance (see processors/scoreboard.py)."""
     table = Table(title=title)
     table.add_column("scope")
     table.add_column("n", justify="right")
+    table.add_column("samples", justify="right")
     for k in ks:
         table.add_column(f"pass@{k}", justify="right")
-    for k in ks:
-        table.add_column(f"avg@{k}", justify="right")
+    table.add_column("avg@1", justify="right")
     order = {"run": 0, "repo": 1}
     keys = sorted({(r["scope"], r["scope_key"]) for r in rows if r["scope"] in order},
                   key=lambda sk: (order[sk[0]], sk[1]))
     index = {(r["scope"], r["scope_key"], r["metric"], r["k"]): r for r in rows}
     for scope, key in keys:
         cells = [key if scope == "repo" else f"run {key}"]
-        ns = [r["n"] for r in rows if r["scope"] == scope and r["scope_key"] == key]
-        cells.append(str(max(ns) if ns else ""))
-        for metric in ("pass@k", "avg@k"):
-            for k in ks:
-                r = index.get((scope, key, metric, k))
-                cells.append("—" if r is None else f"{r['value']:.3f}")
+        first = index.get((scope, key, "avg@k", 1)) or {}
+        cells += [str(first.get("n", "")), str(first.get("samples", ""))]
+        for metric, k in [("pass@k", k) for k in ks] + [("avg@k", 1)]:
+            r = index.get((scope, key, metric, k))
+            cells.append("—" if r is None else f"{r['value']:.3f}")
         table.add_row(*cells)
     return table
 
