@@ -143,7 +143,7 @@ def _shape(raw: pl.DataFrame, batch: Batch) -> pl.DataFrame:
     payload = typed_payload(event_type, raw.get_column("payload").struct.unnest(), batch.lines)
     ts = _utc(raw["ts"])
     frame = raw.drop("payload").rename({"v": "schema_version"}).with_columns(
-        ts=ts, date=ts.dt.date(), log=pl.lit(batch.log, pl.String),
+        ts=ts, date=ts.dt.date(), log_name=pl.lit(batch.log, pl.String),
         log_partition=pl.lit(batch.partition, pl.Int64),
         log_offset=pl.Series("log_offset", batch.offsets, dtype=pl.Int64),
         **{own: payload.to_struct(own)})
@@ -174,7 +174,7 @@ class Prepared:
 def prepare(topic: str, part: int, chunk: Chunk, log: str = "") -> Prepared:
     """Typed frames of a chunk by event type: read whole when it is uniform, else split by
     event type (upcasting old versions) and read each type's frame. `log` is the name of
-    the log in the lake (the rows' `log` column)."""
+    the log in the lake (the rows' `log_name` column)."""
     uniform = _uniform(topic, part, chunk, log)
     if uniform is not None:
         return Prepared({uniform[0]: uniform[1]}, 0)

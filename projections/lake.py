@@ -13,7 +13,7 @@ filter on `day` skips whole directories.
 A lake can follow several logs (the eval log and an RL demo's log, say): each
 gets a name (`ledger`, `demo-rl`: the file's stem, or `kafka-<prefix>`), its own
 offsets in the manifest, its name in the data files' names and in the rows'
-`log` column. A log is recognised by its identity — for SQLite the id of its
+`log_name` column. A log is recognised by its identity — for SQLite the id of its
 first event (a copy of the file is the same log), for Kafka the cluster id and
 topic prefix — never by its URL, so two logs are never mixed up under one set
 of offsets.

@@ -7,8 +7,8 @@ happy either way):
 - the envelope: `id`, `type`, `schema_version` (the event's `v`), `ts`
   (Datetime us UTC), `date` (its UTC day, a Date), `run_id`, `key`, `parent`,
   `producer`;
-- the position: `log` (the name under which the lake follows the log the row
-  came from), `log_partition`, `log_offset`;
+- the position: `log_name` (the name under which the lake follows the log the
+  row came from), `log_partition`, `log_offset`;
 - one struct column per event type, named after it (`eval_result`,
   `proxy_request`, ...), holding the typed payload; null in rows of other types.
 
@@ -54,7 +54,7 @@ ENVELOPE_COLUMNS: dict[str, pl.DataType] = {
     "ts": pl.Datetime("us", "UTC"), "date": pl.Date(), "run_id": pl.String(), "key": pl.String(),
     "parent": pl.String(), "producer": pl.String(),
 }
-POSITION_COLUMNS: dict[str, pl.DataType] = {"log": pl.String(), "log_partition": pl.Int64(),
+POSITION_COLUMNS: dict[str, pl.DataType] = {"log_name": pl.String(), "log_partition": pl.Int64(),
                                             "log_offset": pl.Int64()}
 _RESERVED = set(ENVELOPE_COLUMNS) | set(POSITION_COLUMNS) | {"v", "payload", "day"}
 

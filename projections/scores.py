@@ -5,13 +5,13 @@
     lf.filter(pl.col("run_id") == "r1").collect()
 
 The index lives at `DIR/views/scores.parquet`; the projector rebuilds it after
-every round that wrote `score.updated` rows. A key is (log, run_id, scope,
+every round that wrote `score.updated` rows. A key is (log_name, run_id, scope,
 scope_key, metric, k, scorer_version); the latest update (by event time, then
 log position) wins. `n` is the instances scored, `samples` the samples per
 instance, `c` the resolved samples (instance rows only); see
 processors/scoreboard.py.
 
-Join key to the evaluations a score was computed from: (log, run_id) and, by
+Join key to the evaluations a score was computed from: (log_name, run_id) and, by
 scope, `eval.result`'s `instance_id` (instance rows) or `repo` (repo rows);
 each `eval.result` names its `episode_id`.
 """
@@ -26,10 +26,10 @@ from . import lake as lk
 
 __all__ = ["load", "build", "from_updates", "from_log", "summary", "format_table", "KEY", "COLUMNS", "index_path"]
 
-KEY = ["log", "run_id", "scope", "scope_key", "metric", "k", "scorer_version"]
-COLUMNS = ["log", "run_id", "model", "dataset", "split", "scope", "scope_key", "metric", "k", "value", "n",
+KEY = ["log_name", "run_id", "scope", "scope_key", "metric", "k", "scorer_version"]
+COLUMNS = ["log_name", "run_id", "model", "dataset", "split", "scope", "scope_key", "metric", "k", "value", "n",
            "samples", "c", "coverage", "scorer_version", "updated_at"]
-_SCHEMA = {"log": pl.String, "run_id": pl.String, "model": pl.String, "dataset": pl.String, "split": pl.String,
+_SCHEMA = {"log_name": pl.String, "run_id": pl.String, "model": pl.String, "dataset": pl.String, "split": pl.String,
            "scope": pl.String, "scope_key": pl.String, "metric": pl.String, "k": pl.Int64,
            "value": pl.Float64, "n": pl.Int64, "samples": pl.Int64, "c": pl.Int64, "coverage": pl.Float64,
            "scorer_version": pl.Int64, "updated_at": pl.Datetime("us", "UTC")}
@@ -45,7 +45,7 @@ def from_updates(updates: pl.LazyFrame) -> pl.LazyFrame:
             .unique(subset=KEY, keep="last", maintain_order=True)
             .rename({"ts": "updated_at"})
             .select(COLUMNS)
-            .sort(["log", "run_id", "scope", "scope_key", "metric", "k", "scorer_version"]))
+            .sort(["log_name", "run_id", "scope", "scope_key", "metric", "k", "scorer_version"]))
 
 
 def _empty() -> pl.LazyFrame:
@@ -91,7 +91,7 @@ def from_log(log_url: str) -> pl.LazyFrame:
 
 def _row(log: str, event: Any, partition: int, offset: int) -> dict[str, Any]:
     p = event.payload
-    return {"log": log, "run_id": event.run_id, "model": p.model, "dataset": p.dataset, "split": p.split,
+    return {"log_name": log, "run_id": event.run_id, "model": p.model, "dataset": p.dataset, "split": p.split,
             "scope": p.scope, "scope_key": p.scope_key, "metric": p.metric, "k": p.k,
             "value": p.value, "n": p.n, "samples": p.samples, "c": p.c, "coverage": p.coverage,
             "scorer_version": p.scorer_version, "ts": event.ts, "log_partition": partition,
@@ -105,19 +105,19 @@ def summary(scores: pl.DataFrame, run: str | None = None) -> list[dict[str, Any]
     if run is not None:
         frame = frame.filter(pl.col("run_id") == run)
     frame = frame.filter(pl.col("scorer_version") == pl.col("scorer_version").max()
-                         .over(["log", "run_id", "scope", "scope_key", "metric"]))
+                         .over(["log_name", "run_id", "scope", "scope_key", "metric"]))
     out = []
-    for (log, run_id, scope, key), rows in frame.sort(["log", "run_id", "scope", "scope_key"]).group_by(
-            ["log", "run_id", "scope", "scope_key"], maintain_order=True):
+    for (log, run_id, scope, key), rows in frame.sort(["log_name", "run_id", "scope", "scope_key"]).group_by(
+            ["log_name", "run_id", "scope", "scope_key"], maintain_order=True):
         out.append(_line(log, run_id, scope, key, rows))
-    return sorted(out, key=lambda r: (r["log"], r["run_id"], r["scope"] != "run", r["scope_key"]))
+    return sorted(out, key=lambda r: (r["log_name"], r["run_id"], r["scope"] != "run", r["scope_key"]))
 
 
 def _line(log: str, run_id: str, scope: str, key: str, rows: pl.DataFrame) -> dict[str, Any]:
     passes = rows.filter(pl.col("metric") == "pass@k").sort("k")
     avg = rows.filter((pl.col("metric") == "avg@k") & (pl.col("k") == 1))
     first = (avg if avg.height else rows).row(0, named=True)
-    line = {"log": log, "run_id": run_id, "scope": scope, "scope_key": key, "n": first["n"],
+    line = {"log_name": log, "run_id": run_id, "scope": scope, "scope_key": key, "n": first["n"],
             "samples": first["samples"], "coverage": first["coverage"],
             "avg@1": avg["value"][0] if avg.height else None}
     line.update({f"pass@{k}": v for k, v in passes.select("k", "value").iter_rows()})
@@ -128,10 +128,10 @@ def format_table(lines: Iterable[dict[str, Any]]) -> str:
     """A plain-text table of `summary` lines: a pass@k column for every k any line has."""
     lines = list(lines)
     ks = sorted({int(name[5:]) for r in lines for name in r if name.startswith("pass@")})
-    logs = {r["log"] for r in lines}
+    logs = {r["log_name"] for r in lines}
     header = (["log"] if len(logs) > 1 else []) + ["run", "scope", "key", "n", "samples", "coverage",
                                                    *(f"pass@{k}" for k in ks), "avg@1"]
-    body = [([r["log"]] if len(logs) > 1 else []) +
+    body = [([r["log_name"]] if len(logs) > 1 else []) +
             [r["run_id"], r["scope"], r["scope_key"], _int(r["n"]), _int(r["samples"]), _num(r["coverage"]),
              *(_num(r.get(f"pass@{k}")) for k in ks), _num(r["avg@1"])] for r in lines]
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)

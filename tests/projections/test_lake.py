@@ -64,7 +64,7 @@ def test_two_logs_in_one_lake_are_followed_side_by_side_and_nothing_is_dropped(t
     assert manifest.logs[f"kafka-t{tmp_path.name[-8:]}"].identity["cluster_id"]
     want = set().union(*(log_ids(log) for log in logs.values()))
     assert sorted(lake_ids(lake)) == sorted(want), "every event of every log, once"
-    per_log = pl.scan_parquet(lk.events_glob(lake)).group_by("log").len().collect()
+    per_log = pl.scan_parquet(lk.events_glob(lake)).group_by("log_name").len().collect()
     assert dict(per_log.iter_rows()) == {name: sum(e.rows.values()) for name, e in manifest.logs.items()}
     # a copy of a log is the same log: nothing new, nothing twice
     with sqlite3.connect(tmp_path / "ledger.db") as src, sqlite3.connect(tmp_path / "copy.db") as dst:
