@@ -50,7 +50,7 @@ def test_structured_fields_are_typed_not_json():
 def test_one_schema_for_every_file():
     cols = event_schema()
     assert list(cols)[:12] == ["id", "type", "schema_version", "ts", "date", "run_id", "key", "parent", "producer",
-                               "log", "log_partition", "log_offset"]
+                               "log_name", "log_partition", "log_offset"]
     assert cols["date"] == pl.Date and cols["ts"] == pl.Datetime("us", "UTC")
     for event_type in SPECS:
         assert cols[column_of(event_type)] == payload_dtype(event_type)
@@ -76,3 +76,18 @@ def test_shapers_keep_what_the_typed_form_has_no_field_for():
     config = shaper_for(dict[str, Any], "RunStarted", "config")({"sampling": {"n": 4, "k": [1, 2]}, "id": "x"})
     assert config == [{"key": "sampling.n", "value": "4"}, {"key": "sampling.k", "value": "[1,2]"},
                       {"key": "id", "value": "x"}]
+
+
+def test_the_schema_reference_is_generated_from_the_catalog():
+    """docs/lake-schema.md is what `python -m projections.schema_doc` writes (regenerate it after
+    changing a payload)."""
+    from pathlib import Path
+
+    from projections.schema_doc import main, render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "lake-schema.md"
+    assert main(["--check", str(doc)]) == 0, "python -m projections.schema_doc > docs/lake-schema.md"
+    text = render()
+    for event_type in SPECS:
+        assert f"### `{event_type}`" in text
+    assert "| `fail_to_pass` | `fail_to_pass` | `list<struct<test, status>>` |" in text
