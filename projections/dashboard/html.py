@@ -25,7 +25,7 @@ main { padding: 18px 28px 48px; max-width: 1440px; }
 a { color: var(--accent); text-decoration: none; } a:hover { text-decoration: underline; }
 h1 { font-size: 22px; margin: 4px 0 2px; } h2 { font-size: 16px; margin: 30px 0 10px; }
 h3 { font-size: 14px; margin: 16px 0 6px; }
-.sub, .muted { color: var(--muted); } .crumbs { color: var(--muted); font-size: 13px; }
+.sub, .muted { color: var(--muted); } .small { font-size: 12px; } .crumbs { color: var(--muted); font-size: 13px; }
 table { border-collapse: collapse; } th, td { padding: 5px 10px; border-bottom: 1px solid var(--line);
   text-align: left; vertical-align: top; white-space: nowrap; }
 td.wrap, td.chips { white-space: normal; }

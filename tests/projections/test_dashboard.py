@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from html import unescape
 from pathlib import Path
 from urllib.parse import unquote
@@ -36,18 +37,26 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(fresh_demo):
+@contextmanager
+def _serving(lake: Path):
+    """The dashboard of `lake` on a real uvicorn server in a thread; yields its base URL."""
     port = _free_port()
-    app = create_app(fresh_demo / ".ledger" / "lake")
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(create_app(lake), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     while not srv.started:
         time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(fresh_demo):
+    with _serving(fresh_demo / ".ledger" / "lake") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +132,13 @@ def test_an_episode_tells_its_story_linked_by_ids(server, log_events):
 
 
 PAGES = {"runs": "/", "run": "/runs/demo", "run-param-search": "/runs/search.temperature%3D0.9",
-         "run-rl": "/runs/demo-rl", "compare": "/compare?a=search.temperature%3D0.2&b=search.temperature%3D0.9",
+         "run-rl": "/runs/demo-rl", "param-search": "/runs/search", "compare": "/compare?a=search.temperature%3D0.2&b=search.temperature%3D0.9",
          "training": "/training", "alerts": "/alerts", "memory": "/memory", "tasks": "/tasks"}
 MUST_HAVE = {"runs": ['id="runs-table"', "demo-rl", "search.temperature=0.9", 'id="trend-chart"', "compare-form"],
              "run": ['id="repo-table"', 'id="passk-chart"', 'id="failures"', 'id="slowest"', 'id="expensive"',
                      'id="episodes-table"'],
              "run-param-search": ['id="repo-table"', "param_search"], "run-rl": ["rewarded", "mean reward"],
+             "param-search": ['id="search-chart"', "search.temperature=0.2", "search.temperature=0.9"],
              "compare": ['id="compare-run"', 'id="compare-repos"', 'id="compare-instances"'],
              "training": ['id="reward_mean-chart"', 'id="loss-chart"', 'id="kl-chart"', 'id="clip_frac-chart"',
                           'id="staleness_mean-chart"', 'id="dropped_stale-chart"', 'id="versions-served"'],
@@ -191,3 +201,25 @@ def test_three_clicks_in_the_browser_reach_the_transcript_and_patch(server, log_
     first_change = next(line for line in finished["patch"].splitlines() if line.startswith("+") and
                         not line.startswith("+++"))
     assert unescape(re.sub(r"<[^>]+>", "\n", patch)).count(first_change) >= 1
+
+
+def test_pages_follow_the_lake_while_a_run_goes(tmp_path):
+    """The live pages poll /api/version, which changes with every projector round that wrote."""
+    import events
+    from events.log import open_log
+    from events.payloads import EpisodeStarted
+    from projections.projector import Projector
+
+    log = open_log(f"sqlite:///{tmp_path}/ledger.db")
+    lake = tmp_path / "lake"
+    with _serving(lake) as url:
+        before = httpx.get(f"{url}/api/version").json()["version"]
+        page = httpx.get(f"{url}/").text
+        assert "/api/version" in page and f'data-version="{before}"' in page
+        log.append("episodes", [events.new(EpisodeStarted(episode_id="e1", instance_id="i"), producer="t",
+                                           run_id="r")])
+        Projector(log, lake).run()
+        assert httpx.get(f"{url}/api/version").json()["version"] != before
+        assert [r["status"] for r in httpx.get(f"{url}/api/runs").json()] == ["running"]
+        assert "/api/version" not in httpx.get(f"{url}/memory").text  # pages a run does not change stay put
+    log.close()

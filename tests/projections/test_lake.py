@@ -24,8 +24,10 @@ from .bulk import lake_ids, log_ids, write_bulk
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _project(url: str, lake: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "main", "project", "--log", url, "--lake", str(lake)], cwd=ROOT,
+def _project(url: str, lake: Path | None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """`ledger project --log URL [--lake DIR]` (without --lake: the default lake under `cwd`)."""
+    where = ["--lake", str(lake)] if lake is not None else []
+    return subprocess.run([sys.executable, "-m", "main", "project", "--log", url, *where], cwd=cwd,
                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
 
 
@@ -49,14 +51,15 @@ def test_the_whole_event_lake_reads_with_no_options(tmp_path):
 
 
 def test_two_logs_in_one_lake_are_followed_side_by_side_and_nothing_is_dropped(tmp_path, kafka_bootstrap):
-    lake = tmp_path / "lake"
+    """The main log and the RL demo's log into the one default lake (.ledger/lake), then a Kafka log."""
+    lake = tmp_path / ".ledger" / "lake"
     main, rl = f"sqlite:///{tmp_path}/ledger.db", f"sqlite:///{tmp_path}/demo-rl.db"
     kafka = kafka_log_url(kafka_bootstrap, prefix=f"t{tmp_path.name[-8:]}.")
     logs = {url: open_log(url) for url in (main, rl, kafka)}
     for i, log in enumerate(logs.values()):
         write_bulk(log, 120, seed=i)  # the same shapes, different events at the same offsets
     for url in logs:
-        done = _project(url, lake)
+        done = _project(url, None, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
     manifest = lk.Manifest.load(lake)
     assert set(manifest.logs) == {"ledger", "demo-rl", f"kafka-t{tmp_path.name[-8:]}"}
@@ -69,7 +72,7 @@ def test_two_logs_in_one_lake_are_followed_side_by_side_and_nothing_is_dropped(t
     # a copy of a log is the same log: nothing new, nothing twice
     with sqlite3.connect(tmp_path / "ledger.db") as src, sqlite3.connect(tmp_path / "copy.db") as dst:
         src.backup(dst)
-    again = _project(f"sqlite:///{tmp_path}/copy.db", lake)
+    again = _project(f"sqlite:///{tmp_path}/copy.db", None, cwd=tmp_path)
     assert again.returncode == 0 and "as log 'ledger'" in again.stderr and "projected 0 records" in again.stderr
     assert set(lk.Manifest.load(lake).logs) == set(manifest.logs)
     for log in logs.values():

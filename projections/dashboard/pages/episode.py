@@ -104,7 +104,7 @@ def episode_body(d: dict[str, Any]) -> str:
     ev, reward = d["eval"], d["reward"]
     run_id = d.get("run_id") or ""
     outcome = outcome_of({"resolved": (ev or {}).get("resolved"), "eval_status": (ev or {}).get("status"),
-                          "reason": f.get("reason")})
+                          "reason": f.get("reason"), "reward": (reward or {}).get("reward")})
     head = (f'<p class="crumbs"><a href="/">Runs</a> › {run_link(run_id)} › {esc(d["episode_id"])}</p>'
             f'<h1>{esc(s.get("instance_id") or f.get("instance_id"))} <span class="muted">#{esc(s.get("sample_idx"))}'
             f'</span></h1><p class="sub">episode {esc(d["episode_id"])} · attempt {esc(s.get("attempt"))} · agent '

@@ -23,15 +23,13 @@ def runs_columns(ks: list[int]) -> list[Column]:
 
     def name(r: dict[str, Any]) -> str:
         parent = r.get("parent_run")
-        return (f'<span class="muted">↳ </span>' if parent else "") + run_link(r["run_id"]) + \
-            (f' <span class="muted">of</span> {run_link(parent)}' if parent else "")
-
-    def what(r: dict[str, Any]) -> str:
-        parts = [p for p in (r.get("model"), r.get("dataset")) if p]
-        return esc(" · ".join(parts)) if parts else '<span class="muted">–</span>'
+        what = " · ".join(p for p in (r.get("model"), r.get("dataset")) if p) or "–"
+        part = f" · part of {run_link(parent)}" if parent else ""
+        return (('<span class="muted">↳ </span>' if parent else "") + f"<b>{run_link(r['run_id'])}</b>"
+                + f'<br><span class="muted small">{esc(what)}{part}</span>')
 
     cols = [Column("run", name), Column("mode", lambda r: badge(r.get("mode") or "-")),
-            Column("model · dataset", what), Column("status", lambda r: badge(r.get("status") or "-")),
+            Column("status", lambda r: badge(r.get("status") or "-")),
             Column("started", lambda r: when(r.get("started_at"))),
             Column("duration", lambda r: duration(r.get("duration_s")), True),
             Column("episodes", planned, True),
@@ -65,10 +63,13 @@ def _trend(rows: list[dict[str, Any]], ks: list[int]) -> str:
 
 
 def runs_body(lake: Path, rows: list[dict[str, Any]]) -> str:
+    from ... import lake as lk
+
     ks = _ks(rows)
     running = sum(r["status"] == "running" for r in rows)
-    head = (f"<h1>Runs</h1><p class=\"sub\">{len(rows)} runs · {running} running · "
-            f"eval, param_search and rl runs from every log this lake follows</p>")
+    logs = sorted(lk.Manifest.load(lake).logs)
+    head = (f"<h1>Runs</h1><p class=\"sub\">{len(rows)} runs · {running} running · from "
+            f"{len(logs)} log{'s' if len(logs) != 1 else ''} ({esc(', '.join(logs)) or 'none yet'})</p>")
     options = "".join(f'<option value="{esc(r["run_id"])}">{esc(r["run_id"])}</option>' for r in rows)
     second = "".join(f'<option value="{esc(r["run_id"])}"{" selected" if i == len(rows) - 2 else ""}>'
                      f'{esc(r["run_id"])}</option>' for i, r in enumerate(rows))
