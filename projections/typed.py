@@ -22,7 +22,7 @@ import polars as pl
 import pyarrow as pa
 from pydantic import BaseModel
 
-from .schema import (_optional, _scalar, entry_names, field_kinds, lake_dtype, payload_dtype)
+from .schema import _optional, _scalar, entry_names, field_kinds, lake_dtype, payload_dtype
 from .shapes import OPEN_SHAPES, json_text
 
 __all__ = ["typed_payload", "shaper_for"]

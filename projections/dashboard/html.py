@@ -117,7 +117,8 @@ def table(rows: Iterable[dict[str, Any]], columns: list[Column], table_id: str, 
     head = "".join(f'<th class="{c.cls}">{esc(c.title)}</th>' for c in columns)
     body = "".join("<tr>" + "".join(f'<td class="{c.cls}">{c.render(r)}</td>' for c in columns) + "</tr>"
                    for r in rows)
-    return f'<div class="scroll"><table id="{esc(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+    return (f'<div class="scroll"><table id="{esc(table_id)}"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
 
 
 def cards(items: list[tuple[str, str]]) -> str:
@@ -125,7 +126,8 @@ def cards(items: list[tuple[str, str]]) -> str:
                                            f"</div>" for k, v in items) + "</div>"
 
 
-_TONE = {"finished": "ok", "resolved": "ok", "rewarded": "info", "running": "info", "failed": "bad", "cancelled": "warn",
+_TONE = {"finished": "ok", "resolved": "ok", "rewarded": "info", "running": "info", "failed": "bad",
+         "cancelled": "warn",
          "unfinished": "warn", "eval": "plain", "rl": "info", "param_search": "plain", "model": "bad", "infra": "warn"}
 
 

@@ -10,8 +10,14 @@ import yaml
 
 from events.log import open_log
 from producers.agents import AgentLimits, EpisodeContext, Sampling, make_runner
-from producers.agents.swe_agent import (AgentConfigValidator, ConfigValidationError, PatchExtractor,
-                                        SWEAgentConfigBuilder, SweAgentSettings, unique_instance_id)
+from producers.agents.swe_agent import (
+    AgentConfigValidator,
+    ConfigValidationError,
+    PatchExtractor,
+    SWEAgentConfigBuilder,
+    SweAgentSettings,
+    unique_instance_id,
+)
 from producers.agents.swe_agent.runner import exit_reason
 from producers.sandbox.local import LocalSandboxFactory
 

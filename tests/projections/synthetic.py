@@ -10,9 +10,21 @@ from datetime import datetime, timedelta, timezone
 from math import comb
 
 import events
-from events.payloads import (AlertRaised, AlertResolved, DatasetManifest, EvalResult, GateResult,
-                             RunFinished, RunStarted, ScoreUpdated, TaskFinished, TaskPhase,
-                             TrainerStep, WorkflowEvicted, WorkflowInduced)
+from events.payloads import (
+    AlertRaised,
+    AlertResolved,
+    DatasetManifest,
+    EvalResult,
+    GateResult,
+    RunFinished,
+    RunStarted,
+    ScoreUpdated,
+    TaskFinished,
+    TaskPhase,
+    TrainerStep,
+    WorkflowEvicted,
+    WorkflowInduced,
+)
 
 __all__ = ["write_demo_run", "resolved", "RUNS", "REPOS", "INSTANCES", "SAMPLES", "DAYS"]
 

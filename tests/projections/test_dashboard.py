@@ -132,7 +132,8 @@ def test_an_episode_tells_its_story_linked_by_ids(server, log_events):
 
 
 PAGES = {"runs": "/", "run": "/runs/demo", "run-param-search": "/runs/search.temperature%3D0.9",
-         "run-rl": "/runs/demo-rl", "param-search": "/runs/search", "compare": "/compare?a=search.temperature%3D0.2&b=search.temperature%3D0.9",
+         "run-rl": "/runs/demo-rl", "param-search": "/runs/search",
+         "compare": "/compare?a=search.temperature%3D0.2&b=search.temperature%3D0.9",
          "training": "/training", "alerts": "/alerts", "memory": "/memory", "tasks": "/tasks"}
 MUST_HAVE = {"runs": ['id="runs-table"', "demo-rl", "search.temperature=0.9", 'id="trend-chart"', "compare-form"],
              "run": ['id="repo-table"', 'id="passk-chart"', 'id="failures"', 'id="slowest"', 'id="expensive"',

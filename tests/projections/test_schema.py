@@ -7,8 +7,15 @@ import polars as pl
 from pydantic import BaseModel
 
 from events.registry import SPECS
-from projections.schema import (column_of, event_schema, field_kinds, flat_columns, lake_dtype,
-                                payload_dtype, required_fields)
+from projections.schema import (
+    column_of,
+    event_schema,
+    field_kinds,
+    flat_columns,
+    lake_dtype,
+    payload_dtype,
+    required_fields,
+)
 from projections.typed import shaper_for
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..episodes import outcome_of
-from ..html import (Column, badge, cards, details, diff, duration, esc, num, run_link, section, table, when)
+from ..html import Column, badge, cards, details, diff, duration, esc, num, run_link, section, table, when
 
 __all__ = ["episode_body"]
 
@@ -21,11 +21,18 @@ def _text(text: Any) -> str:
     return f"<pre>{esc(shown)}</pre>"
 
 
+def _calls(calls: list[dict[str, Any]] | None) -> str:
+    """Tool calls as `name(arguments)`."""
+    out = []
+    for c in calls or []:
+        fn = c.get("function") or {}
+        out.append(f"<pre>{esc(fn.get('name'))}({esc(fn.get('arguments'))})</pre>")
+    return "".join(out)
+
+
 def _message(m: dict[str, Any]) -> str:
-    calls = m.get("tool_calls") or []
-    call_html = "".join(f"<pre>{esc((c.get('function') or {}).get('name'))}({esc((c.get('function') or {}).get('arguments'))})</pre>"
-                        for c in calls)
-    return f'<div class="msg"><div class="label"><b>{esc(m.get("role"))}</b></div>{_text(m.get("content"))}{call_html}</div>'
+    role = f'<div class="label"><b>{esc(m.get("role"))}</b></div>'
+    return f'<div class="msg">{role}{_text(m.get("content"))}{_calls(m.get("tool_calls"))}</div>'
 
 
 def _messages(turn: dict[str, Any]) -> str:
@@ -44,14 +51,16 @@ def _messages(turn: dict[str, Any]) -> str:
 
 def _action(a: dict[str, Any]) -> str:
     obs = a.get("observation") or {}
-    size = obs.get("size")
-    note = "" if obs.get("complete", True) else f" (excerpt of {size:,} bytes, sha256 {esc(obs.get('sha256', '')[:12])}…)"
+    note = "" if obs.get("complete", True) else \
+        f" (excerpt of {obs.get('size') or 0:,} bytes, sha256 {str(obs.get('sha256', ''))[:12]}…)"
     code = a.get("exit_code")
-    status = badge(f"exit {code}", "ok" if code == 0 else "bad") if code is not None else badge("no exit code", "warn")
+    status = badge("no exit code", "warn") if code is None else badge(f"exit {code}", "ok" if code == 0 else "bad")
     timed = badge("timed out", "warn") if a.get("timed_out") else ""
-    return (f'<div class="action"><div class="label"><b>action</b>{esc(a.get("tool"))} · step {a.get("step")} · '
-            f'{duration(a.get("duration_s"))} {status} {timed}</div><pre>{esc(a.get("command"))}</pre></div>'
-            f'<div class="observation"><div class="label"><b>observation</b>{esc(note)}</div>{_text(obs.get("text"))}</div>')
+    head = (f'<b>action</b>{esc(a.get("tool"))} · step {a.get("step")} · {duration(a.get("duration_s"))} '
+            f'{status} {timed}')
+    return (f'<div class="action"><div class="label">{head}</div><pre>{esc(a.get("command"))}</pre></div>'
+            f'<div class="observation"><div class="label"><b>observation</b>{esc(note)}</div>'
+            f'{_text(obs.get("text"))}</div>')
 
 
 def _ms(value: Any) -> str:
@@ -67,10 +76,8 @@ def _turn(t: dict[str, Any]) -> str:
         usage = resp.get("usage") or {}
         meta = (f'{num(usage.get("prompt_tokens"))} prompt + {num(usage.get("completion_tokens"))} completion tokens · '
                 f'{_ms(resp.get("latency_ms"))} · finish {esc(resp.get("finish_reason"))}')
-        calls = "".join(f"<pre>{esc((c.get('function') or {}).get('name'))}({esc((c.get('function') or {}).get('arguments'))})</pre>"
-                        for c in resp.get("tool_calls") or [])
         parts.append(f'<div class="response"><div class="label"><b>model response</b>{meta}</div>'
-                     f'{_text(resp.get("text"))}{calls}</div>')
+                     f'{_text(resp.get("text"))}{_calls(resp.get("tool_calls"))}</div>')
     elif err:
         parts.append(f'<div class="response"><div class="label"><b>model call failed</b></div>'
                      f'<pre>{esc(err.get("status"))} {esc(err.get("kind"))}: {esc(err.get("message"))}</pre></div>')
@@ -83,15 +90,17 @@ def _turn(t: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+_TEST_COLUMNS = [Column("test", lambda r: esc(r["test"])), Column("set", lambda r: esc(r["set"])),
+                 Column("status", lambda r: badge(r["status"], "ok" if r["status"] == "PASSED" else None))]
+
+
 def _evaluation(ev: dict[str, Any] | None) -> str:
     if ev is None:
         return '<p id="evaluation" class="muted">not evaluated</p>'
-    head = (f'<p id="evaluation">{badge("resolved" if ev["resolved"] else "not resolved", "ok" if ev["resolved"] else "bad")} '
-            f'status {badge(ev.get("status"))} · {esc(ev.get("reason"))} · harness {esc(ev.get("harness"))} '
-            f'{esc(ev.get("harness_version"))} · {duration(ev.get("duration_s"))}</p>')
-    tests = table(ev["tests"], [Column("test", lambda r: esc(r["test"])), Column("set", lambda r: esc(r["set"])),
-                                Column("status", lambda r: badge(r["status"], "ok" if r["status"] == "PASSED" else None))],
-                  "tests-table", "no per-test statuses")
+    verdict = badge("resolved", "ok") if ev["resolved"] else badge("not resolved", "bad")
+    head = (f'<p id="evaluation">{verdict} status {badge(ev.get("status"))} · {esc(ev.get("reason"))} · harness '
+            f'{esc(ev.get("harness"))} {esc(ev.get("harness_version"))} · {duration(ev.get("duration_s"))}</p>')
+    tests = table(ev["tests"], _TEST_COLUMNS, "tests-table", "no per-test statuses")
     log = ev.get("log") or {}
     excerpt = ("" if not log else details(f"test log ({num(log.get('size'))} bytes"
                                           f"{'' if log.get('complete', True) else ', excerpt'})",
@@ -105,11 +114,12 @@ def episode_body(d: dict[str, Any]) -> str:
     run_id = d.get("run_id") or ""
     outcome = outcome_of({"resolved": (ev or {}).get("resolved"), "eval_status": (ev or {}).get("status"),
                           "reason": f.get("reason"), "reward": (reward or {}).get("reward")})
+    title = (f'{esc(s.get("instance_id") or f.get("instance_id"))} '
+             f'<span class="muted">#{esc(s.get("sample_idx"))}</span>')
     head = (f'<p class="crumbs"><a href="/">Runs</a> › {run_link(run_id)} › {esc(d["episode_id"])}</p>'
-            f'<h1>{esc(s.get("instance_id") or f.get("instance_id"))} <span class="muted">#{esc(s.get("sample_idx"))}'
-            f'</span></h1><p class="sub">episode {esc(d["episode_id"])} · attempt {esc(s.get("attempt"))} · agent '
-            f'{esc(s.get("agent"))} · model {esc(s.get("model") or "–")} · repo {esc(s.get("repo") or "–")} · started '
-            f'{when(s.get("ts"))}</p>')
+            f'<h1>{title}</h1><p class="sub">episode {esc(d["episode_id"])} · attempt {esc(s.get("attempt"))} · '
+            f'agent {esc(s.get("agent"))} · model {esc(s.get("model") or "–")} · repo {esc(s.get("repo") or "–")} · '
+            f'started {when(s.get("ts"))}</p>')
     tok = d["tokens"]
     summary = cards([("outcome", badge(outcome)), ("agent ended", esc(f.get("reason") or "running")),
                      ("reward", num((reward or {}).get("reward"))), ("model calls", num(len(d["turns"]))),
@@ -118,13 +128,17 @@ def episode_body(d: dict[str, Any]) -> str:
                      ("policy", esc(", ".join(d["policy_versions"]) or "–"))])
     problem = s.get("problem_statement") or ""
     error = f'<pre class="bad">{esc(f["error"])}</pre>' if f.get("error") else ""
-    components = ", ".join(f"{c['name']} {c['value']:g}" for c in (reward or {}).get("components") or [])
-    reward_html = ("<p class=\"muted\">no reward</p>" if not reward else
-                   f"<p>{num(reward['reward'])} from {esc(reward.get('reward_fn'))} v{esc(reward.get('reward_version'))}"
-                   f"{' · ' + esc(components) if components else ''}</p>")
     return (head + summary + error
             + section("Problem statement", _text(problem) if problem else '<p class="muted">not recorded</p>')
             + section("Transcript", '<div id="transcript">' + ("".join(_turn(t) for t in d["turns"])
                                                                or '<p class="muted">no model calls</p>') + "</div>")
             + section("Patch", diff(f.get("patch") or ""), "patch-section")
-            + section("Evaluation", _evaluation(ev)) + section("Reward", reward_html))
+            + section("Evaluation", _evaluation(ev)) + section("Reward", _reward(reward)))
+
+
+def _reward(reward: dict[str, Any] | None) -> str:
+    if not reward:
+        return '<p class="muted">no reward</p>'
+    components = ", ".join(f"{c['name']} {c['value']:g}" for c in reward.get("components") or [])
+    source = f"{esc(reward.get('reward_fn'))} v{esc(reward.get('reward_version'))}"
+    return f"<p>{num(reward['reward'])} from {source}{' · ' + esc(components) if components else ''}</p>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..charts import line_chart
-from ..html import Column, badge, episode_link, esc, num, run_link, section, table, when
+from ..html import Column, badge, details, episode_link, esc, num, run_link, section, table, when
 
 __all__ = ["training_body", "alerts_body", "memory_body", "tasks_body", "curve"]
 
@@ -33,25 +33,36 @@ def training_body(steps: list[dict[str, Any]], fields: list[str], updates: list[
             f"every numeric field of trainer.step, per step</p>")
     charts = ('<div class="charts" id="training-charts">' + "".join(curve(steps, f) for f in ordered) + "</div>"
               if steps else '<p class="muted" id="training-charts">no trainer steps in this lake</p>')
-    upd = table(updates, [Column("trainer", lambda r: esc(r["trainer_id"])), Column("version", lambda r: num(r["version"]), True),
-                          Column("step", lambda r: num(r["step"]), True), Column("checkpoint", lambda r: esc(r["checkpoint"])),
-                          Column("at", lambda r: when(r["ts"]))], "policy-updates", "no policy published")
-    srv = table(served, [Column("run", lambda r: run_link(r["run_id"]) if r.get("run_id") else "–"),
-                         Column("policy version", lambda r: esc(r["policy"])),
-                         Column("model calls", lambda r: num(r["calls"]), True),
-                         Column("trainable", lambda r: num(r["trainable"]), True),
-                         Column("first", lambda r: when(r["first"])), Column("last", lambda r: when(r["last"]))],
-                "versions-served", "no model calls recorded")
+    upd = table(updates, _UPDATE_COLUMNS, "policy-updates", "no policy published")
+    srv = table(served, _SERVED_COLUMNS, "versions-served", "no model calls recorded")
     return head + charts + section("Policies published", upd) + section("Policy versions served", srv)
 
 
+_UPDATE_COLUMNS = [Column("trainer", lambda r: esc(r["trainer_id"])),
+                   Column("version", lambda r: num(r["version"]), True),
+                   Column("step", lambda r: num(r["step"]), True), Column("checkpoint", lambda r: esc(r["checkpoint"])),
+                   Column("at", lambda r: when(r["ts"]))]
+_SERVED_COLUMNS = [Column("run", lambda r: run_link(r["run_id"]) if r.get("run_id") else "–"),
+                   Column("policy version", lambda r: esc(r["policy"])),
+                   Column("model calls", lambda r: num(r["calls"]), True),
+                   Column("trainable", lambda r: num(r["trainable"]), True),
+                   Column("first", lambda r: when(r["first"])), Column("last", lambda r: when(r["last"]))]
+
+
+def _severity(r: dict[str, Any]) -> str:
+    return badge(r.get("severity") or "-", "bad" if r.get("severity") == "critical" else "warn")
+
+
+_ALERT_COLUMNS = [Column("rule", lambda r: esc(r["rule"])), Column("severity", _severity),
+                  Column("value", lambda r: num(r.get("value")), True),
+                  Column("threshold", lambda r: num(r.get("threshold")), True),
+                  Column("window", lambda r: f"{num(r.get('window_s'), 0)} s", True),
+                  Column("message", lambda r: esc(r.get("message")), wrap=True),
+                  Column("since", lambda r: when(r.get("ts")))]
+
+
 def alerts_body(alerts: list[dict[str, Any]]) -> str:
-    cols = [Column("rule", lambda r: esc(r["rule"])), Column("severity", lambda r: badge(r.get("severity") or "-",
-                                                                                         "bad" if r.get("severity") == "critical" else "warn")),
-            Column("value", lambda r: num(r.get("value")), True), Column("threshold", lambda r: num(r.get("threshold")), True),
-            Column("window", lambda r: f"{num(r.get('window_s'), 0)} s", True),
-            Column("message", lambda r: esc(r.get("message")), wrap=True), Column("since", lambda r: when(r.get("ts")))]
-    return "<h1>Active alerts</h1>" + table(alerts, cols, "alerts-table", "no active alert")
+    return "<h1>Active alerts</h1>" + table(alerts, _ALERT_COLUMNS, "alerts-table", "no active alert")
 
 
 def memory_body(memory: dict[str, dict[str, Any]]) -> str:
@@ -66,15 +77,19 @@ def memory_body(memory: dict[str, dict[str, Any]]) -> str:
                        + "</ol>", wrap=True),
                 Column("from episodes", lambda r: '<span class="chips">'
                        + "".join(episode_link(e) for e in r["sources"][:12]) + "</span>", wrap=True)]
-        parts.append(f"<h2>{esc(scope)}</h2>" + table(rows, cols, f"memory-{scope}")
-                     + f"<details><summary>the prompt block the agent sees</summary><pre>{esc(m['prompt'])}</pre></details>")
+        prompt = details("the prompt block the agent sees", f"<pre>{esc(m['prompt'])}</pre>")
+        parts.append(f"<h2>{esc(scope)}</h2>" + table(rows, cols, f"memory-{scope}") + prompt)
     return "".join(parts) + "</div>"
 
 
+def _task_status(r: dict[str, Any]) -> str:
+    return badge(r.get("status") or "-", "ok" if r.get("status") == "success" else None)
+
+
 def tasks_body(tasks: list[dict[str, Any]]) -> str:
-    cols = [Column("task", lambda r: esc(r["id"])), Column("status", lambda r: badge(r.get("status") or "-",
-                                                                                     "ok" if r.get("status") == "success" else None)),
-            Column("phase", lambda r: esc(r.get("phase"))), Column("tests passed", lambda r: num(r.get("tests_passed")), True),
+    cols = [Column("task", lambda r: esc(r["id"])), Column("status", _task_status),
+            Column("phase", lambda r: esc(r.get("phase"))),
+            Column("tests passed", lambda r: num(r.get("tests_passed")), True),
             Column("tests failed", lambda r: num(r.get("tests_failed")), True),
             Column("coverage before", lambda r: num(r.get("coverage_before"), 1), True),
             Column("coverage after", lambda r: num(r.get("coverage_after"), 1), True),

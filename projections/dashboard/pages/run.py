@@ -8,8 +8,7 @@ from typing import Any
 from .. import data
 from ..charts import line_chart
 from ..episodes import failure_groups, run_episodes
-from ..html import (Column, badge, cards, duration, episode_link, esc, num, run_link, run_url, section, table,
-                    when)
+from ..html import Column, badge, cards, duration, episode_link, esc, num, run_link, run_url, section, table, when
 
 __all__ = ["run_data", "run_body"]
 
@@ -102,10 +101,11 @@ def run_body(d: dict[str, Any], repo: str | None = None) -> str:
         f'<p class="muted">the first {EPISODES_SHOWN} of {len(shown)}; pick a repo above to see the rest</p>'
     shown = shown if repo else shown[:EPISODES_SHOWN]
     title = f"Episodes of {repo}" if repo else "Episodes"
+    repos = table(d["repos"], _repo_columns(r["run_id"], ks), "repo-table", "no repo scores yet")
+    curve = _curve(r["run_id"], r["pass_at"]) if ks else ""
     filt = f' <a href="{esc(run_url(r["run_id"]))}#episodes" class="muted">(all repos)</a>' if repo else ""
     return (head + summary
-            + section("Per repo", f'<div class="row"><div>{table(d["repos"], _repo_columns(r["run_id"], ks), "repo-table", "no repo scores yet")}</div>'
-                      f'<div>{_curve(r["run_id"], r["pass_at"]) if ks else ""}</div></div>')
+            + section("Per repo", f'<div class="row"><div>{repos}</div><div>{curve}</div></div>')
             + section("Failures by reason", _failures(d["failures"]))
             + '<div class="row"><div>' + section("Slowest episodes", _top(episodes, "duration_s", "slowest"))
             + "</div><div>" + section("Most expensive episodes (tokens)", _top(episodes, "tokens", "expensive"))

@@ -33,11 +33,15 @@ def runs_columns(ks: list[int]) -> list[Column]:
             Column("started", lambda r: when(r.get("started_at"))),
             Column("duration", lambda r: duration(r.get("duration_s")), True),
             Column("episodes", planned, True),
-            Column("resolved", lambda r: num(r["resolved"]) + f' <span class="muted">/ {r["evaluated"]:,}</span>', True)]
+            Column("resolved", _resolved, True)]
     cols += [Column(f"pass@{k}", lambda r, k=k: num(r["pass_at"].get(k)), True) for k in ks]
     cols += [Column("failures: infra", lambda r: _count(r["infra_failures"], "warn"), True),
              Column("model", lambda r: _count(r["model_failures"], "bad"), True)]
     return cols
+
+
+def _resolved(r: dict[str, Any]) -> str:
+    return num(r["resolved"]) + f' <span class="muted">/ {r["evaluated"]:,}</span>'
 
 
 def _count(n: int, tone: str) -> str:
