@@ -6,10 +6,11 @@ and as `unfinished` without a `run.finished` (or `running` while its events are 
 A param_search sub-run (id `<id>.<field>=<value>...`, eval mode in its events) shows with mode
 `param_search` and its search as `parent_run`.
 
-Failures are counted the way DESIGN.md §4 classifies them: `infra` — the evaluation could not
-judge the patch (`eval.result` status `infra`, `error` or `test_patch_failed`) or the agent
-ended with `error` (sandbox, proxy, upstream); `model` — an evaluated sample that is not
-resolved for any other reason (its patch does not apply, is empty, times out or fails tests).
+Failures are counted the way DESIGN.md §4 and `eval.result.status` classify them: `infra` — a
+result with status `infra` (upstream unreachable, sandbox, repository, image, environment or
+harness missing: nothing was judged; its `infra_cause` says which); `model` — an evaluated sample
+that is not resolved for any other reason (its patch does not apply, is empty, times out, errors
+or fails tests).
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from ..memory import WorkflowMemory
 __all__ = ["per_version", "rows_of", "runs", "pass_at_k", "run_scores", "repo_table", "active_alerts", "memory_blocks",
            "tasks", "flat", "INFRA_STATUSES", "lake_version", "policy_label"]
 
-INFRA_STATUSES = ("infra", "error", "test_patch_failed")
+INFRA_STATUSES = ("infra",)
 """eval.result statuses that say nothing about the model's patch."""
 
 
@@ -172,21 +173,13 @@ def _activity(lake: Path) -> pl.DataFrame:
 
 def _eval_counts(lake: Path) -> pl.DataFrame:
     evals = flat(lake, "eval.result", ["run_id", "resolved", "status"])
-    agent_errors = flat(lake, "episode.finished", ["run_id", "reason"])
-    schema = {"run_id": pl.String, "evaluated": pl.UInt32, "resolved": pl.UInt32, "infra_failures": pl.UInt32,
-              "model_failures": pl.UInt32}
     if evals is None:
-        counts = pl.DataFrame(schema=schema)
-    else:
-        infra = pl.col("status").is_in(INFRA_STATUSES)
-        counts = evals.group_by("run_id").agg(
-            evaluated=pl.len(), resolved=pl.col("resolved").sum(), infra_failures=infra.sum(),
-            model_failures=(~pl.col("resolved") & ~infra).sum()).collect()
-    if agent_errors is not None:
-        errs = agent_errors.filter(pl.col("reason") == "error").group_by("run_id").agg(agent_errors=pl.len()).collect()
-        counts = counts.join(errs, on="run_id", how="full", coalesce=True).with_columns(
-            infra_failures=pl.col("infra_failures").fill_null(0) + pl.col("agent_errors").fill_null(0)).drop("agent_errors")
-    return counts
+        return pl.DataFrame(schema={"run_id": pl.String, "evaluated": pl.UInt32, "resolved": pl.UInt32,
+                                    "infra_failures": pl.UInt32, "model_failures": pl.UInt32})
+    infra = pl.col("status").is_in(INFRA_STATUSES)
+    return evals.group_by("run_id").agg(
+        evaluated=(~infra).sum(), resolved=pl.col("resolved").sum(), infra_failures=infra.sum(),
+        model_failures=(~pl.col("resolved") & ~infra).sum()).collect()
 
 
 # -- scores --------------------------------------------------------------------------------------

@@ -42,10 +42,12 @@ def _finished(lake: Path, ids: list[str]) -> pl.DataFrame | None:
 
 
 def _evals(lake: Path, run_id: str) -> pl.DataFrame | None:
-    f = flat(lake, "eval.result", ["run_id", "episode_id", "resolved", "status", "reason"])
+    f = flat(lake, "eval.result")
     if f is None:
         return None
-    return (f.filter((pl.col("run_id") == run_id) & pl.col("episode_id").is_not_null()).drop("run_id")
+    cols = ["episode_id", "resolved", "status", "reason"] + (["infra_cause"] if "infra_cause" in
+                                                           f.collect_schema().names() else [])
+    return (f.filter((pl.col("run_id") == run_id) & pl.col("episode_id").is_not_null()).select(cols)
             .rename({"status": "eval_status", "reason": "eval_reason"}).collect().unique("episode_id", keep="first"))
 
 
@@ -70,12 +72,12 @@ def _tokens(lake: Path, ids: list[str]) -> pl.DataFrame | None:
 
 def outcome_of(r: dict[str, Any]) -> str:
     """One label for how an episode ended: `resolved`, `rewarded` (no tests, a reward: the RL loop),
-    `running`, an infra reason, or the model's failure."""
+    `running`, `infra: <cause>`, or the model's failure."""
     if r.get("resolved"):
         return "resolved"
     status, reason = r.get("eval_status"), r.get("reason")
-    if reason == "error" or status in INFRA_STATUSES:
-        return f"infra: {status}" if status in INFRA_STATUSES else "infra: agent error"
+    if status in INFRA_STATUSES:
+        return f"infra: {r.get('infra_cause') or 'unknown cause'}"
     if status is None:
         if r.get("reward") is not None:
             return "rewarded"  # judged by its reward alone (the RL loop), not by tests

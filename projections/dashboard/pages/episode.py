@@ -113,7 +113,8 @@ def episode_body(d: dict[str, Any]) -> str:
     ev, reward = d["eval"], d["reward"]
     run_id = d.get("run_id") or ""
     outcome = outcome_of({"resolved": (ev or {}).get("resolved"), "eval_status": (ev or {}).get("status"),
-                          "reason": f.get("reason"), "reward": (reward or {}).get("reward")})
+                          "infra_cause": (ev or {}).get("infra_cause"), "reason": f.get("reason"),
+                          "reward": (reward or {}).get("reward")})
     title = (f'{esc(s.get("instance_id") or f.get("instance_id"))} '
              f'<span class="muted">#{esc(s.get("sample_idx"))}</span>')
     head = (f'<p class="crumbs"><a href="/">Runs</a> › {run_link(run_id)} › {esc(d["episode_id"])}</p>'
