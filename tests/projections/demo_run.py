@@ -1,7 +1,7 @@
 """A fresh demo, made once per test session with the real `ledger` commands: what `make demo`
 makes, smaller, plus the other kinds of run the dashboard shows.
 
-- `demo`: an eval run of the bundled suite (three repos, six tasks, 4 samples, pass@1/2/4) with
+- `demo`: an eval run of the bundled suite (two repos, four tasks, 4 samples, pass@1/2/4) with
   workflow memory on, on `.ledger/ledger.db`;
 - `search`: a param_search over two temperatures (two sub-runs) on the same log;
 - `demo-rl`: three steps of the RL loop (tiny model, its own log `.ledger/demo-rl.db`);
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 __all__ = ["make_demo", "ledger"]
 
 EVAL = {"run": {"id": "demo", "mode": "eval"}, "model": {"upstream": "demo", "name": "demo-scripted"},
-        "dataset": {"source": "bundled", "instance_filter": "textkit|inventory|money"},
+        "dataset": {"source": "bundled", "instance_filter": "textkit|money"},
         "agent": {"runner": "bash", "max_steps": 12, "max_turns": 12, "execution_timeout": 30},
         "sampling": {"temperature": 0.7, "max_tokens": 512, "n": 4, "k": [1, 2, 4]}, "batch": {"workers": 2},
         "awm": {"enabled": True, "induction_trigger_count": 3},

@@ -98,7 +98,7 @@ def test_json_api_matches_the_log(server, log_events):
     assert runs["search.temperature=0.2"]["parent_run"] == "search"
     assert runs["demo"]["status"] == "finished" and runs["demo-rl"]["status"] in ("running", "unfinished")
     evals = _of(log_events, "eval.result", "demo")
-    assert runs["demo"]["evaluated"] == len(evals) == 24
+    assert runs["demo"]["evaluated"] == len(evals) == 16
     assert runs["demo"]["resolved"] == sum(e["payload"]["resolved"] for e in evals)
     assert runs["demo"]["model_failures"] == sum(not e["payload"]["resolved"] for e in evals)
     assert runs["demo"]["infra_failures"] == 0 and sorted(runs["demo"]["pass_at"]) == ["1", "2", "4"]

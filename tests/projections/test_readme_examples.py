@@ -72,7 +72,7 @@ def test_polars_repo_pass_at_1(fresh_demo, log):
     for repo, n, c in _per_instance(log, "demo").values():
         by_repo[repo].append(c / n)
     got = dict(result.iter_rows())
-    assert got.keys() == by_repo.keys() and len(got) == 3
+    assert got.keys() == by_repo.keys() and len(got) == 2
     for repo, values in by_repo.items():
         assert got[repo] == pytest.approx(sum(values) / len(values))
 
