@@ -10,7 +10,7 @@ __all__ = ["training_body", "alerts_body", "memory_body", "tasks_body", "curve"]
 
 _TITLES = {"reward_mean": "reward (mean)", "reward_std": "reward (std)", "loss": "loss", "kl": "KL",
            "entropy": "entropy", "clip_frac": "clip fraction", "grad_norm": "grad norm",
-           "staleness_mean": "staleness (mean versions behind)", "dropped_stale": "dropped samples (stale)",
+           "staleness_mean": "staleness (mean)", "dropped_stale": "dropped samples (stale)",
            "samples": "samples trained on", "tokens_per_s": "tokens / s", "lr": "learning rate"}
 _FIRST = ["reward_mean", "loss", "kl", "entropy", "clip_frac", "staleness_mean", "dropped_stale"]
 
