@@ -16,6 +16,7 @@ from typing import Any
 import events
 from events.blob import make_blob
 from events.envelope import Envelope
+from events.ids import response_id
 from events.payloads import PromptDelta, ProxyError, ProxyRequest, ProxyResponse
 from producers.inference.base import GenerateRequest, Generation
 
@@ -151,7 +152,9 @@ def response_event(req: GenerateRequest, gen: Generation, *, parent: str, run_id
         ttft_ms=ttft_ms, upstream=gen.upstream, policy_version=gen.policy_version, stream=stream,
         reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted, choice=choice, tokens=tokens,
         top_logprobs=top_logprobs)
-    return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent)
+    # id derived from the request id (and choice): agents name this event as their actions' parent
+    return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent,
+                      id=response_id(req.request_id, choice or 0))
 
 
 def error_event(req: GenerateRequest, *, status: int, kind: str, message: str, upstream: str,
