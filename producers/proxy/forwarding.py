@@ -24,6 +24,7 @@ from producers.inference.base import (GenerateRequest, Generation, ReplayDiverge
 
 from .capture import EpisodeBook, error_event, recorded_turn, request_event, response_event, sampling_of
 from .config import ProxyConfig
+from .continuation import Plan, build_prompt, plan_prompt, tools_id
 from .intake import Parsed
 from .metrics import Metrics
 from .responses import Shape, completion_body, error_body
@@ -56,6 +57,9 @@ class Call:
     shape: Shape
     run_id: str
     t0: float
+    plan: Plan | None = None
+    """Token in, token out: how the proxy builds this chat prompt (None: the upstream renders it)."""
+    tools_id: str = ""
 
 
 class Forwarder:
@@ -68,6 +72,8 @@ class Forwarder:
         self.metrics = metrics
         self.book = EpisodeBook(config.keep_turns)
         self.scripted = bool(getattr(upstream, "scripted", False))
+        self.tokens = getattr(upstream, "chat_tokens", None)
+        """The upstream's ChatTokens when it samples from the proxy's prompt ids (token in, token out)."""
         self._background: set[asyncio.Task] = set()
 
     def open_call(self, episode_id: str, endpoint: str, raw: bytes, parsed: Parsed, run_id: str) -> Call:
@@ -76,7 +82,27 @@ class Forwarder:
                               model=parsed.model, messages=parsed.messages, prompt=parsed.prompt,
                               sampling=sampling_of(parsed.body), tools=parsed.tools, request_id=rid)
         shape = Shape(endpoint, rid, parsed.model, int(time.time()), parsed.body)
-        return Call(req, raw, parsed.stream, shape, run_id, time.perf_counter())
+        call = Call(req, raw, parsed.stream, shape, run_id, time.perf_counter())
+        if endpoint == "chat":
+            call.tools_id = tools_id(req.tools, req.sampling)
+            if self.tokens is not None:
+                last = self.book.get(episode_id).last
+                call.plan = plan_prompt(last, req.turn, endpoint, req.messages or [], call.tools_id)
+        return call
+
+    async def prepare(self, call: Call) -> None:
+        """Build a token-in prompt (off the event loop); a template that fails is a 400."""
+        if call.plan is None:
+            return
+        req = call.req
+        try:
+            req.prompt_token_ids = await asyncio.to_thread(build_prompt, self.tokens, call.plan,
+                                                           req.messages or [], req.tools, req.sampling)
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise UpstreamError(f"the chat template could not render this conversation: "
+                                f"{type(exc).__name__}: {exc}", status=400) from exc
 
     def headers(self, call: Call) -> dict[str, str]:
         return {"X-Request-Id": call.req.request_id, "X-Episode-Id": call.req.episode_id,
@@ -85,6 +111,7 @@ class Forwarder:
     # -- non-streaming ---------------------------------------------------------------
     async def once(self, call: Call) -> Response:
         try:
+            await self.prepare(call)
             gen = await self.upstream.generate(call.req)
         except Exception as exc:  # every upstream failure becomes a recorded proxy.error
             return await self.upstream_failed(call, exc)
@@ -96,7 +123,7 @@ class Forwarder:
             await self.writer.submit([req_ev, resp_ev])
         except LogUnavailable as exc:
             return self.log_failed(call, exc, req_ev)
-        self.book.recorded(call.req.episode_id, recorded_turn(req_ev, gen, call.req.turn))
+        self.book.recorded(call.req.episode_id, recorded_turn(req_ev, gen, call.req, call.tools_id))
         return Response(completion_body(call.shape, gen), media_type="application/json",
                         headers=self.headers(call))
 
@@ -105,7 +132,7 @@ class Forwarder:
         state = self.book.get(call.req.episode_id)
         return request_event(call.req, raw=call.raw, stream=call.stream, state=state, gen=gen,
                              run_id=call.run_id, upstream=self.upstream.name,
-                             raw_cap=self.config.raw_cap, scripted=self.scripted)
+                             raw_cap=self.config.raw_cap, scripted=self.scripted, plan=call.plan)
 
     def failure_events(self, call: Call, exc: BaseException, req_ev: Envelope | None = None) -> list[Envelope]:
         status, kind, message = upstream_failure(exc)

@@ -66,6 +66,10 @@ class _Received:
 
 
 async def stream_call(fw: Forwarder, call: Call) -> Response:
+    try:
+        await fw.prepare(call)
+    except Exception as exc:
+        return await fw.upstream_failed(call, exc)
     agen = fw.upstream.stream(call.req).__aiter__()
     try:
         first = await agen.__anext__()
@@ -132,7 +136,7 @@ async def _record_done(fw: Forwarder, call: Call, got: _Received, first: bool) -
     except LogUnavailable as exc:
         resp = fw.log_failed(call, exc, req_ev)
         return b"data: " + bytes(resp.body) + b"\n\n"  # the same error body a non-streamed call gets
-    fw.book.recorded(call.req.episode_id, recorded_turn(req_ev, gen, call.req.turn))
+    fw.book.recorded(call.req.episode_id, recorded_turn(req_ev, gen, call.req, call.tools_id))
     return final_chunks(call.shape, gen, [], [], first, gen.prompt_token_ids)
 
 
