@@ -61,8 +61,9 @@ def _demo_traffic(log_url: str, episodes: int = 4) -> None:
                                                                sample_idx=i, reason="submitted", turns=2),
                                                producer="test", run_id="r")])
             log.append("evals", [eval_result("r", "t__x-1", i, i % 2 == 0, episode_id=f"ep{i}")])
-    Runtime(log, [Rewards()]).run()
-    Runtime(log, [Rollouts(group_size=2)]).run()
+    snapshots = log_url[len("sqlite:///"):] + ".snapshots"
+    Runtime(log, [Rewards()], snapshot_dir=snapshots).run()
+    Runtime(log, [Rollouts(group_size=2)], snapshot_dir=snapshots).run()
 
 
 def test_consume_on_demo_traffic_trains_nothing_and_says_why(tmp_path):
