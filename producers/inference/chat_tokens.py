@@ -34,7 +34,7 @@ from typing import Any, Protocol, Sequence
 
 from .tool_calls import offered_tools, render_tool_calls, system_with_tools
 
-__all__ = ["ChatTokens", "CannotExtend", "HfChatTokens", "ByteChatTokens", "text_of"]
+__all__ = ["ChatTokens", "CannotExtend", "HfChatTokens", "ByteChatTokens", "text_of", "load_chat_tokens"]
 
 
 class CannotExtend(ValueError):
@@ -141,3 +141,27 @@ class ByteChatTokens:
             ids.extend(tok.render_message(m["role"], m["content"]))
         ids.extend([self.im_start, *tok.encode("assistant\n")])
         return ids
+
+
+def load_chat_tokens(spec: str, cache_dir: str | None = None) -> "HfChatTokens | ByteChatTokens":
+    """The ChatTokens of a model spec without loading its weights: `tiny`, a packaged model's
+    name (`smollm2-135m`) or a local Hugging Face directory."""
+    if spec == "tiny":
+        from .tokenizer import ByteTokenizer
+
+        return ByteChatTokens(ByteTokenizer())
+    from transformers import AutoConfig, AutoTokenizer, GenerationConfig
+
+    from trainer.model import model_dir
+
+    path = model_dir(spec, cache_dir)
+    tok = AutoTokenizer.from_pretrained(path)
+    config = AutoConfig.from_pretrained(path)
+    try:
+        eos = GenerationConfig.from_pretrained(path).eos_token_id
+    except OSError:
+        eos = None
+    eos = eos if eos is not None else tok.eos_token_id
+    eos_ids = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+    template = str(getattr(tok, "chat_template", "") or "")
+    return HfChatTokens(tok, eos_ids, model_type=config.model_type, tools_in_system="tools" not in template)
