@@ -28,6 +28,7 @@ and with `log_url` a background thread follows `policy.updated` events on the
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any, AsyncIterator, Callable
 
@@ -52,7 +53,8 @@ class HfUpstream:
         self.name = f"hf:{spec}"
         self.spec = spec
         self.device = device
-        if threads:
+        threads = threads or os.environ.get("LEDGER_HF_THREADS")
+        if threads:  # process-wide: on a busy machine one intra-op thread samples several times faster
             torch.set_num_threads(int(threads))
         self.policy = load_policy(spec, device=device, seed=seed, cache_dir=cache_dir)
         self.prefix_cache = PrefixCache(kv_episodes)
