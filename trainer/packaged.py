@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["PackagedModel", "PACKAGED", "model_cache_dir", "packaged_model_dir", "ModelUnavailable"]
+__all__ = ["PackagedModel", "PACKAGED", "model_cache_dir", "packaged_model_dir", "gguf_path", "ModelUnavailable"]
 
 
 class ModelUnavailable(FileNotFoundError):
@@ -67,7 +67,7 @@ def model_cache_dir() -> Path:
     return Path.home() / ".cache" / "swe-ledger" / "models"
 
 
-def _gguf_path(spec: PackagedModel) -> Path:
+def gguf_path(spec: PackagedModel) -> Path:
     # find_spec locates the package without running its __init__ (which imports `llm`).
     found = importlib.util.find_spec(spec.package)
     if found is None or not found.submodule_search_locations:
@@ -100,7 +100,7 @@ def _locked(path: Path) -> Iterator[None]:
 def packaged_model_dir(name: str, cache_dir: str | Path | None = None) -> Path:
     """The cached Hugging Face directory of packaged model `name`, built on first use."""
     spec = PACKAGED[name]
-    gguf = _gguf_path(spec)
+    gguf = gguf_path(spec)
     cache = Path(cache_dir) if cache_dir is not None else model_cache_dir()
     target = cache / f"{spec.name}-{_digest(gguf)}"
     if (target / "config.json").is_file():

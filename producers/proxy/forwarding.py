@@ -83,11 +83,10 @@ class Forwarder:
                               sampling=sampling_of(parsed.body), tools=parsed.tools, request_id=rid)
         shape = Shape(endpoint, rid, parsed.model, int(time.time()), parsed.body)
         call = Call(req, raw, parsed.stream, shape, run_id, time.perf_counter())
-        if endpoint == "chat":
+        if endpoint == "chat" and self.tokens is not None:
             call.tools_id = tools_id(req.tools, req.sampling)
-            if self.tokens is not None:
-                last = self.book.get(episode_id).last
-                call.plan = plan_prompt(last, req.turn, endpoint, req.messages or [], call.tools_id)
+            call.plan = plan_prompt(self.book.get(episode_id).last, req.turn, endpoint, req.messages or [],
+                                    call.tools_id)
         return call
 
     async def prepare(self, call: Call) -> None:
