@@ -16,6 +16,7 @@ whole conversation rendered again, stored whole, with `fork_reason`:
 |---|---|
 | `history_edited` | a message the previous request held changed (compaction, edits) |
 | `history_shortened` | fewer messages than the previous request plus its reply |
+| `assistant_dropped` | where the reply to turn t-1 belongs there is another role's message (mini-swe-agent drops a reply cut by `max_tokens` and asks again) |
 | `assistant_edited` | the assistant message is not the one the proxy returned |
 | `tools_changed` | the offered tools or tool_choice changed |
 | `previous_turn_unrecorded` | turn t-1 failed, was not recorded, or its ids were dropped (`--keep-turns`) |
@@ -36,7 +37,7 @@ from producers.inference.chat_tokens import CannotExtend, ChatTokens, text_of
 
 __all__ = ["Plan", "plan_prompt", "build_prompt", "returned_message", "tools_id", "FORK_REASONS"]
 
-FORK_REASONS = ("history_edited", "history_shortened", "assistant_edited", "tools_changed",
+FORK_REASONS = ("history_edited", "history_shortened", "assistant_dropped", "assistant_edited", "tools_changed",
                 "previous_turn_unrecorded", "endpoint_changed", "template", "upstream_retokenized")
 
 
@@ -71,6 +72,10 @@ def plan_prompt(last: Any, turn: int, endpoint: str, messages: list[dict[str, An
     for i in range(n):
         if messages[i] is not prev[i] and messages[i] != prev[i] and _shape(messages[i]) != _shape(prev[i]):
             return Plan(fork_reason=f"history_edited: messages[{i}] differs from the previous request")
+    role = messages[n].get("role") if isinstance(messages[n], dict) else None
+    if role != "assistant":
+        return Plan(fork_reason=f"assistant_dropped: messages[{n}] is a {role} message where the reply to "
+                                f"turn {turn - 1} belongs")
     if _shape(messages[n]) != last.reply:
         return Plan(fork_reason=f"assistant_edited: messages[{n}] is not the assistant message returned "
                                 f"at turn {turn - 1}")
