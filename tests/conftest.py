@@ -107,3 +107,11 @@ def model_cache(tmp_path_factory) -> Iterator[Path]:
         yield path
     finally:
         os.environ.pop("LEDGER_MODEL_CACHE", None)
+
+
+@pytest.fixture(scope="session")
+def swebench_mini(tmp_path_factory):
+    """The mini SWE-bench (rows in SWE-bench 5's format + bare mirrors), built once per session."""
+    from producers.datasets.swebench_mini import ensure_swebench_mini
+
+    return ensure_swebench_mini(tmp_path_factory.mktemp("swebench-mini-cache"))
