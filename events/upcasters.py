@@ -59,15 +59,50 @@ def _policy_unknown(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-upcaster("proxy.response", 1)(_policy_unknown)
+@upcaster("score.updated", 1)
+def _score_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1: `n` = samples per instance, `c` summed at every scope, `instances` = instances scored.
+    v2: `n` = instances scored, `samples` = samples per instance, `c` at instance scope only."""
+    payload = dict(data["payload"])
+    instances = payload.pop("instances", 1)
+    payload["samples"] = payload.get("n", 0)
+    payload["n"] = instances
+    if payload.get("scope") != "instance":
+        payload["c"] = None
+    data["payload"] = payload
+    return data
+
+
 upcaster("episode.started", 1)(_policy_unknown)
+
+
+@upcaster("proxy.response", 1)
+def _proxy_response_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Two changes in one step (neither v2 shipped alone):
+    - the bare-integer policy_version had no lineage: which trainer's weights it meant cannot be
+      known, so it becomes `unknown` (never trained on);
+    - v1 marked scripted and replayed responses trainable when they carried ids; v2 never does
+      (`untrainable_reason` says why a response is not trainable)."""
+    data = _policy_unknown(data)
+    payload = dict(data["payload"])
+    reason = "scripted" if payload.get("scripted") else (
+        "replayed" if str(payload.get("upstream", "")).startswith("replay:") else None)
+    if reason is not None:
+        payload["trainable"] = False
+    if not payload.get("trainable", False):
+        payload["untrainable_reason"] = reason or "unknown"
+    data["payload"] = payload
+    return data
 
 
 @upcaster("rollout.group", 1)
 def _rollout_group_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """Each sample's bare-integer policy_version becomes `unknown` (no lineage was recorded)."""
+    """Each sample's (and sampled span's) bare-integer policy_version becomes `unknown` (no lineage
+    was recorded)."""
     payload = dict(data["payload"])
-    payload["samples"] = [{**s, "policy_version": dict(_UNKNOWN_POLICY)} for s in payload.get("samples", [])]
+    payload["samples"] = [{**s, "policy_version": dict(_UNKNOWN_POLICY),
+                           "spans": [{**sp, "policy_version": dict(_UNKNOWN_POLICY)} for sp in s.get("spans", [])]}
+                          for s in payload.get("samples", [])]
     data["payload"] = payload
     return data
 

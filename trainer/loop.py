@@ -47,10 +47,10 @@ from .checkpoint import (CheckpointState, checkpoint_path, latest_checkpoint, lo
                          save_checkpoint)
 from .config import TrainerConfig
 from .model import load_policy
-from .selection import Drops, Selector
+from .selection import Drops, Selector, untrainable
 from .step import Learner, StepResult
 
-__all__ = ["Trainer", "Pending", "Selected", "STALLED_EXIT"]
+__all__ = ["Trainer", "Pending", "Selected", "STALLED_EXIT", "nothing_trained"]
 
 log_ = logging.getLogger("trainer")
 TOPIC = "rollouts"
@@ -115,6 +115,8 @@ class Trainer:
         self.groups_consumed = 0
         """Groups taken into a batch or dropped whole by this process (samplers pace themselves on it)."""
         self.training = False
+        self.refused: dict[str, list[int]] = {}
+        """Over this process's life: untrainable reason (scripted, replayed) -> [groups, samples] dropped."""
         self._restore()
         self._progress_at = self._stall_reported_at = time.monotonic()
 
@@ -155,7 +157,8 @@ class Trainer:
             self.records_since_step += 1
             if rec.event.type != "rollout.group":
                 continue
-            reason = check_group(rec.event.payload, self.vocab_size)
+            # never trained on (scripted, replayed): not validated either; selection drops and counts it
+            reason = None if untrainable(rec.event.payload) else check_group(rec.event.payload, self.vocab_size)
             if reason:
                 raw = RawRecord(rec.topic, rec.partition, rec.offset, rec.event.key, events.encode(rec.event))
                 dead.append(dead_letter_for(raw, reason, consumer=self.cfg.group))
@@ -197,6 +200,9 @@ class Trainer:
             if reason == "zero_advantage":
                 self.filtered_groups += len(d.group_ids)
                 self.filtered_reward += d.reward
+            if reason == "untrainable":
+                counts = self.refused.setdefault(untrainable(group) or "untrainable", [0, 0])
+                counts[0], counts[1] = counts[0] + 1, counts[1] + d.samples
             detail = _HINTS[reason].format(trainer=self.cfg.trainer_id, max_staleness=self.cfg.max_staleness)
             payload = TrainerDropped(trainer_id=self.cfg.trainer_id, step=self.step, reason=reason, samples=d.samples,
                                      groups=len(d.group_ids), group_ids=[group.group_id],
@@ -303,7 +309,8 @@ class Trainer:
             reward_mean_sampled=(r.reward_mean * r.samples + self.filtered_reward)
             / (r.samples + self.dropped.get("zero_advantage", 0)),
             group_ids=[g.group_id for g in sel.groups],
-            dropped_stale=self.dropped.get("stale", 0), dropped=dict(sorted(self.dropped.items())),
+            dropped_stale=self.dropped.get("stale", 0), skipped_untrainable=self.dropped.get("untrainable", 0),
+            dropped=dict(sorted(self.dropped.items())),
             filtered_groups=self.filtered_groups, excluded_episodes=sum(g.excluded for g in sel.groups),
             staleness=sel.staleness, optimizer_steps=r.optimizer_steps, micro_batches=r.micro_batches,
             rollout_corr={k: _finite(v) for k, v in sorted(r.rollout_corr.items())},
@@ -338,6 +345,8 @@ class Trainer:
         untrained = sum(self.dropped.values()) or self.pending
         if target is None and self.trained_this_run and not untrained:
             return 0, None
+        if not self.trained_this_run and self.refused and set(self.dropped) <= {"untrainable"} and not self.pending:
+            return STALLED_EXIT, nothing_trained(self.refused)
         goal = f" of {target}" if target is not None else ""
         return STALLED_EXIT, (f"trainer {self.cfg.trainer_id} stopped at step {self.step}{goal} "
                               f"({self.trained_this_run} trained this run): "
@@ -346,6 +355,16 @@ class Trainer:
     def close(self) -> None:
         self.consumer.close()
         self.log.close()
+
+
+def nothing_trained(refused: dict[str, list[int]]) -> str:
+    """Why a run trained no step when all it saw was untrainable (scripted or replayed)."""
+    groups = sum(g for g, _ in refused.values())
+    samples = sum(n for _, n in refused.values())
+    kinds = ", ".join(f"{r}: {g} groups / {n} samples" for r, (g, n) in sorted(refused.items()))
+    return (f"trained nothing: all {groups} rollout groups ({samples} samples) were not trainable ({kinds}). "
+            "Scripted (`demo` upstream) and replayed (`replay:`) responses are never trained on; "
+            "sample with a model (hf:..., openai:...) to train.")
 
 
 def _finite(x: float) -> float:

@@ -5,7 +5,7 @@ A trainer `T` at step `s` keeps a sample only if
 - it is of T's lineage: `trainer_id == T` (`lineage` otherwise: another trainer's
   weights, or base weights no trainer produced),
 - it is at most `max_staleness` steps old: `s - step <= max_staleness` (`stale`),
-- it says it is trainable (`untrainable` otherwise; samples without the flag are);
+- it says it is trainable (`untrainable` otherwise: scripted or replayed traffic);
 then, with dynamic sampling, a group whose kept samples all have the same reward
 has zero advantage and is dropped whole (`zero_advantage`); a complete group
 whose episodes were all excluded upstream is dropped as `excluded`.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from events.payloads import RolloutGroup, RolloutSample
 
-__all__ = ["Drops", "Judged", "Selector", "staleness_of"]
+__all__ = ["Drops", "Judged", "Selector", "staleness_of", "untrainable"]
 
 
 @dataclass
@@ -50,6 +50,14 @@ class Judged:
     """Kept samples: steps behind -> count."""
 
 
+def untrainable(group: RolloutGroup) -> str | None:
+    """Why this group must never be trained on (scripted, replayed), or None."""
+    if not group.trainable:
+        return group.untrainable_reason or "untrainable"
+    bad = next((s for s in group.samples if not s.trainable), None)
+    return None if bad is None else (bad.untrainable_reason or "untrainable")
+
+
 def staleness_of(sample: RolloutSample, step: int) -> int:
     return step - sample.policy_version.step
 
@@ -67,13 +75,13 @@ class Selector:
             return "lineage"
         if staleness_of(s, step) > self.max_staleness:
             return "stale"
-        if not getattr(s, "trainable", True):
+        if not s.trainable:
             return "untrainable"
         return None
 
     def judge(self, group: RolloutGroup, step: int) -> Judged:
         drops: dict[str, Drops] = {}
-        if not getattr(group, "trainable", True):  # a group of scripted or replayed episodes
+        if not group.trainable:  # a group of scripted or replayed episodes
             drops["untrainable"] = Drops()
             drops["untrainable"].add(group.samples, group.group_id)
             return Judged(None, drops, Counter())

@@ -52,6 +52,9 @@ class TrainerStep(Payload):
     """Zero-advantage groups removed by dynamic sampling since the previous step."""
     excluded_episodes: int = 0
     """Episodes the trained groups counted as finished but excluded upstream (group.excluded)."""
+    skipped_untrainable: int = 0
+    """Samples refused since the previous step because they are not trainable (scripted, replayed):
+    the same count as `dropped['untrainable']`."""
     staleness: dict[str, int] = {}
     """Histogram: staleness (policy versions behind) -> sample count."""
     optimizer_steps: int = 0

@@ -1,7 +1,10 @@
 """pass_at_k: `eval.result` (+ `run.started`) -> `score.updated` at every scope.
 
 Every accepted verdict updates its instance, its repo and its run; each of those
-scopes then emits its current pass@k (for every k with n >= k) and avg@k. An
+scopes then emits its current pass@k (for every k with samples >= k) and avg@1
+(see `scoreboard` for what n, samples and c mean). Repo coverage is counted
+against the dataset's own repo names (`manifest.repos`) when the run recorded
+them. An
 output's id is derived from the input eval id plus scope/metric/k, and its value
 is a function of the verdicts folded before it, so with a deterministic input
 order (the runtime's) re-running yields the same ids with the same values.
@@ -9,7 +12,10 @@ A `run.started` folded after some of its run's verdicts re-emits the run's
 scores with the plan filled in. Duplicates and malformed results are dropped
 by the normalizer and counted in the scores (`dropped_duplicates`,
 `dropped_malformed`: the run's totals at emission); a drop re-emits the run
-scope, so the run's latest score carries the final totals.
+scope, so the run's latest score carries the final totals. A result with
+status `infra` judged nothing: it is not a sample (no n, no c), so a pair
+with only infra results is missing from the scores and from their coverage,
+and a later real verdict of the same sample is its first.
 """
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from typing import Any
 
 from events.envelope import Envelope
 from events.log.base import Record
-from events.payloads import ScoreUpdated
+from events.payloads import INFRA, ScoreUpdated
 from events.registry import derive
 
 from ..normalizer import Normalizer, Verdict, repo_of
@@ -26,7 +32,7 @@ from ..scoreboard import Board, RunPlan, Score
 
 __all__ = ["PassAtK", "ScorerState", "plan_of", "SCORER_VERSIONS", "score_payload"]
 
-SCORER_VERSIONS = {1: "unbiased pass@k (product form), avg@k; first verdict per sample wins"}
+SCORER_VERSIONS = {1: "unbiased pass@k (product form), avg@1; first verdict per sample wins"}
 
 
 @dataclass
@@ -38,10 +44,11 @@ class ScorerState:
 def plan_of(payload: Any) -> RunPlan:
     """The scoring plan of a run from its run.started payload."""
     ids = list(payload.manifest.instance_ids)
-    by_repo: dict[str, int] = {}
-    for iid in ids:
-        r = repo_of(iid)
-        by_repo[r] = by_repo.get(r, 0) + 1
+    by_repo: dict[str, int] = dict(getattr(payload.manifest, "repos", None) or {})
+    if not by_repo:  # runs recorded before manifests named repos: guessed from the ids
+        for iid in ids:
+            r = repo_of(iid)
+            by_repo[r] = by_repo.get(r, 0) + 1
     cfg = payload.config or {}
     model = cfg.get("model", "")
     if isinstance(model, dict):
@@ -53,7 +60,7 @@ def plan_of(payload: Any) -> RunPlan:
 def score_payload(s: Score, state: ScorerState, run_id: str, version: int) -> ScoreUpdated:
     plan = state.board.plans.get(run_id) or RunPlan()
     return ScoreUpdated(scope=s.scope, scope_key=s.scope_key, metric=s.metric, k=s.k, value=s.value,
-                        n=s.n, c=s.c, coverage=s.coverage, instances=s.instances, scorer_version=version,
+                        n=s.n, samples=s.samples, c=s.c, coverage=s.coverage, scorer_version=version,
                         model=plan.model, dataset=plan.dataset, split=plan.split,
                         dropped_duplicates=state.norm.duplicates.get(run_id, 0),
                         dropped_malformed=state.norm.malformed.get(run_id, 0))
@@ -86,6 +93,8 @@ class PassAtK:
         if ev.type != "eval.result":
             return state, []
         p = ev.payload
+        if p.status == INFRA:
+            return state, []  # judged nothing: not a sample; coverage shows the pair missing
         v = Verdict(ev.run_id, p.instance_id, p.sample_idx, p.resolved, p.repo, p.status)
         if not state.norm.accept(v):
             return state, self._dropped(state, ev, v.run_id)

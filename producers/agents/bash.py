@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.blob import DEFAULT_CAP
 from events.payloads import FinishReason
+from producers.failures import exception_cause
 from producers.sandbox.base import Sandbox, SandboxError
 
 from .base import EpisodeContext, EpisodeOutcome
@@ -88,6 +89,7 @@ class BashAgent:
             episode_id=recorder.ctx.episode_id, patch=patch, reason=stop.reason,
             turns=recorder.actions, steps=steps, duration_s=duration, finished_event_id=fid,
             started_event_id=recorder.started_id or "", error=error, incomplete=stop.incomplete,
+            infra_cause=recorder.infra_cause,
             messages=messages)
 
 
@@ -101,6 +103,8 @@ class _Episode:
         self.deadline = start + ctx.limits.swe_agent_timeout
         self.model = ProxyModel(ctx, request_timeout_s=config.request_timeout_s)
         self.steps = 0
+        self.proposed_by: str | None = None
+        """The `proxy.response` event of the last model call (the next action's parent)."""
         self.trajectory = (Path(config.trajectory_dir) / f"{ctx.episode_id}.traj.json"
                            if config.trajectory_dir else None)
         self.messages: list[dict[str, Any]] = [
@@ -129,6 +133,7 @@ class _Episode:
         except _Stop as stop:
             return stop
         except SandboxError as exc:
+            self.recorder.infra_cause = exc.cause
             return _Stop("error", f"sandbox failed: {exc}")
         except Exception as exc:  # an episode always ends with episode.finished
             return _Stop("error", f"{type(exc).__name__}: {exc}")
@@ -160,7 +165,9 @@ class _Episode:
         except ModelCallFailed as exc:
             if exc.timed_out and self.deadline <= time.monotonic() + 1:
                 raise _Stop("timeout", str(exc)) from exc
+            self.recorder.infra_cause = exception_cause(exc)
             raise _Stop("error", f"model call {step}: {exc}", incomplete=exc.unrecorded) from exc
+        self.proposed_by = reply.response_event_id
         # Raw replies are kept even when they fail to parse.
         self.messages.append({"role": "assistant", "content": reply.text,
                               "extra": {"step": step, "finish_reason": reply.finish_reason}})
@@ -169,7 +176,7 @@ class _Episode:
     def execute(self, command: str) -> None:
         timeout = min(self.limits.execution_timeout, self.remaining())
         result = self.sandbox.run(command, timeout_s=timeout)
-        self.recorder.action(self.steps - 1, command, result)
+        self.recorder.action(self.steps - 1, command, result, proposed_by=self.proposed_by)
         if is_submission(result):
             raise _Submitted()
         if result.timed_out and self.deadline <= time.monotonic():

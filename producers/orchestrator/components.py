@@ -27,7 +27,7 @@ def load_instances(cfg: RunConfig):
 
     d = cfg.dataset
     return load_dataset(d.source, split=d.split, revision=d.revision, instance_filter=d.instance_filter,
-                        limit=d.limit, cache_dir=d.cache_dir)
+                        limit=d.limit, cache_dir=d.cache_dir, repos=d.repos)
 
 
 def _memory_bytes(text: str) -> int:
@@ -36,16 +36,24 @@ def _memory_bytes(text: str) -> int:
     return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
-def make_sandbox_factory(cfg: RunConfig):
+def make_sandbox_factory(cfg: RunConfig, evaluation: bool = False):
+    """Where episodes (and, with `evaluation`, their evaluations) run. In the harness's images
+    an evaluation container has the network the harness gives it; an episode never does."""
     s = cfg.sandbox
     if s.kind == "docker":
-        from producers.sandbox.docker import DockerSandboxFactory
+        from producers.sandbox.docker import SWEBENCH_IMAGE, DockerSandboxFactory
 
-        return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout)
+        return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout,
+                                    output_cap=s.output_cap, build_images=s.build_images, task_repo=s.task_repo,
+                                    network=evaluation and s.image == SWEBENCH_IMAGE)
+    from producers.datasets.environments import EnvironmentResolver
     from producers.sandbox.isolation import Rlimits
     from producers.sandbox.local import LocalSandboxFactory
+    from producers.sandbox.with_environment import EnvironmentSandboxes
 
-    return LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=_memory_bytes(s.memory)))
+    local = LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=_memory_bytes(s.memory)))
+    resolver = EnvironmentResolver(cfg.dataset.environments, cfg.dataset.cache_dir)
+    return EnvironmentSandboxes(local, resolver.environment_for)
 
 
 def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
@@ -65,11 +73,17 @@ def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
 
 
 def evaluate_and_record(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job, patch: str,
-                        finished_id: str | None):
-    from producers.evaluator import Evaluator, record_eval
+                        finished_id: str | None, infra: tuple[str, str] | None = None):
+    """Judge the pair's patch and record the verdict; `infra` = (cause, reason) when the episode
+    ended on an infrastructure failure: then nothing is judged and the result says `infra`."""
+    from producers.evaluator import Evaluator, infra_result, record_eval
 
-    result = Evaluator(sandboxes, timeout_s=cfg.agent.swe_agent_timeout).evaluate(
-        instance, patch, sample_idx=job.sample_idx, episode_id=job.episode_id, model=cfg.model.name)
+    if infra is not None:
+        result = infra_result(instance, infra[0], infra[1], patch=patch, sample_idx=job.sample_idx,
+                              episode_id=job.episode_id, model=cfg.model.name)
+    else:
+        result = Evaluator(sandboxes, timeout_s=cfg.agent.swe_agent_timeout).evaluate(
+            instance, patch, sample_idx=job.sample_idx, episode_id=job.episode_id, model=cfg.model.name)
     record_eval(log, result, run_id=cfg.run.id, parent=finished_id)
     return result
 
@@ -83,8 +97,12 @@ def processor_args(cfg: RunConfig) -> argparse.Namespace:
 
 
 class Sidecars:
-    """What runs beside the episode workers: the proxy, the processors, the inducer;
-    and afterwards the lake projection. Each has its own connection to the log."""
+    """What runs beside the episode workers: the proxy, the processors, the inducer and
+    the lake projection (every few seconds, so a dashboard follows the run; once more at
+    the end). Each has its own connection to the log."""
+
+    PROJECT_EVERY_S = 3.0
+    """Seconds between two projections of the lake while the run goes."""
 
     PROCESSORS = ("rewards", "pass_at_k", "experiences", "rollouts", "alerts", "evictor")
 
@@ -130,16 +148,33 @@ class Sidecars:
                        snapshot_dir=Path(self.cfg.artifacts) / "snapshots")
 
     def _follow(self) -> None:
+        import time
+
         log = open_log(self.cfg.log)
+        projector, projected = None, 0.0
         try:
             while not self._stop.is_set():
                 self._runtime(log).run(follow=False)
                 self._induce(log)
+                if time.monotonic() - projected >= self.PROJECT_EVERY_S:
+                    projector = projector or self._projector(log)
+                    projector.run()
+                    projected = time.monotonic()
                 self._stop.wait(0.5)
         except BaseException as exc:  # reported by drain(), never lost
             self._error = exc
         finally:
+            if projector is not None:
+                projector.close()
             log.close()
+
+    def _projector(self, log: EventLog):
+        from projections.projector import Projector
+        from projections.views import refresh
+
+        lake = self.cfg.lake
+        return Projector(log, lake, on_round=lambda touched: refresh(lake, touched,
+                                                                     max_workflows=self.cfg.awm.max_workflows))
 
     def _induce(self, log: EventLog) -> None:
         from producers.inducer import Inducer, heuristic_induction, model_induction
