@@ -150,6 +150,9 @@ def test_step_metrics_and_group_offsets_follow_the_checkpoint(tmp_path):
     assert all(s.kl >= 0 and s.grad_norm > 0 and s.tokens_per_s > 0 and s.entropy > 0 for s in steps)
     assert all(s.optimizer_steps == 2 * 2 and s.micro_batches == 2 * 4 for s in steps)
     assert steps[1].kl > 0  # the policy moved away from the reference
+    # Rollout correction is on by default exactly when the batch holds stale samples.
+    assert [s.staleness for s in steps] == [{"0": 8}, {"1": 8}, {"2": 8}]
+    assert steps[0].rollout_corr == {} and all("rollout_corr/kl" in s.rollout_corr for s in steps[1:])
     # All 6 groups were polled; the final checkpoint holds no pending ones and the group is committed.
     assert sum(committed.values()) == 6
     assert json.loads((latest_checkpoint(cfg.checkpoint_dir) / "state.json").read_text())["pending"] == []
