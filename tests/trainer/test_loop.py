@@ -192,3 +192,23 @@ def test_after_its_bound_dynamic_sampling_trains_a_smaller_batch(tmp_path):
     trainer.close()
     (step,) = _of(log, "trainer.step")
     assert step.filtered_groups == 2 and step.group_ids == ["ok1"]  # never the zero-advantage ones
+
+
+def test_a_batch_is_the_oldest_groups_across_partitions(tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    from tests.trainer.synthetic import group_event
+
+    cfg = _cfg(tmp_path)
+    log = open_log(cfg.log)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    ages = {f"g{i}": 9 - i for i in range(8)}  # written g0..g7, but g7 is the oldest event
+    evs = [group_event(make_group(g)) for g in ages]
+    evs = [e.model_copy(update={"ts": t0 + timedelta(seconds=ages[e.payload.group_id])}) for e in evs]
+    log.append("rollouts", evs)
+    parts = {r.event.payload.group_id: r.partition for r in log.read("rollouts")}
+    assert len(set(parts.values())) > 1  # the groups are spread over partitions
+    trainer = Trainer(cfg)
+    assert trainer.run(until_step=2) == 2
+    trainer.close()
+    assert [s.group_ids for s in _of(log, "trainer.step")] == [["g7", "g6"], ["g5", "g4"]]
