@@ -92,11 +92,26 @@ class Orchestrator:
         t0 = time.monotonic()
         state = self.start_or_resume()
         specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
+        if self.config.batch.mode == "distributed":
+            return self._coordinate(state, specs, t0)
         todo, done = plan_work(specs, state, self.config.resume_policy)
         summary = RunSummary(self.run_id, planned=len(specs), skipped=done)
         todo = self._settle_given_up(todo, summary)
         with Sidecars(self.config, self.log, self.console) as sidecars:
             self._run_pool(todo, sidecars, summary)
+            sidecars.drain()
+            summary.scores = sidecars.scores(self.run_id)
+        self._finish(summary, time.monotonic() - t0)
+        return summary
+
+    def _coordinate(self, state: RunState, specs: list, t0: float) -> RunSummary:
+        """`batch.mode: distributed`: workers run the episodes (producers/orchestrator/coordinator.py)."""
+        from .components import Sidecars
+        from .coordinator import Coordinator
+
+        summary = RunSummary(self.run_id, planned=len(specs), skipped=0)
+        with Sidecars(self.config, self.log, self.console) as sidecars:
+            Coordinator(self).run(state, specs, summary, sidecars)
             sidecars.drain()
             summary.scores = sidecars.scores(self.run_id)
         self._finish(summary, time.monotonic() - t0)
