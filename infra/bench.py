@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "train": "infra.benchmarks.train",
     "proxy": "infra.benchmarks.proxy",
     "sandbox": "infra.benchmarks.sandbox",
+    "workers": "infra.benchmarks.workers",
 }
 
 

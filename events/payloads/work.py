@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from .base import Payload
 
 __all__ = ["EpisodeScheduled", "WorkDone", "WorkOutcome"]
@@ -25,13 +23,13 @@ class EpisodeScheduled(Payload):
     episode_id: str
     """The attempt to run (`ep-…`, deterministic in run, instance, sample and attempt)."""
     instance_id: str
-    sample_idx: int = Field(0, ge=0)
-    attempt: int = Field(1, ge=1)
+    sample_idx: int = 0
+    attempt: int = 1
     seed: int
     """The pair's sampling seed (the same for every attempt of the pair)."""
-    seq: int = Field(ge=0)
+    seq: int
     """Position of the pair in the run's plan (the order the coordinator schedules in)."""
-    planned: int = Field(ge=1)
+    planned: int
     """Pairs in the run's plan."""
 
 
@@ -41,19 +39,19 @@ class WorkDone(Payload):
     episode_id: str
     """The scheduled item's episode id (its key)."""
     instance_id: str
-    sample_idx: int = Field(0, ge=0)
+    sample_idx: int = 0
     outcome: WorkOutcome
     """`ran`: an episode ran and was evaluated; `evaluated`: a finished episode was only evaluated;
     `already_done`: the pair had its result already (a repeated delivery); `failed`: no result."""
     ran: str = ""
     """Episode id of the attempt that produced the result (a later attempt than the item's when an
     earlier one was interrupted); empty for `already_done` and `failed`."""
-    attempt: int = Field(0, ge=0)
+    attempt: int = 0
     """Attempt number of `ran` (0 when nothing ran)."""
     interrupted: list[str] = []
     """Attempts of this pair this worker closed as `interrupted` before running (their worker died)."""
     worker: str = ""
     """Name of the worker (`ledger worker --name`, default host-pid)."""
-    duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
+    duration_s: float = 0.0
     """Seconds from the worker taking the item to its result."""
     error: str = ""

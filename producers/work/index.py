@@ -56,11 +56,15 @@ class Item:
 @dataclass
 class PairWork:
     attempts: dict[int, Attempt] = field(default_factory=dict)
-    evaluated: int = 0
-    """`eval.result` events seen for the pair (more than one would be a bug to report)."""
+    evals: set[str] = field(default_factory=set)
+    """Ids of the pair's `eval.result` events (more than one would be a bug to report)."""
     resolved: bool = False
     items: list[str] = field(default_factory=list)
     """Episode ids of the pair's scheduled items, in the order they were seen."""
+
+    @property
+    def evaluated(self) -> int:
+        return len(self.evals)
 
     def interrupted(self) -> int:
         return sum(1 for a in self.attempts.values() if a.reason == "interrupted")
@@ -75,8 +79,8 @@ class RunWork:
     items: dict[str, Item] = field(default_factory=dict)
     open_items: int = 0
     """Scheduled items without a `work.done` yet."""
-    finished_episodes: dict[str, int] = field(default_factory=dict)
-    """episode id -> how many `episode.finished` events it has (more than one is a duplicate)."""
+    finished_episodes: dict[str, set[str]] = field(default_factory=dict)
+    """episode id -> ids of its `episode.finished` events (more than one is a duplicate)."""
 
     def pair(self, key: tuple[str, int]) -> PairWork:
         return self.pairs.setdefault(key, PairWork())
@@ -157,7 +161,7 @@ def _started(run: RunWork, ev: Envelope) -> None:
 
 def _finished(run: RunWork, ev: Envelope) -> None:
     p = ev.payload
-    run.finished_episodes[p.episode_id] = run.finished_episodes.get(p.episode_id, 0) + 1
+    run.finished_episodes.setdefault(p.episode_id, set()).add(ev.id)
     attempt = run.pair((p.instance_id, p.sample_idx)).attempts.setdefault(p.attempt, Attempt(p.episode_id))
     if attempt.finished_id is None:
         attempt.finished_id, attempt.reason, attempt.patch = ev.id, p.reason, p.patch
@@ -166,7 +170,7 @@ def _finished(run: RunWork, ev: Envelope) -> None:
 def _evaluated(run: RunWork, ev: Envelope) -> None:
     p = ev.payload
     pair = run.pair((p.instance_id, p.sample_idx))
-    pair.evaluated += 1
+    pair.evals.add(ev.id)
     pair.resolved = pair.resolved or bool(p.resolved)
     for attempt in pair.attempts.values():  # an evaluated patch is no longer needed here
         attempt.patch = ""

@@ -49,7 +49,8 @@ class RunMember:
     held: set[int] = field(default_factory=set)
     outstanding: dict[int, set[int]] = field(default_factory=dict)
     high: dict[int, int] = field(default_factory=dict)
-    ready_after: dict[int, dict | None] = field(default_factory=dict)
+    ready_after: dict[int, Any] = field(default_factory=dict)
+    """partition -> a future of the log's end offsets to catch up with before its items run (None: ready)."""
     unsynced: set[int] = field(default_factory=set)
     """Partitions assigned since the last look at the log's end offsets."""
     buffer: deque = field(default_factory=deque)
@@ -111,7 +112,9 @@ class RunMember:
         ends = self.ready_after.get(partition)
         if ends is None:
             return partition not in self.unsynced
-        if caught_up(ends):
+        if not ends.done():
+            return False
+        if caught_up(ends.result()):
             self.ready_after[partition] = None
             return True
         return False

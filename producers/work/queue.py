@@ -33,6 +33,7 @@ from events.log.decoding import decode_chunk
 __all__ = ["WorkQueue", "KafkaWorkQueue", "SqliteWorkQueue", "open_queue", "group_for"]
 
 Partitions = Callable[[set[int]], None]
+_MIN_POLL_INTERVAL_MS = 60_000
 
 
 def group_for(run_id: str) -> str:
@@ -83,10 +84,14 @@ class KafkaWorkQueue:
             def on_partitions_assigned(self, assigned):
                 on_assigned({tp.partition for tp in assigned if tp.topic == queue._physical})
 
+        config = log.options.consumer_group_config()
+        # A member's death shows as missing heartbeats (session_timeout_ms); the poll interval
+        # only catches a stuck loop, so a slow moment on a loaded machine must not evict it.
+        config["max_poll_interval_ms"] = max(config.get("max_poll_interval_ms", 0), _MIN_POLL_INTERVAL_MS)
         try:
             self._consumer = log.make_consumer(
                 group_id=self.group, partition_assignment_strategy=[CooperativeStickyAssignor],
-                max_partition_fetch_bytes=1024 * 1024, **log.options.consumer_group_config())
+                max_partition_fetch_bytes=1024 * 1024, **config)
             self._consumer.subscribe([self._physical], listener=_Listener())
         except kafka_errors() as exc:
             raise LogUnavailable(f"cannot join group {self.group!r} on {log.url}: {exc}") from exc

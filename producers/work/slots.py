@@ -35,6 +35,7 @@ def _slot_main(conn: Connection) -> None:
 
     init_worker()
     signal.signal(signal.SIGTERM, _on_term)
+    _warm_up()
     try:
         while True:
             try:
@@ -47,6 +48,14 @@ def _slot_main(conn: Connection) -> None:
                 conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
     except SlotAborted:
         os._exit(0)
+
+
+def _warm_up() -> None:
+    """Import what every job needs now, so the first job of a fresh slot does not wait for it."""
+    import producers.agents.registry  # noqa: F401
+    import producers.evaluator  # noqa: F401
+    import producers.orchestrator.components  # noqa: F401
+    import producers.sandbox.local  # noqa: F401
 
 
 @dataclass

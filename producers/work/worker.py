@@ -91,7 +91,7 @@ class Worker:
 
     # -- output ------------------------------------------------------------------------------
     def say(self, text: str) -> None:
-        print(f"worker {self.name}: {text}", file=self.out, flush=True)
+        print(f"{time.strftime('%H:%M:%S')} worker {self.name}: {text}", file=self.out, flush=True)
 
     def _apply(self, ev) -> None:
         self.index.apply(ev)
@@ -165,10 +165,13 @@ class Worker:
 
     # -- runs: join, leave -------------------------------------------------------------------
     def _wanted(self) -> list[str]:
+        """Runs with open items; with `--run`, that run from its start until it has finished."""
+        only = self.options.run_id
         with self.index.lock:
             return [rid for rid, run in self.index.runs.items()
-                    if run.distributed and run.manifest is not None and run.open_items > 0
-                    and (self.options.run_id in (None, rid)) and rid not in self.refused]
+                    if run.distributed and run.manifest is not None and rid not in self.refused
+                    and only in (None, rid)
+                    and (run.open_items > 0 or (rid == only and not run.finished))]
 
     def _refresh_members(self) -> None:
         if self._signals:
@@ -199,7 +202,7 @@ class Worker:
             self.say(f"cannot serve run {rid}: {exc}")
             return
         member = RunMember(setup)
-        member.queue = open_queue(self.log, rid, member.assigned,
+        member.queue = open_queue(self.log, rid, lambda parts, m=member: self._assigned(m, parts),
                                   lambda parts, m=member: self._revoked(m, parts))
         self.members[rid] = member
         self.say(f"joined run {rid} (group {member.queue.group})")
@@ -211,6 +214,11 @@ class Worker:
         member.setup.proxy.stop()
         self.say(f"left run {rid}")
 
+    def _assigned(self, member: RunMember, parts: set[int]) -> None:
+        member.assigned(parts)
+        if parts:
+            self.say(f"holds partitions {sorted(member.held)} of run {member.run_id}'s work")
+
     def _revoked(self, member: RunMember, parts: set[int]) -> None:
         """Partitions moving to another worker: abort their running items now, before the new holder
         can be given them (it closes those attempts as interrupted and runs the items again)."""
@@ -220,6 +228,7 @@ class Worker:
         member.inflight -= len(aborted)
         self.stats["aborted"] += len(aborted)
         member.revoked(parts)
+        self.say(f"gave up partitions {sorted(parts)} of run {member.run_id}'s work")
         for token in aborted:
             self.say(f"aborted {token.decision.episode_id}: partition {token.pending.partition} "
                      f"of run {member.run_id} moved to another worker")
@@ -249,8 +258,10 @@ class Worker:
             self._sync(member)
 
     def _sync(self, member: RunMember) -> None:
+        """Newly held partitions become ready once the index has caught up with the log as it is
+        now; the end offsets are read off the main loop (slow on a loaded broker) and waited for."""
         if member.unsynced:
-            ends = end_offsets(self.log, _SYNC_TOPICS)
+            ends = self._prep_pool.submit(end_offsets, self.log, _SYNC_TOPICS)
             for p in member.unsynced:
                 member.ready_after[p] = ends
             member.unsynced.clear()

@@ -1,0 +1,149 @@
+"""Distributed runs (`batch.mode: distributed`): the coordinator and `ledger worker` processes
+on loopback, through the dev broker's consumer groups and on the embedded log.
+
+Every run uses the same run id and demo subset as a local-pool reference run, so
+the scripted verdicts (a function of run, instance and sample) must be the same
+pair by pair; `SLEEPY` episodes only sleep before each command, to last long
+enough for workers to join and be killed mid-episode.
+"""
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.orchestrator.distributed import (SLEEPY, WorkerProc, episode_started, outcome, start_run,
+                                            wait_until, write_config)
+
+RUN = "dist"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dataset-cache")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, cache):
+    """The same job on the local pool: what every distributed run must reproduce."""
+    tmp = tmp_path_factory.mktemp("local")
+    url = f"sqlite:///{tmp / 'ledger.db'}"
+    proc = start_run(write_config(tmp, RUN, url, cache, mode="local"), tmp)
+    stdout, stderr = proc.communicate(timeout=600)
+    assert proc.returncode == 0, stderr[-3000:]
+    ref = outcome(url, RUN)
+    assert len(ref.evals) == 8 and ref.scores
+    return ref
+
+
+def assert_same_results(got, ref) -> None:
+    assert set(got.evals.values()) == {1} and set(got.evals) == set(ref.evals), \
+        f"every pair needs exactly one eval.result: {got.evals}"
+    assert got.resolved == ref.resolved
+    assert got.scores == ref.scores
+    duplicates = {ep: n for ep, n in got.finished.items() if n > 1}
+    assert not duplicates, f"episode.finished appended more than once: {duplicates}"
+    assert got.started <= set(got.finished), "an attempt was left without its episode.finished"
+
+
+def finish(run: subprocess.Popen, workers: list[WorkerProc], timeout_s: float = 400):
+    try:
+        stdout, stderr = run.communicate(timeout=timeout_s)
+    finally:
+        codes = [w.stop() for w in workers]
+    logs = "\n".join(f"--- {w.name}\n{w.text()}" for w in workers)
+    assert run.returncode == 0, f"{stderr[-3000:]}\n{logs}"
+    assert codes == [0] * len(workers), logs
+    return stdout, logs
+
+
+def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(reference, cache, kafka_url,
+                                                                              tmp_path):
+    config = write_config(tmp_path, RUN, kafka_url, cache, upstream=SLEEPY)
+    workers = [WorkerProc(kafka_url, f"w{i}", tmp_path, sleep_s=1.5) for i in (1, 2)]
+    run = start_run(config, tmp_path, sleep_s=1.5)
+    try:
+        wait_until(lambda: any(" joined run " in ln for w in workers for ln in w.lines), 180,
+                   "a worker to join the run")
+        workers.append(WorkerProc(kafka_url, "late", tmp_path, sleep_s=1.5))
+    except BaseException:
+        run.kill()
+        raise
+    stdout, logs = finish(run, workers)
+    assert "pass@1" in stdout and "failed 0" in stdout
+    got = outcome(kafka_url, RUN)
+    assert_same_results(got, reference)
+    by_worker = {d.worker for _, d in got.done if d.outcome in ("ran", "evaluated")}
+    assert "late" in by_worker, f"the worker started after the run began took nothing:\n{logs}"
+    assert {d.episode_id for _, d in got.done} == {s.episode_id for _, s in got.scheduled}
+
+
+def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, tmp_path):
+    """The victim worker is SIGKILLed five times, each time while one of its episodes runs
+    (its episode.started is in the log), and restarted at once. Two victim processes are
+    kept alive so that the next kill does not wait for a restarted one to join its group."""
+    rng = random.Random(20)
+    config = write_config(tmp_path, RUN, kafka_url, cache, upstream=SLEEPY)
+    survivor = WorkerProc(kafka_url, "survivor", tmp_path, sleep_s=1.5)
+    run = start_run(config, tmp_path, sleep_s=1.5)
+    victims = [WorkerProc(kafka_url, f"victim{i}", tmp_path, sleep_s=1.5) for i in range(2)]
+    killed: list[str] = []
+
+    def mid_episode():
+        for v in victims:
+            eps = v.running()
+            if eps and eps[-1] not in killed and episode_started(kafka_url, eps[-1]) and v.proc.poll() is None:
+                return v, eps[-1]
+        return None
+
+    try:
+        while len(killed) < 5:
+            victim, episode = wait_until(lambda: mid_episode() or run.poll() is not None, 300,
+                                         "a victim in the middle of an episode")
+            assert run.poll() is None, f"the run ended after {len(killed)} kills"
+            time.sleep(rng.uniform(0.2, 1.0))
+            victim.kill()
+            killed.append(episode)
+            victims[victims.index(victim)] = WorkerProc(kafka_url, f"victim{len(killed) + 1}", tmp_path,
+                                                        sleep_s=1.5)
+    except BaseException:
+        run.kill()
+        for w in [survivor, *victims]:
+            w.stop()
+        raise
+    stdout, logs = finish(run, [survivor, *victims], timeout_s=500)
+    got = outcome(kafka_url, RUN)
+    assert_same_results(got, reference)
+    assert {ep: got.reason_of.get(ep) for ep in killed} == {ep: "interrupted" for ep in killed}
+
+
+def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp_path):
+    """SQLite parity: one worker holds the run's queue, a second waits; SIGKILL the first
+    mid-episode and the standby takes over at once, closing the dead attempt."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    config = write_config(tmp_path, RUN, url, cache, upstream=SLEEPY, max_scheduled=3)
+    first = WorkerProc(url, "first", tmp_path, slots=2, sleep_s=1)
+    run = start_run(config, tmp_path, sleep_s=1)
+    try:
+        episode = wait_until(lambda: first.running() and first.running()[0], 180, "the first episode")
+        standby = WorkerProc(url, "standby", tmp_path, slots=2, sleep_s=1)
+        wait_until(lambda: episode_started(url, episode), 60, f"{episode} to start")
+        first.kill()
+    except BaseException:
+        run.kill()
+        first.stop()
+        raise
+    finish(run, [standby])
+    got = outcome(url, RUN)
+    assert_same_results(got, reference)
+    assert got.finished[episode] == 1 and got.reason_of[episode] == "interrupted"
+    assert any(episode in d.interrupted and d.worker == "standby" for _, d in got.done)
+    in_flight, most = 0, 0  # back-pressure: never more than max_scheduled items without a result
+    events = sorted([(ts, 1) for ts, _ in got.scheduled] + [(ts, -1) for ts in got.eval_ts])
+    for _, step in events:
+        in_flight += step
+        most = max(most, in_flight)
+    assert most <= 3
