@@ -63,10 +63,15 @@ class Coordinator:
             self.console.print(f"distributed: {len(todo)} to schedule, {len(in_flight)} already with workers, "
                                f"{summary.skipped} done; start workers with: ledger worker --log {self.config.log}")
             progress = RunProgress(self.console, total=summary.planned, already=summary.skipped)
+            session = {o.episode_id for o in in_flight.values()} | {episode_id_for(spec, a) for _, spec, a in todo}
             with progress:
                 for _ in in_flight:
                     progress.started()
                 self._drive(todo, in_flight, run, len(specs), summary, progress)
+            follower.sync(self.orch.log)  # the last acknowledgements
+            with self.index.lock:
+                summary.ran = sum(1 for e in session if e in run.items and run.items[e].done is not None
+                                  and run.items[e].done.outcome == "ran")
 
     # -- plan ----------------------------------------------------------------------------------
     def _plan(self, specs: list[TaskSpec], state: RunState, run: RunWork,
@@ -135,7 +140,6 @@ class Coordinator:
                 del in_flight[key]
                 summary.evaluated += 1
                 summary.resolved += pair.resolved
-                summary.ran += bool(item and item.done and item.done.outcome == "ran")
                 progress.done(pair.resolved)
             elif item is not None and item.done is not None and item.done.outcome == "failed":
                 del in_flight[key]

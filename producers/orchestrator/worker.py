@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WorkerJob", "init_worker", "run_job"]
+__all__ = ["WorkerJob", "init_worker", "run_job", "prepare"]
 
 _PR_SET_PDEATHSIG = 1
 _cache: dict[str, Any] = {}
@@ -58,6 +58,11 @@ def _setup(config_dict: dict[str, Any]):
                       instances={i.instance_id: i for i in load_instances(cfg).instances},
                       sandboxes=make_sandbox_factory(cfg))
     return _cache["cfg"], _cache["log"], _cache["instances"], _cache["sandboxes"]
+
+
+def prepare(config: dict[str, Any]) -> None:
+    """Load what the jobs of this config need (log, instances, sandboxes) before the first one comes."""
+    _setup(config)
 
 
 def run_job(job: WorkerJob) -> dict[str, Any]:

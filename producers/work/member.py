@@ -17,7 +17,7 @@ from typing import Any
 
 from events.envelope import Envelope
 
-__all__ = ["RunSetup", "Pending", "RunMember"]
+__all__ = ["RunSetup", "Pending", "RunMember", "take_in_turn"]
 
 
 @dataclass
@@ -129,3 +129,15 @@ class RunMember:
     @property
     def busy(self) -> bool:
         return bool(self.buffer) or self.inflight > 0
+
+
+def take_in_turn(members: list[RunMember], turn: int, caught_up) -> tuple[int, RunMember, Pending] | None:
+    """The next ready item, the runs taken in turn from `turn` (how a worker shares its slots
+    between runs): (the turn after it, its member, the item), or None when no run has one."""
+    n = len(members)
+    for i in range(n):
+        member = members[(turn + i) % n]
+        pending = member.next_ready(caught_up)
+        if pending is not None:
+            return (turn + i + 1) % n, member, pending
+    return None

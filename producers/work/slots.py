@@ -30,8 +30,13 @@ def _on_term(signum, frame) -> None:
     raise SlotAborted()
 
 
+@dataclass(frozen=True)
+class _Prepare:
+    config: dict
+
+
 def _slot_main(conn: Connection) -> None:
-    from producers.orchestrator.worker import init_worker, run_job
+    from producers.orchestrator.worker import init_worker, prepare, run_job
 
     init_worker()
     signal.signal(signal.SIGTERM, _on_term)
@@ -43,7 +48,7 @@ def _slot_main(conn: Connection) -> None:
             except EOFError:
                 return
             try:
-                conn.send(("ok", run_job(job)))
+                conn.send(("ok", prepare(job.config) if isinstance(job, _Prepare) else run_job(job)))
             except Exception as exc:
                 conn.send(("error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"))
     except SlotAborted:
@@ -98,7 +103,14 @@ class Slots:
         return sum(1 for s in self._slots if not s.busy and not s.aborted)
 
     def busy_tokens(self) -> list[Any]:
-        return [s.token for s in self._slots if s.busy]
+        return [s.token for s in self._slots if s.busy and s.token is not None]
+
+    def prepare(self, config: dict) -> None:
+        """Have every idle slot load what jobs of `config` need now (a run's first jobs start sooner)."""
+        for s in self._slots:
+            if not s.busy and not s.aborted:
+                s.parent.send(_Prepare(config))
+                s.token, s.busy = None, True
 
     def submit(self, job: Any, token: Any) -> int:
         slot = next(s for s in self._slots if not s.busy and not s.aborted)
@@ -127,7 +139,7 @@ class Slots:
             else:
                 continue
             s.busy, s.token = False, None
-        return out
+        return [r for r in out if r.token is not None]  # a finished `prepare` is no result
 
     def _died(self, s: _Slot) -> SlotResult:
         s.process.join(1)
@@ -136,7 +148,8 @@ class Slots:
 
     def abort(self, predicate) -> list[Any]:
         """Abort every running job whose token matches; returns their tokens. Waits until they are gone."""
-        victims = [s for s in self._slots if s.busy and not s.aborted and predicate(s.token)]
+        victims = [s for s in self._slots if s.busy and not s.aborted and s.token is not None
+                   and predicate(s.token)]
         for s in victims:
             s.aborted = True
             if s.process.is_alive():

@@ -34,7 +34,7 @@ from events.payloads import WorkDone
 from .decide import Decision, decide, interrupted_finish
 from .follower import LogFollower, end_offsets
 from .index import WORK_TOPICS, Item, WorkIndex
-from .member import Pending, RunMember, RunSetup
+from .member import Pending, RunMember, RunSetup, take_in_turn
 from .queue import open_queue
 from .slots import SlotResult, Slots
 
@@ -205,6 +205,7 @@ class Worker:
         member.queue = open_queue(self.log, rid, lambda parts, m=member: self._assigned(m, parts),
                                   lambda parts, m=member: self._revoked(m, parts))
         self.members[rid] = member
+        self.slots.prepare(setup.config)
         self.say(f"joined run {rid} (group {member.queue.group})")
 
     def _leave(self, rid: str) -> None:
@@ -270,15 +271,11 @@ class Worker:
         if self._signals:
             return
         members = list(self.members.values())
-        idle_rounds = 0
-        while self.slots.free() and members and idle_rounds < len(members):
-            member = members[self._turn % len(members)]
-            self._turn += 1
-            pending = member.next_ready(self.follower.caught_up)
-            if pending is None:
-                idle_rounds += 1
-                continue
-            idle_rounds = 0
+        while self.slots.free() and members:
+            picked = take_in_turn(members, self._turn, self.follower.caught_up)
+            if picked is None:
+                return
+            self._turn, member, pending = picked
             self._take(member, pending)
 
     def _take(self, member: RunMember, pending: Pending) -> None:
@@ -342,7 +339,7 @@ class Worker:
 
     # -- results out -------------------------------------------------------------------------
     def _collect(self) -> None:
-        busy = bool(self.slots.busy_tokens())
+        busy = self.slots.free() < self.slots.size
         for result in self.slots.collect(0.1 if busy else 0.0):
             self._finish(result)
         self.slots.respawn()

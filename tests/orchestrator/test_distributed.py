@@ -39,11 +39,16 @@ def reference(tmp_path_factory, cache):
     return ref
 
 
-def assert_same_results(got, ref) -> None:
-    assert set(got.evals.values()) == {1} and set(got.evals) == set(ref.evals), \
-        f"every pair needs exactly one eval.result: {got.evals}"
-    assert got.resolved == ref.resolved
-    assert got.scores == ref.scores
+def assert_same_results(got, ref, subset: bool = False) -> None:
+    assert set(got.evals.values()) == {1}, f"every pair needs exactly one eval.result: {got.evals}"
+    if subset:
+        assert got.evals and set(got.evals) < set(ref.evals)
+        assert got.resolved == {k: v for k, v in ref.resolved.items() if k in got.resolved}
+        instances = {k: v for k, v in got.scores.items() if k[0] == "instance"}
+        assert instances and instances == {k: v for k, v in ref.scores.items() if k in instances}
+    else:
+        assert set(got.evals) == set(ref.evals) and got.resolved == ref.resolved
+        assert got.scores == ref.scores
     duplicates = {ep: n for ep, n in got.finished.items() if n > 1}
     assert not duplicates, f"episode.finished appended more than once: {duplicates}"
     assert got.started <= set(got.finished), "an attempt was left without its episode.finished"
@@ -124,7 +129,7 @@ def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp
     """SQLite parity: one worker holds the run's queue, a second waits; SIGKILL the first
     mid-episode and the standby takes over at once, closing the dead attempt."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    config = write_config(tmp_path, RUN, url, cache, upstream=SLEEPY, max_scheduled=3)
+    config = write_config(tmp_path, RUN, url, cache, upstream=SLEEPY, limit=2, max_scheduled=3)
     first = WorkerProc(url, "first", tmp_path, slots=2, sleep_s=1)
     run = start_run(config, tmp_path, sleep_s=1)
     try:
@@ -138,7 +143,8 @@ def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp
         raise
     finish(run, [standby])
     got = outcome(url, RUN)
-    assert_same_results(got, reference)
+    # half of the reference's instances: the same verdict per pair, the same score per instance
+    assert_same_results(got, reference, subset=True)
     assert got.finished[episode] == 1 and got.reason_of[episode] == "interrupted"
     assert any(episode in d.interrupted and d.worker == "standby" for _, d in got.done)
     in_flight, most = 0, 0  # back-pressure: never more than max_scheduled items without a result
