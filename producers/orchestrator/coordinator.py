@@ -57,6 +57,7 @@ class Coordinator:
     def run(self, state: RunState, specs: list[TaskSpec], summary: "RunSummary", sidecars) -> None:
         """Schedule what the log says is left and follow it until every pair has its result."""
         with LogFollower(self.config.log, ("work", "evals"), self.index.apply) as follower:
+            self.follower = follower
             follower.sync(self.orch.log)
             run = self.index.run(self.run_id)
             todo, in_flight = self._plan(specs, state, run, summary)
@@ -102,6 +103,7 @@ class Coordinator:
         version, last_change = -1, time.monotonic()
         hinted = False
         while todo or in_flight:
+            self.follower.check()
             if todo and len(in_flight) < cap:
                 self._schedule(todo, in_flight, cap, planned, progress)
             new = self.index.wait_change(version, 0.5)

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from events.log import LogUnavailable
 
+    from .follower import FollowerStopped
     from .worker import Worker, WorkerOptions
 
     if not 1 <= args.slots <= 256:
@@ -38,6 +39,6 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         return worker.run()
-    except LogUnavailable as exc:
+    except (LogUnavailable, FollowerStopped) as exc:
         print(f"ledger worker: {exc}", file=sys.stderr)
         return 1

@@ -80,6 +80,12 @@ class LogFollower:
                                        f"within {timeout_s:g}s")
                 self._cond.wait(min(left, 0.5))
 
+    def check(self) -> None:
+        """Raise FollowerStopped if the thread has died (a reader of a stale index must stop)."""
+        if self._error is not None or (self._thread is not None and not self._thread.is_alive()
+                                       and not self._stop.is_set()):
+            raise FollowerStopped(f"following {self.topics} of {self.url} stopped: {self._error!r}")
+
     def sync(self, log: EventLog, timeout_s: float = 120.0) -> dict[tuple[str, int], int]:
         """Wait until everything appended so far is applied; returns the end offsets waited for."""
         ends = end_offsets(log, self.topics)

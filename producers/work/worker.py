@@ -119,6 +119,7 @@ class Worker:
     def _loop(self) -> int:
         idle_since = time.monotonic()
         while True:
+            self.follower.check()
             if self._signals >= 2:
                 self._abort_all("the worker was stopped")
                 return 0
@@ -152,7 +153,10 @@ class Worker:
 
     def _shutdown(self) -> None:
         for rid in list(self.members):
-            self._leave(rid)
+            try:
+                self._leave(rid)
+            except Exception as exc:  # the items stay uncommitted: the next holder runs them
+                self.say(f"could not leave run {rid} cleanly: {type(exc).__name__}: {exc}")
         self._prep_pool.shutdown(wait=False, cancel_futures=True)
         for fut in self._preparing.values():
             if fut.done() and fut.exception() is None:
@@ -165,13 +169,13 @@ class Worker:
 
     # -- runs: join, leave -------------------------------------------------------------------
     def _wanted(self) -> list[str]:
-        """Runs with open items; with `--run`, that run from its start until it has finished."""
+        """Runs with open items (a run started on the local pool and resumed distributed has them
+        too); with `--run`, a distributed run from its start until it has finished."""
         only = self.options.run_id
         with self.index.lock:
             return [rid for rid, run in self.index.runs.items()
-                    if run.distributed and run.manifest is not None and rid not in self.refused
-                    and only in (None, rid)
-                    and (run.open_items > 0 or (rid == only and not run.finished))]
+                    if run.manifest is not None and rid not in self.refused and only in (None, rid)
+                    and (run.open_items > 0 or (rid == only and run.distributed and not run.finished))]
 
     def _refresh_members(self) -> None:
         if self._signals:

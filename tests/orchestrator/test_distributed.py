@@ -68,12 +68,12 @@ def finish(run: subprocess.Popen, workers: list[WorkerProc], timeout_s: float = 
 def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(reference, cache, kafka_url,
                                                                               tmp_path):
     config = write_config(tmp_path, RUN, kafka_url, cache, upstream=SLEEPY)
-    workers = [WorkerProc(kafka_url, f"w{i}", tmp_path, sleep_s=1.5) for i in (1, 2)]
-    run = start_run(config, tmp_path, sleep_s=1.5)
+    workers = [WorkerProc(kafka_url, f"w{i}", tmp_path, sleep_s=1) for i in (1, 2)]
+    run = start_run(config, tmp_path, sleep_s=1)
     try:
         wait_until(lambda: any(" joined run " in ln for w in workers for ln in w.lines), 180,
                    "a worker to join the run")
-        workers.append(WorkerProc(kafka_url, "late", tmp_path, sleep_s=1.5))
+        workers.append(WorkerProc(kafka_url, "late", tmp_path, sleep_s=1))
     except BaseException:
         run.kill()
         raise
@@ -92,9 +92,9 @@ def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, 
     kept alive so that the next kill does not wait for a restarted one to join its group."""
     rng = random.Random(20)
     config = write_config(tmp_path, RUN, kafka_url, cache, upstream=SLEEPY)
-    survivor = WorkerProc(kafka_url, "survivor", tmp_path, sleep_s=1.5)
-    run = start_run(config, tmp_path, sleep_s=1.5)
-    victims = [WorkerProc(kafka_url, f"victim{i}", tmp_path, sleep_s=1.5) for i in range(2)]
+    survivor = WorkerProc(kafka_url, "survivor", tmp_path, sleep_s=1)
+    run = start_run(config, tmp_path, sleep_s=1)
+    victims = [WorkerProc(kafka_url, f"victim{i}", tmp_path, sleep_s=1) for i in range(2)]
     killed: list[str] = []
 
     def mid_episode():
@@ -113,7 +113,7 @@ def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, 
             victim.kill()
             killed.append(episode)
             victims[victims.index(victim)] = WorkerProc(kafka_url, f"victim{len(killed) + 1}", tmp_path,
-                                                        sleep_s=1.5)
+                                                        sleep_s=1)
     except BaseException:
         run.kill()
         for w in [survivor, *victims]:
@@ -127,22 +127,32 @@ def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, 
 
 def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp_path):
     """SQLite parity: one worker holds the run's queue, a second waits; SIGKILL the first
-    mid-episode and the standby takes over at once, closing the dead attempt."""
+    mid-episode and the standby takes over at once, closing the dead attempt. The
+    coordinator is SIGKILLed too once a result is in, and restarted: nothing is scheduled twice."""
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     config = write_config(tmp_path, RUN, url, cache, upstream=SLEEPY, limit=2, max_scheduled=3)
     first = WorkerProc(url, "first", tmp_path, slots=2, sleep_s=1)
     run = start_run(config, tmp_path, sleep_s=1)
+    standby = None
     try:
         episode = wait_until(lambda: first.running() and first.running()[0], 180, "the first episode")
         standby = WorkerProc(url, "standby", tmp_path, slots=2, sleep_s=1)
         wait_until(lambda: episode_started(url, episode), 60, f"{episode} to start")
         first.kill()
+        wait_until(lambda: outcome(url, RUN).evals, 180, "a first result")
+        run.kill()
+        run.wait()
+        run = start_run(config, tmp_path, sleep_s=1)
     except BaseException:
         run.kill()
-        first.stop()
+        for w in (first, standby):
+            if w is not None:
+                w.stop()
         raise
     finish(run, [standby])
     got = outcome(url, RUN)
+    assert sorted((s.instance_id, s.sample_idx) for _, s in got.scheduled) == sorted(got.evals), \
+        "a pair was scheduled twice"
     # half of the reference's instances: the same verdict per pair, the same score per instance
     assert_same_results(got, reference, subset=True)
     assert got.finished[episode] == 1 and got.reason_of[episode] == "interrupted"
