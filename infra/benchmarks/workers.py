@@ -52,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=2, help="samples per task (default 2)")
     p.add_argument("--sleep", type=float, default=1.0, help="seconds each command sleeps in `sleep` (default 1)")
     p.add_argument("--rounds", type=int, default=1, help="local/distributed pairs per point (default 1)")
+    p.add_argument("--protocol-items", type=int, default=200,
+                   help="items through the work protocol alone, per-item cost (default 200)")
     p.add_argument("--kafka", default=None, help="bootstrap HOST:PORT of a broker (default: start the dev broker)")
 
 
@@ -161,6 +163,59 @@ def _point(bootstrap: str, n: int, args, upstream: str, cache: Path) -> dict:
             "verdicts_identical": all(r[0]["verdicts"] == r[1]["verdicts"] for r in rounds)}
 
 
+def _protocol(bootstrap: str, cache: Path, items: int) -> dict:
+    """The work protocol alone, per item: one worker takes `items` scheduled items whose pairs
+    already have their result (decode, decide from the index, append `work.done`, commit)."""
+    import events
+    from events.log import open_log
+    from events.payloads import EpisodeScheduled, EvalResult, RunStarted
+    from producers.orchestrator.components import load_instances
+    from producers.orchestrator.config import RunConfig
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-workers-protocol-"))
+    url = f"kafka://{bootstrap}?prefix=bw{uuid.uuid4().hex[:12]}.&{_GROUP_OPTS}"
+    cfg = RunConfig.model_validate({"run": {"id": _RUN_ID}, "dataset": {"cache_dir": str(cache)}, "log": url,
+                                    "batch": {"mode": "distributed"}, "awm": {"enabled": False}})
+    dataset = load_instances(cfg)
+    ids = [i.instance_id for i in dataset.instances]
+    pairs = [(ids[k % len(ids)], k // len(ids)) for k in range(items)]
+    log = open_log(url)
+    workers: list[subprocess.Popen] = []
+    try:
+        log.append("runs", [events.new(RunStarted(config=cfg.model_dump(mode="json"), manifest=dataset.manifest,
+                                                  planned=items, mode="eval"), producer="bench", run_id=_RUN_ID)])
+        log.append("evals", [events.new(EvalResult(instance_id=i, sample_idx=s, resolved=False), producer="bench",
+                                        run_id=_RUN_ID) for i, s in pairs])
+        workers = _start_workers(url, 1, tmp, _env(0))
+        _wait_for(lambda: "holds partitions" in (tmp / "worker0.log").read_text(), "the worker to join")
+        batch = [events.new(EpisodeScheduled(episode_id=f"ep-bench-{k}", instance_id=i, sample_idx=s, seed=0,
+                                             seq=k, planned=items), producer="bench", run_id=_RUN_ID)
+                 for k, (i, s) in enumerate(pairs)]
+        t0 = time.time()
+        log.append("work", batch)
+        done = _wait_for(lambda: _done_times(log, items), "every item's work.done")
+        return {"items": items, "protocol_ms_per_item": round(1000 * (max(done) - t0) / items, 1)}
+    finally:
+        _stop(workers)
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _done_times(log, items: int) -> list[float] | None:
+    times = [r.event.ts.timestamp() for r in log.read("work") if r.event.type == "work.done"]
+    return times if len(times) >= items else None
+
+
+def _wait_for(predicate, what: str, timeout_s: float = 600):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
 def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 1)
 
@@ -182,6 +237,7 @@ def run(args: argparse.Namespace) -> dict:
                  "sleep_s": args.sleep}
     try:
         ensure_bundled_tasks(cache)
+        out["protocol"] = _protocol(bootstrap, cache, args.protocol_items)
         for workload in workloads:
             upstream = "demo" if workload == "demo" else _SLEEPY
             points = [_point(bootstrap, n, args, upstream, cache) for n in counts]

@@ -143,7 +143,8 @@ class Coordinator:
                 summary.evaluated += 1
                 summary.resolved += pair.resolved
                 progress.done(pair.resolved)
-            elif item is not None and item.done is not None and item.done.outcome == "failed":
+            elif item is not None and item.done is not None and (
+                    item.done.outcome == "failed" or (item.done.ran and item.done.ran in pair.infra.values())):
                 del in_flight[key]
                 summary.failed += 1
                 progress.failed()

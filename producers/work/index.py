@@ -57,7 +57,9 @@ class Item:
 class PairWork:
     attempts: dict[int, Attempt] = field(default_factory=dict)
     evals: set[str] = field(default_factory=set)
-    """Ids of the pair's `eval.result` events (more than one would be a bug to report)."""
+    """Ids of the pair's `eval.result` events that judged it (more than one would be a bug to report)."""
+    infra: dict[str, str] = field(default_factory=dict)
+    """Its `eval.result` events with status `infra` (id -> episode id): no verdict, the pair runs again."""
     resolved: bool = False
     items: list[str] = field(default_factory=list)
     """Episode ids of the pair's scheduled items, in the order they were seen."""
@@ -170,6 +172,9 @@ def _finished(run: RunWork, ev: Envelope) -> None:
 def _evaluated(run: RunWork, ev: Envelope) -> None:
     p = ev.payload
     pair = run.pair((p.instance_id, p.sample_idx))
+    if getattr(p, "status", "ok") == "infra":
+        pair.infra[ev.id] = p.episode_id or ""
+        return
     pair.evals.add(ev.id)
     pair.resolved = pair.resolved or bool(p.resolved)
     for attempt in pair.attempts.values():  # an evaluated patch is no longer needed here

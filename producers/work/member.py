@@ -114,6 +114,10 @@ class RunMember:
             return partition not in self.unsynced
         if not ends.done():
             return False
+        if ends.exception() is not None:  # the log did not answer in time: ask again
+            self.ready_after[partition] = None
+            self.unsynced.add(partition)
+            return False
         if caught_up(ends.result()):
             self.ready_after[partition] = None
             return True

@@ -130,6 +130,7 @@ class Worker:
             self._flush()
             if any(m.busy for m in self.members.values()) or self._preparing:
                 idle_since = time.monotonic()
+            self._trace()
             if self._signals and not any(m.inflight for m in self.members.values()):
                 return 0
             done = self._finished_run()
@@ -138,6 +139,20 @@ class Worker:
             if self.options.max_idle_s is not None and time.monotonic() - idle_since > self.options.max_idle_s:
                 self.say(f"idle for {self.options.max_idle_s:g}s; exiting")
                 return 0
+
+    def _trace(self) -> None:
+        if not os.environ.get("LEDGER_WORKER_TRACE"):
+            return
+        now = time.monotonic()
+        if now - getattr(self, "_last_trace", 0) < 3:
+            return
+        self._last_trace = now
+        for m in self.members.values():
+            ready = {p: (None if f is None else (f.done() and self.follower.caught_up(f.result())))
+                     for p, f in m.ready_after.items()}
+            self.say(f"TRACE free={self.slots.free()} held={sorted(m.held)} buffer={[(x.partition, x.offset) for x in m.buffer]} "
+                     f"out={ {p: sorted(o) for p, o in m.outstanding.items() if o} } high={m.high} ready={ready} "
+                     f"unsynced={m.unsynced} inflight={m.inflight}")
 
     def _finished_run(self) -> int | None:
         rid = self.options.run_id

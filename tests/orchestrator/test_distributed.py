@@ -118,6 +118,8 @@ def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, 
         run.kill()
         for w in [survivor, *victims]:
             w.stop()
+            print(f"--- {w.name}\n" + "\n".join(w.lines))  # shown by pytest on failure
+        print(run.stderr.read()[-3000:])
         raise
     stdout, logs = finish(run, [survivor, *victims], timeout_s=500)
     got = outcome(kafka_url, RUN)
