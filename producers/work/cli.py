@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="", help="name recorded in work.done (default: host-pid)")
     p.add_argument("--max-idle", type=float, default=None, metavar="S",
                    help="exit after S seconds with nothing to do (default: run until stopped)")
+    p.add_argument("--trace", action="store_true",
+                   help="print each run's partitions, buffered and running items every 5 s")
     p.set_defaults(func=run)
 
 
@@ -33,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         worker = Worker(WorkerOptions(args.log, run_id=args.run_id, slots=args.slots, name=args.name,
-                                      max_idle_s=args.max_idle))
+                                      max_idle_s=args.max_idle, trace=args.trace))
     except (ValueError, LogUnavailable) as exc:
         print(f"ledger worker: {exc}", file=sys.stderr)
         return 2

@@ -14,8 +14,8 @@ from typing import Callable, Sequence
 
 from events.envelope import Envelope
 from events.log import EventLog, LogUnavailable, open_log
-from events.log.decoding import decode_chunk
 from events.log.base import RawRecord
+from events.log.decoding import decode_chunk
 
 __all__ = ["LogFollower", "FollowerStopped"]
 

@@ -17,20 +17,9 @@ from typing import Any
 
 from events.envelope import Envelope
 
-__all__ = ["RunSetup", "Pending", "RunMember", "take_in_turn"]
+from .setup import RunSetup
 
-
-@dataclass
-class RunSetup:
-    """What a worker prepares before joining a run's group."""
-
-    run_id: str
-    config: dict[str, Any]
-    """The run's config snapshot, with `log` set to the worker's own log URL."""
-    proxy: Any
-    """The worker's proxy in front of the run's upstream (a started `ProxyServer`)."""
-    repos: dict[str, str]
-    """instance id -> repo (the workflow-memory scope)."""
+__all__ = ["Pending", "RunMember", "take_in_turn"]
 
 
 @dataclass
@@ -129,6 +118,14 @@ class RunMember:
                 del self.buffer[i]
                 return pending
         return None
+
+    def describe(self) -> str:
+        """One line of state, for `ledger worker --trace`."""
+        ready = sorted(p for p in self.held if self.ready_after.get(p) is None and p not in self.unsynced)
+        outstanding = {p: sorted(o) for p, o in self.outstanding.items() if o}
+        return (f"run {self.run_id}: holds {sorted(self.held)}, ready {ready}, buffered "
+                f"{[(x.partition, x.offset) for x in self.buffer]}, outstanding {outstanding}, "
+                f"running {self.inflight}")
 
     @property
     def busy(self) -> bool:

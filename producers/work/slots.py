@@ -57,10 +57,10 @@ def _slot_main(conn: Connection) -> None:
 
 def _warm_up() -> None:
     """Import what every job needs now, so the first job of a fresh slot does not wait for it."""
-    import producers.agents.registry  # noqa: F401
-    import producers.evaluator  # noqa: F401
-    import producers.orchestrator.components  # noqa: F401
-    import producers.sandbox.local  # noqa: F401
+    import producers.agents.registry
+    import producers.evaluator
+    import producers.orchestrator.components
+    import producers.sandbox.local
 
 
 @dataclass

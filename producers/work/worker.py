@@ -34,18 +34,15 @@ from events.payloads import WorkDone
 from .decide import Decision, decide, interrupted_finish
 from .follower import LogFollower, end_offsets
 from .index import WORK_TOPICS, Item, WorkIndex
-from .member import Pending, RunMember, RunSetup, take_in_turn
+from .member import Pending, RunMember, take_in_turn
 from .queue import open_queue
+from .setup import RunRefused, RunSetup, prepare_run
 from .slots import SlotResult, Slots
 
-__all__ = ["Worker", "WorkerOptions", "prepare_run", "RunRefused"]
+__all__ = ["Worker", "WorkerOptions"]
 
 _LEAVE_AFTER_IDLE_S = 10.0
 _SYNC_TOPICS = ("work", "episodes", "evals")
-
-
-class RunRefused(RuntimeError):
-    """This worker cannot run the run's episodes (its dataset differs, its config does not load...)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +54,8 @@ class WorkerOptions:
     name: str = ""
     max_idle_s: float | None = None
     """Exit after this many seconds with nothing to do (None: run until stopped)."""
+    trace: bool = False
+    """Print each run's partitions, buffered and running items every 5 s."""
 
 
 @dataclass
@@ -86,6 +85,7 @@ class Worker:
         self.slots: Slots | None = None
         self._signals = 0
         self._turn = 0
+        self._last_trace = 0.0
         self.stats = {"ran": 0, "evaluated": 0, "already_done": 0, "failed": 0, "skipped": 0,
                       "interrupted_closed": 0, "aborted": 0}
 
@@ -141,18 +141,12 @@ class Worker:
                 return 0
 
     def _trace(self) -> None:
-        if not os.environ.get("LEDGER_WORKER_TRACE"):
-            return
         now = time.monotonic()
-        if now - getattr(self, "_last_trace", 0) < 3:
+        if not self.options.trace or now - self._last_trace < 5:
             return
         self._last_trace = now
-        for m in self.members.values():
-            ready = {p: (None if f is None else (f.done() and self.follower.caught_up(f.result())))
-                     for p, f in m.ready_after.items()}
-            self.say(f"TRACE free={self.slots.free()} held={sorted(m.held)} buffer={[(x.partition, x.offset) for x in m.buffer]} "
-                     f"out={ {p: sorted(o) for p, o in m.outstanding.items() if o} } high={m.high} ready={ready} "
-                     f"unsynced={m.unsynced} inflight={m.inflight}")
+        for member in self.members.values():
+            self.say(f"{self.slots.free()} free slot(s); {member.describe()}")
 
     def _finished_run(self) -> int | None:
         rid = self.options.run_id
@@ -198,7 +192,8 @@ class Worker:
         wanted = self._wanted()
         for rid in wanted:
             if rid not in self.members and rid not in self._preparing:
-                self._preparing[rid] = self._prep_pool.submit(prepare_run, self.index.run(rid), rid,
+                run = self.index.run(rid)
+                self._preparing[rid] = self._prep_pool.submit(prepare_run, run.config, run.manifest, rid,
                                                               self.options.log_url)
         for rid, fut in list(self._preparing.items()):
             if fut.done():
@@ -404,25 +399,3 @@ class Worker:
         if outputs or offsets:
             if member.queue.ack(offsets, outputs or []):
                 member.dirty.clear()
-
-
-def prepare_run(run, run_id: str, log_url: str) -> RunSetup:
-    """Load the run's config and dataset (checked against the run's manifest) and start a proxy."""
-    from pydantic import ValidationError
-
-    from producers.orchestrator.components import load_instances
-    from producers.orchestrator.config import RunConfig
-    from producers.proxy.server import ProxyServer
-
-    snapshot = {**run.config, "log": log_url}
-    try:
-        cfg = RunConfig.model_validate(snapshot)
-    except ValidationError as exc:
-        raise RunRefused(f"its config does not load here: {exc.errors()[0]['msg']}") from None
-    dataset = load_instances(cfg)
-    want = (run.manifest or {}).get("sha256")
-    if dataset.manifest.sha256 != want:
-        raise RunRefused(f"the dataset loaded here ({cfg.dataset.source}, sha256 {dataset.manifest.sha256[:12]}) "
-                         f"differs from the run's ({want and want[:12]})")
-    proxy = ProxyServer(log_url, cfg.model.upstream, run_id=run_id).start()
-    return RunSetup(run_id, cfg.model_dump(mode="json"), proxy, {i.instance_id: i.repo for i in dataset.instances})

@@ -142,10 +142,21 @@ def outcome(log_url: str, run_id: str) -> Outcome:
     return out
 
 
-def episode_started(log_url: str, episode_id: str) -> bool:
-    log = open_log(log_url)
-    try:
-        return any(r.event.type == "episode.started" and r.event.payload.episode_id == episode_id
-                   for r in log.read("episodes"))
-    finally:
-        log.close()
+class LogWatch:
+    """Episodes started and pairs evaluated so far, followed from the log in a background thread."""
+
+    def __init__(self, log_url: str):
+        from producers.work.follower import LogFollower
+
+        self.started: set[str] = set()
+        self.evaluated: set[tuple[str, int]] = set()
+        self._follower = LogFollower(log_url, ("episodes", "evals"), self._apply).start()
+
+    def _apply(self, ev) -> None:
+        if ev.type == "episode.started":
+            self.started.add(ev.payload.episode_id)
+        elif ev.type == "eval.result":
+            self.evaluated.add((ev.payload.instance_id, ev.payload.sample_idx))
+
+    def close(self) -> None:
+        self._follower.stop()

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.orchestrator.distributed import (SLEEPY, WorkerProc, episode_started, outcome, start_run,
-                                            wait_until, write_config)
+from tests.orchestrator.distributed import SLEEPY, LogWatch, WorkerProc, outcome, start_run, wait_until, write_config
 
 RUN = "dist"
 
@@ -96,11 +95,12 @@ def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, 
     run = start_run(config, tmp_path, sleep_s=1)
     victims = [WorkerProc(kafka_url, f"victim{i}", tmp_path, sleep_s=1) for i in range(2)]
     killed: list[str] = []
+    watch = LogWatch(kafka_url)
 
     def mid_episode():
         for v in victims:
             eps = v.running()
-            if eps and eps[-1] not in killed and episode_started(kafka_url, eps[-1]) and v.proc.poll() is None:
+            if eps and eps[-1] not in killed and eps[-1] in watch.started and v.proc.poll() is None:
                 return v, eps[-1]
         return None
 
@@ -121,7 +121,9 @@ def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, 
             print(f"--- {w.name}\n" + "\n".join(w.lines))  # shown by pytest on failure
         print(run.stderr.read()[-3000:])
         raise
-    stdout, logs = finish(run, [survivor, *victims], timeout_s=500)
+    finally:
+        watch.close()
+    finish(run, [survivor, *victims], timeout_s=500)
     got = outcome(kafka_url, RUN)
     assert_same_results(got, reference)
     assert {ep: got.reason_of.get(ep) for ep in killed} == {ep: "interrupted" for ep in killed}
@@ -136,12 +138,13 @@ def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp
     first = WorkerProc(url, "first", tmp_path, slots=2, sleep_s=1)
     run = start_run(config, tmp_path, sleep_s=1)
     standby = None
+    watch = LogWatch(url)
     try:
         episode = wait_until(lambda: first.running() and first.running()[0], 180, "the first episode")
         standby = WorkerProc(url, "standby", tmp_path, slots=2, sleep_s=1)
-        wait_until(lambda: episode_started(url, episode), 60, f"{episode} to start")
+        wait_until(lambda: episode in watch.started, 60, f"{episode} to start")
         first.kill()
-        wait_until(lambda: outcome(url, RUN).evals, 180, "a first result")
+        wait_until(lambda: watch.evaluated, 180, "a first result")
         run.kill()
         run.wait()
         run = start_run(config, tmp_path, sleep_s=1)
@@ -151,6 +154,8 @@ def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp
             if w is not None:
                 w.stop()
         raise
+    finally:
+        watch.close()
     finish(run, [standby])
     got = outcome(url, RUN)
     assert sorted((s.instance_id, s.sample_idx) for _, s in got.scheduled) == sorted(got.evals), \

@@ -4,15 +4,23 @@ from __future__ import annotations
 import itertools
 
 import events
-from events.payloads import (DatasetManifest, EpisodeFinished, EpisodeScheduled, EpisodeStarted, EvalResult,
-                             RunFinished, RunStarted, WorkDone)
+from events.payloads import (
+    DatasetManifest,
+    EpisodeFinished,
+    EpisodeScheduled,
+    EpisodeStarted,
+    EvalResult,
+    RunFinished,
+    RunStarted,
+    WorkDone,
+)
 from producers.work.index import WorkIndex
 
 RUN = "r"
 
 
 def _events():
-    new = lambda p: events.new(p, producer="test", run_id=RUN)  # noqa: E731
+    new = lambda p: events.new(p, producer="test", run_id=RUN)
     return [
         new(RunStarted(config={"batch": {"mode": "distributed"}},
                        manifest=DatasetManifest(source="bundled", sha256="x", count=1))),

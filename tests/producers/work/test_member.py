@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import events
 from events.payloads import EpisodeScheduled
-from producers.work.member import RunMember, RunSetup, take_in_turn
+from producers.work.member import RunMember, take_in_turn
+from producers.work.setup import RunSetup
 
 
 def member(run_id: str) -> RunMember:
