@@ -4,23 +4,17 @@ from __future__ import annotations
 import itertools
 
 import events
-from events.payloads import (
-    DatasetManifest,
-    EpisodeFinished,
-    EpisodeScheduled,
-    EpisodeStarted,
-    EvalResult,
-    RunFinished,
-    RunStarted,
-    WorkDone,
-)
+from events.payloads import (DatasetManifest, EpisodeFinished, EpisodeScheduled, EpisodeStarted, EvalResult,
+                             RunFinished, RunStarted, WorkDone)
 from producers.work.index import WorkIndex
 
 RUN = "r"
 
 
 def _events():
-    new = lambda p: events.new(p, producer="test", run_id=RUN)
+    def new(payload):
+        return events.new(payload, producer="test", run_id=RUN)
+
     return [
         new(RunStarted(config={"batch": {"mode": "distributed"}},
                        manifest=DatasetManifest(source="bundled", sha256="x", count=1))),
