@@ -64,6 +64,7 @@ def finish(run: subprocess.Popen, workers: list[WorkerProc], timeout_s: float = 
     return stdout, logs
 
 
+@pytest.mark.timeout(1200)  # group joins and rebalances take long on a loaded shared machine
 def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(reference, cache, kafka_url,
                                                                               tmp_path):
     config = write_config(tmp_path, RUN, kafka_url, cache, upstream=SLEEPY)
@@ -85,6 +86,7 @@ def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(refe
     assert {d.episode_id for _, d in got.done} == {s.episode_id for _, s in got.scheduled}
 
 
+@pytest.mark.timeout(1500)
 def test_sigkill_one_worker_five_times_mid_episode(reference, cache, kafka_url, tmp_path):
     """The victim worker is SIGKILLed five times, each time while one of its episodes runs
     (its episode.started is in the log), and restarted at once. Two victim processes are
