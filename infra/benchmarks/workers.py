@@ -150,6 +150,9 @@ def _point(bootstrap: str, n: int, args, upstream: str, cache: Path) -> dict:
         local = _measure(bootstrap, "local", n, args, upstream, cache)
         dist = _measure(bootstrap, "distributed", n, args, upstream, cache)
         rounds.append((local, dist))
+        print(f"bench workers: {upstream} x{n}: local {local['window_s']:.1f} s, distributed "
+              f"{dist['window_s']:.1f} s for {dist['episodes']} episodes (load {os.getloadavg()[0]:.1f})",
+              file=sys.stderr, flush=True)
     local_w = statistics.median(r[0]["window_s"] for r in rounds)
     dist_w = statistics.median(r[1]["window_s"] for r in rounds)
     episodes = rounds[0][0]["episodes"]

@@ -1,6 +1,6 @@
 """A worker's membership in one run's work queue: the `work` topic through a consumer group.
 
-Every run in distributed mode has its own group, `ledger-worker.<run_id>`; each
+Every run in distributed mode has its own group, `[prefix]ledger-worker.<run_id>`; each
 member is handed a share of the topic's partitions and sees only their items.
 Offsets are committed per partition, explicitly, after the item's `work.done`:
 
@@ -36,8 +36,10 @@ Partitions = Callable[[set[int]], None]
 _MIN_POLL_INTERVAL_MS = 60_000
 
 
-def group_for(run_id: str) -> str:
-    return f"ledger-worker.{run_id}"
+def group_for(run_id: str, prefix: str = "") -> str:
+    """The run's consumer group; on Kafka the log's topic prefix comes first, so deployments
+    (and test runs) that share a cluster under different prefixes never share a group."""
+    return f"{prefix}ledger-worker.{run_id}"
 
 
 class WorkQueue(Protocol):
@@ -69,7 +71,7 @@ class KafkaWorkQueue:
         from events.log.kafka import kafka_errors
 
         self.log, self.run_id = log, run_id
-        self.group = group_for(run_id)
+        self.group = group_for(run_id, log.options.prefix)
         self._physical = log.physical("work")
         self._paused = False
         queue = self
