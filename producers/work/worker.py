@@ -294,6 +294,13 @@ class Worker:
 
     def _take(self, member: RunMember, pending: Pending) -> None:
         p = pending.event.payload
+        if any(t.pending.run_id == member.run_id and t.item.pair == (p.instance_id, p.sample_idx)
+               for t in self.slots.busy_tokens()):
+            # a repeated delivery of an item running here (a pair never has two open items): the
+            # running one acknowledges it; deciding now would take its live attempt for a dead one
+            self.stats["skipped"] += 1
+            member.settled(pending.partition, pending.offset)
+            return
         run = self.index.run(member.run_id)
         with self.index.lock:
             item = run.items.get(p.episode_id) or Item(pending.event.id, p.episode_id, p.instance_id,

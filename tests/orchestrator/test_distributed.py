@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from events.log import open_log
+
 from tests.orchestrator.distributed import SLEEPY, LogWatch, WorkerProc, outcome, start_run, wait_until, write_config
 
 RUN = "dist"
@@ -53,6 +55,17 @@ def assert_same_results(got, ref, subset: bool = False) -> None:
     assert got.started <= set(got.finished), "an attempt was left without its episode.finished"
 
 
+def repeat_one_item(url: str) -> str:
+    """Append a copy of the run's first scheduled item (same event): a duplicate delivery."""
+    log = open_log(url)
+    try:
+        first = next(r.event for r in log.read("work") if r.event.type == "episode.scheduled")
+        log.append("work", [first])
+        return first.payload.episode_id
+    finally:
+        log.close()
+
+
 def finish(run: subprocess.Popen, workers: list[WorkerProc], timeout_s: float = 400):
     try:
         stdout, stderr = run.communicate(timeout=timeout_s)
@@ -74,6 +87,7 @@ def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(refe
         wait_until(lambda: any(" joined run " in ln for w in workers for ln in w.lines), 180,
                    "a worker to join the run")
         workers.append(WorkerProc(kafka_url, "late", tmp_path, sleep_s=1))
+        repeated = repeat_one_item(kafka_url)
     except BaseException:
         run.kill()
         raise
@@ -84,6 +98,9 @@ def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(refe
     by_worker = {d.worker for _, d in got.done if d.outcome in ("ran", "evaluated")}
     assert "late" in by_worker, f"the worker started after the run began took nothing:\n{logs}"
     assert {d.episode_id for _, d in got.done} == {s.episode_id for _, s in got.scheduled}
+    # the item delivered twice (Kafka keeps both copies) was run and acknowledged once
+    assert [d.episode_id for _, d in got.done].count(repeated) == 1
+    assert sum(1 for _, s in got.scheduled if s.episode_id == repeated) == 2
 
 
 @pytest.mark.timeout(1500)
