@@ -117,9 +117,14 @@ def _window(url: str) -> dict:
         log.close()
     eval_s = {e.payload.episode_id: e.payload.duration_s for e in evals.values()}
     window = (max(e.ts for e in evals.values()) - min(started)).total_seconds()
+    # with one process: from each result to the start of the next episode (the hand-off)
+    starts = sorted(started)
+    handoff = [min((s for s in starts if s > e.ts), default=None) for e in evals.values()]
+    handoff_s = [(h - e.ts).total_seconds() for h, e in zip(handoff, evals.values()) if h is not None]
     worker_side = [d.duration_s - durations.get(d.ran, 0.0) - eval_s.get(d.ran, 0.0)
                    for d in done if d.outcome == "ran"]
     return {"window_s": window, "episodes": len(evals), "started": len(started),
+            "handoff_s": statistics.median(handoff_s) if handoff_s else None,
             "verdicts": {f"{k[0]}/{k[1]}": e.payload.resolved for k, e in evals.items()},
             "worker_side_ms": 1000 * statistics.median(worker_side) if worker_side else None}
 
@@ -146,9 +151,11 @@ def _measure(bootstrap: str, mode: str, n: int, args, upstream: str, cache: Path
 
 def _point(bootstrap: str, n: int, args, upstream: str, cache: Path) -> dict:
     rounds = []
-    for _ in range(args.rounds):
-        local = _measure(bootstrap, "local", n, args, upstream, cache)
-        dist = _measure(bootstrap, "distributed", n, args, upstream, cache)
+    for r in range(args.rounds):  # the two sides alternate which goes first, so drift hits both alike
+        first, second = ("local", "distributed") if r % 2 == 0 else ("distributed", "local")
+        a = _measure(bootstrap, first, n, args, upstream, cache)
+        b = _measure(bootstrap, second, n, args, upstream, cache)
+        local, dist = (a, b) if first == "local" else (b, a)
         rounds.append((local, dist))
         print(f"bench workers: {upstream} x{n}: local {local['window_s']:.1f} s, distributed "
               f"{dist['window_s']:.1f} s for {dist['episodes']} episodes (load {os.getloadavg()[0]:.1f})",
@@ -163,6 +170,7 @@ def _point(bootstrap: str, n: int, args, upstream: str, cache: Path) -> dict:
             "worker_side_ms_median": _round(statistics.median(
                 r[1]["worker_side_ms"] for r in rounds if r[1]["worker_side_ms"] is not None)),
             "interrupted_or_repeated": sum(r[1]["started"] - r[1]["episodes"] for r in rounds),
+            **_handoff(rounds, n),
             "verdicts_identical": all(r[0]["verdicts"] == r[1]["verdicts"] for r in rounds)}
 
 
@@ -217,6 +225,17 @@ def _wait_for(predicate, what: str, timeout_s: float = 600):
             return value
         time.sleep(0.5)
     raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _handoff(rounds: list, n: int) -> dict:
+    """With one process the hand-off between two episodes is exact on both sides: its difference
+    is the coordination each episode waits for."""
+    if n != 1:
+        return {}
+    local = statistics.median(r[0]["handoff_s"] for r in rounds)
+    dist = statistics.median(r[1]["handoff_s"] for r in rounds)
+    return {"handoff_ms_local": round(1000 * local, 1), "handoff_ms_distributed": round(1000 * dist, 1),
+            "handoff_overhead_ms": round(1000 * (dist - local), 1)}
 
 
 def _round(x: float | None) -> float | None:

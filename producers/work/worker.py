@@ -360,10 +360,15 @@ class Worker:
 
     # -- results out -------------------------------------------------------------------------
     def _collect(self) -> None:
+        """Results of finished jobs; the freed slots get their next items before the results are
+        acknowledged (the acknowledgement's round trips are not on the next episode's path)."""
         busy = self.slots.free() < self.slots.size
-        for result in self.slots.collect(0.1 if busy else 0.0):
-            self._finish(result)
+        results = self.slots.collect(0.1 if busy else 0.0)
         self.slots.respawn()
+        if results:
+            self._dispatch()
+        for result in results:
+            self._finish(result)
 
     def _finish(self, result: SlotResult) -> None:
         token: _Token = result.token
