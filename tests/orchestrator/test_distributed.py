@@ -9,6 +9,7 @@ enough for workers to join and be killed mid-episode.
 from __future__ import annotations
 
 import random
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -80,18 +81,27 @@ def finish(run: subprocess.Popen, workers: list[WorkerProc], timeout_s: float = 
 @pytest.mark.timeout(1200)  # group joins and rebalances take long on a loaded shared machine
 def test_three_workers_match_the_local_pool_and_a_late_worker_takes_a_share(reference, cache, kafka_url,
                                                                               tmp_path):
+    """w1 and w2 from the start, `late` once the run has begun; w1 leaves (SIGTERM) once
+    `late` works; one item is delivered twice."""
     config = write_config(tmp_path, RUN, kafka_url, cache, upstream=SLEEPY)
     workers = [WorkerProc(kafka_url, f"w{i}", tmp_path, sleep_s=1) for i in (1, 2)]
     run = start_run(config, tmp_path, sleep_s=1)
     try:
         wait_until(lambda: any(" joined run " in ln for w in workers for ln in w.lines), 180,
                    "a worker to join the run")
-        workers.append(WorkerProc(kafka_url, "late", tmp_path, sleep_s=1))
+        late = WorkerProc(kafka_url, "late", tmp_path, sleep_s=1)
+        workers.append(late)
         repeated = repeat_one_item(kafka_url)
+        # once the late worker works, an early one leaves: it finishes its item and hands over
+        wait_until(lambda: late.running() or run.poll() is not None, 300, "the late worker's first item")
+        workers[0].proc.send_signal(signal.SIGTERM)
     except BaseException:
         run.kill()
+        for w in workers:
+            w.stop()
         raise
     stdout, logs = finish(run, workers)
+    assert any(" left run " in ln for ln in workers[0].lines), logs
     assert "pass@1" in stdout and "failed 0" in stdout
     got = outcome(kafka_url, RUN)
     assert_same_results(got, reference)
