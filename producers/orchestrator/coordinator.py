@@ -54,13 +54,17 @@ class Coordinator:
         self.console = orch.console
         self.index = WorkIndex()
 
-    def run(self, state: RunState, specs: list[TaskSpec], summary: "RunSummary", sidecars) -> None:
-        """Schedule what the log says is left and follow it until every pair has its result."""
+    def run(self, state: RunState, specs: list[TaskSpec], summary: "RunSummary",
+            unjudgeable: dict[str, str] | None = None) -> None:
+        """Schedule what the log says is left and follow it until every pair has its result.
+        Pairs of `unjudgeable` instances (dataset.validation) are recorded as infrastructure
+        errors here, as the local pool does, and never scheduled."""
         with LogFollower(self.config.log, ("work", "evals"), self.index.apply) as follower:
             self.follower = follower
             follower.sync(self.orch.log)
             run = self.index.run(self.run_id)
             todo, in_flight = self._plan(specs, state, run, summary)
+            todo = self._record_unjudgeable(todo, unjudgeable or {})
             self.console.print(f"distributed: {len(todo)} to schedule, {len(in_flight)} already with workers, "
                                f"{summary.skipped} done; start workers with: ledger worker --log {self.config.log}")
             progress = RunProgress(self.console, total=summary.planned, already=summary.skipped)
@@ -91,6 +95,15 @@ class Coordinator:
             todo.append((seq, spec, self._next_attempt(spec, state, pair, run)))
         return todo, in_flight
 
+    def _record_unjudgeable(self, todo: deque, unjudgeable: dict[str, str]) -> deque:
+        from .plan import Work
+
+        if not unjudgeable:
+            return todo
+        works = [Work("episode", spec, attempt, "") for _, spec, attempt in todo]
+        kept = {w.spec.pair for w in self.orch._record_unjudgeable(works, unjudgeable)}
+        return deque(t for t in todo if t[1].pair in kept)
+
     def _next_attempt(self, spec: TaskSpec, state: RunState, pair: PairWork, run: RunWork) -> int:
         started = state.pairs[spec.pair].attempts if spec.pair in state.pairs else 0
         scheduled = max((run.items[e].attempt for e in pair.items), default=0)
@@ -104,6 +117,10 @@ class Coordinator:
         hinted = False
         while todo or in_flight:
             self.follower.check()
+            if todo and summary.stopped_after:  # too many infrastructure errors in a row
+                summary.not_run = len(todo)
+                todo.clear()
+                continue
             if todo and len(in_flight) < cap:
                 self._schedule(todo, in_flight, cap, planned, progress)
             new = self.index.wait_change(version, 0.5)
@@ -138,15 +155,31 @@ class Coordinator:
             if pair is None:
                 continue
             item = run.items.get(open_.episode_id)
+            done = item.done if item is not None else None
             if pair.evaluated:
                 del in_flight[key]
                 summary.evaluated += 1
                 summary.resolved += pair.resolved
+                summary.consecutive_infra = 0
                 progress.done(pair.resolved)
-            elif item is not None and item.done is not None and (
-                    item.done.outcome == "failed" or (item.done.ran and item.done.ran in pair.infra.values())):
+            elif done is not None and done.outcome == "failed":
                 del in_flight[key]
                 summary.failed += 1
                 progress.failed()
-                self.console.print(f"[red]{key[0]} sample {key[1]} failed on worker {item.done.worker}:[/] "
-                                   f"{item.done.error.strip().splitlines()[0] if item.done.error else ''}")
+                self.console.print(f"[red]{key[0]} sample {key[1]} failed on worker {done.worker}:[/] "
+                                   f"{done.error.strip().splitlines()[0] if done.error else ''}")
+            elif done is not None and done.ran and done.ran in pair.infra.values():
+                del in_flight[key]
+                self._infra(key, summary, progress)
+
+    def _infra(self, key: tuple[str, int], summary: "RunSummary", progress: RunProgress) -> None:
+        """A pair whose result is an infrastructure error: counted (exit 3), run again on resume;
+        `batch.max_consecutive_infra_errors` in a row stop the scheduling."""
+        summary.consecutive_infra += 1
+        progress.failed()
+        self.console.print(f"[yellow]{key[0]} sample {key[1]}: infrastructure error[/]")
+        limit = self.config.batch.max_consecutive_infra_errors
+        if limit and summary.consecutive_infra >= limit and not summary.stopped_after:
+            summary.stopped_after = summary.consecutive_infra
+            self.console.print(f"[red]stopping: {summary.stopped_after} consecutive pairs hit infrastructure "
+                               "errors; the items already scheduled finish[/]")

@@ -11,7 +11,8 @@ is closed as `interrupted` and not counted against `max_attempts`.
 |-------------------------------------------------|-----------------------------------------------|
 | the item already has its `work.done`            | `skip`: a repeated delivery, nothing to add    |
 | the pair has an `eval.result`                   | `already_done`: acknowledge only              |
-| an attempt finished (not interrupted)           | `evaluate` the latest such attempt's patch    |
+| an attempt finished (not interrupted)           | `evaluate` the latest such attempt's patch,   |
+|                                                 | or `run` again if that one hit an infra error  |
 | `max_interrupted` attempts died with a worker   | `fail`: reported, not run again               |
 | otherwise                                       | `run` a new attempt (the item's own if unused) |
 """
@@ -62,7 +63,8 @@ def decide(run_id: str, item: Item, pair: PairWork, max_interrupted: int) -> Dec
     finished = [(n, a) for n, a in pair.attempts.items() if a.finished and a.reason != "interrupted"]
     if finished:
         n, a = max(finished, key=lambda na: na[0])
-        return Decision("evaluate", n, a.episode_id, a.finished_id, a.patch, interrupt=dead)
+        if a.episode_id not in pair.infra_episodes:  # else the infrastructure failed, not the agent
+            return Decision("evaluate", n, a.episode_id, a.finished_id, a.patch, interrupt=dead)
     if pair.interrupted() + len(dead) >= max_interrupted:
         return Decision("fail", interrupt=dead,
                         error=f"{pair.interrupted() + len(dead)} attempts died with their worker "

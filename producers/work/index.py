@@ -60,6 +60,9 @@ class PairWork:
     """Ids of the pair's `eval.result` events that judged it (more than one would be a bug to report)."""
     infra: dict[str, str] = field(default_factory=dict)
     """Its `eval.result` events with status `infra` (id -> episode id): no verdict, the pair runs again."""
+    infra_episodes: set[str] = field(default_factory=set)
+    """Attempts that ended on an infrastructure failure (`episode.finished.infra_cause`, or an infra
+    result that judged nothing): the pair runs again in a new attempt rather than judging their patch."""
     resolved: bool = False
     items: list[str] = field(default_factory=list)
     """Episode ids of the pair's scheduled items, in the order they were seen."""
@@ -164,16 +167,21 @@ def _started(run: RunWork, ev: Envelope) -> None:
 def _finished(run: RunWork, ev: Envelope) -> None:
     p = ev.payload
     run.finished_episodes.setdefault(p.episode_id, set()).add(ev.id)
-    attempt = run.pair((p.instance_id, p.sample_idx)).attempts.setdefault(p.attempt, Attempt(p.episode_id))
+    pair = run.pair((p.instance_id, p.sample_idx))
+    attempt = pair.attempts.setdefault(p.attempt, Attempt(p.episode_id))
     if attempt.finished_id is None:
         attempt.finished_id, attempt.reason, attempt.patch = ev.id, p.reason, p.patch
+    if p.infra_cause:
+        pair.infra_episodes.add(p.episode_id)
 
 
 def _evaluated(run: RunWork, ev: Envelope) -> None:
     p = ev.payload
     pair = run.pair((p.instance_id, p.sample_idx))
-    if getattr(p, "status", "ok") == "infra":
+    if p.status == "infra":
         pair.infra[ev.id] = p.episode_id or ""
+        if p.harness == "none" and p.episode_id:  # nothing was judged: the episode itself hit it
+            pair.infra_episodes.add(p.episode_id)
         return
     pair.evals.add(ev.id)
     pair.resolved = pair.resolved or bool(p.resolved)

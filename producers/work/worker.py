@@ -381,7 +381,10 @@ class Worker:
         d = token.decision
         if result.ok:
             outcome = "ran" if d.action == "run" else "evaluated"
-            self.say(f"done {d.episode_id}: {'resolved' if result.value['resolved'] else 'not resolved'}")
+            verdict = "resolved" if result.value["resolved"] else "not resolved"
+            if result.value.get("status") == "infra":
+                verdict = f"infrastructure error ({result.value.get('infra_cause') or 'unknown'})"
+            self.say(f"done {d.episode_id}: {verdict}")
             self._done(member, token.pending, token.item, outcome, token.started, token.interrupted,
                        ran=d.episode_id, attempt=d.attempt)
         else:

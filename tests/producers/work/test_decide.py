@@ -73,3 +73,10 @@ def test_closing_the_same_attempt_twice_is_one_event():
     a = interrupted_finish(RUN, "repo__1", 0, 1, "ep-x", producer="worker.a", why="died")
     b = interrupted_finish(RUN, "repo__1", 0, 1, "ep-x", producer="worker.b", why="died")
     assert a.id == b.id and a.payload.reason == "interrupted" and a.payload.incomplete
+
+
+def test_an_attempt_that_hit_an_infrastructure_failure_runs_again():
+    p = pair((1, "error"))
+    p.infra_episodes.add(episode_id_for(SPEC, 1))
+    d = decide(RUN, item(), p, 10)
+    assert (d.action, d.attempt, d.interrupt) == ("run", 2, ())
