@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from events.log import open_log
 
@@ -199,3 +200,30 @@ def test_embedded_log_worker_and_a_standby_that_takes_over(reference, cache, tmp
         in_flight += step
         most = max(most, in_flight)
     assert most <= 3
+
+
+def test_an_unreachable_upstream_is_an_infrastructure_error_not_a_score(cache, tmp_path):
+    """As on the local pool: every pair an infra error, the coordinator stops scheduling after
+    `max_consecutive_infra_errors` in a row, exit 3 with the one-line summary, nothing scored."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    config = write_config(tmp_path, "outage", url, cache, upstream="openai:http://127.0.0.1:1/v1", max_scheduled=2)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["batch"]["max_consecutive_infra_errors"] = 3
+    config.write_text(yaml.safe_dump(cfg))
+    worker = WorkerProc(url, "w", tmp_path, slots=2)
+    run = start_run(config, tmp_path)
+    try:
+        stdout, stderr = run.communicate(timeout=600)
+    finally:
+        worker.stop()
+    assert run.returncode == 3, stderr[-3000:]
+    assert "stopped after 3 consecutive infrastructure errors" in stderr.strip().splitlines()[-1]
+    got = outcome(url, "outage")
+    log = open_log(url)
+    try:
+        evals = [r.event.payload for r in log.read("evals")]
+        [fin] = [r.event.payload for r in log.read("runs") if r.event.type == "run.finished"]
+    finally:
+        log.close()
+    assert {e.status for e in evals} == {"infra"} and not got.scores
+    assert 3 <= len(evals) <= 3 + 2 and fin.infra_errors == len(evals) and fin.not_run == 8 - len(evals)
