@@ -85,6 +85,8 @@ class Worker:
         self.slots: Slots | None = None
         self._signals = 0
         self._turn = 0
+        self._settling: list[_Token] = []
+        """Tokens of jobs collected but not yet acknowledged (their slots are already free)."""
         self._last_trace = 0.0
         self.stats = {"ran": 0, "evaluated": 0, "already_done": 0, "failed": 0, "skipped": 0,
                       "interrupted_closed": 0, "aborted": 0}
@@ -295,9 +297,10 @@ class Worker:
     def _take(self, member: RunMember, pending: Pending) -> None:
         p = pending.event.payload
         if any(t.pending.run_id == member.run_id and t.item.pair == (p.instance_id, p.sample_idx)
-               for t in self.slots.busy_tokens()):
-            # a repeated delivery of an item running here (a pair never has two open items): the
-            # running one acknowledges it; deciding now would take its live attempt for a dead one
+               for t in [*self.slots.busy_tokens(), *self._settling]):
+            # a repeated delivery of an item running here, or whose result is being acknowledged (a
+            # pair never has two open items): that one acknowledges it; deciding now would take its
+            # live attempt for a dead one, or run the pair again before its result is in the index
             self.stats["skipped"] += 1
             member.settled(pending.partition, pending.offset)
             return
@@ -365,10 +368,15 @@ class Worker:
         busy = self.slots.free() < self.slots.size
         results = self.slots.collect(0.1 if busy else 0.0)
         self.slots.respawn()
-        if results:
+        if not results:
+            return
+        self._settling = [r.token for r in results]
+        try:
             self._dispatch()
-        for result in results:
-            self._finish(result)
+            for result in results:
+                self._finish(result)
+        finally:
+            self._settling = []
 
     def _finish(self, result: SlotResult) -> None:
         token: _Token = result.token
