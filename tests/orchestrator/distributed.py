@@ -72,6 +72,10 @@ class WorkerProc:
         self.proc.wait(30)
 
     def stop(self, timeout_s: float = 60) -> int:
+        # a worker still starting up has no handler yet: SIGTERM would kill it, not stop it
+        deadline = time.monotonic() + 120
+        while self.proc.poll() is None and not self.lines and time.monotonic() < deadline:
+            time.sleep(0.1)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
