@@ -14,16 +14,17 @@ from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
 from .trainer import DropReason, PolicyUpdated, TrainerDropped, TrainerStalled, TrainerStep
+from .work import EpisodeScheduled, WorkDone, WorkOutcome
 from .workflows import WorkflowEvicted, WorkflowInduced, WorkflowInductionRequested
 
 __all__ = [
     "INFRA", "Resolution", "AgentAction", "AlertRaised", "AlertResolved", "BASE_POLICY", "DatasetManifest",
     "DeadLetter", "DropReason",
-    "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
+    "EpisodeFinished", "EpisodeScheduled", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated", "PolicyVersion",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
     "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted", "SandboxInfo",
     "ScoreUpdated", "StreamEnd", "TaskFinished", "TaskPhase", "TestStatus", "TrainerDropped", "TrainerStalled",
     "TrainerStep", "UNKNOWN_POLICY", "oldest",
-    "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
+    "WorkDone", "WorkOutcome", "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]
