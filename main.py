@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "events.cli",
     "producers.orchestrator.cli",
     "producers.tasks.cli",
+    "producers.synthesis.cli",
     "producers.predictions.cli",
     "infra.bench",
     "processors.cli",

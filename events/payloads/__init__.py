@@ -11,6 +11,8 @@ from .rewards import RewardAssigned
 from .rollouts import RolloutGroup, RolloutSample
 from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
+from .synthesis import (RejectReason, SynthesisBaseline, SynthesisFinished, SynthesisStarted,
+                        TaskRejected, TaskSynthesized)
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
 from .trainer import PolicyUpdated, TrainerStep
 from .workflows import WorkflowEvicted, WorkflowInduced, WorkflowInductionRequested
@@ -20,7 +22,8 @@ __all__ = [
     "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
-    "RolloutGroup", "RolloutSample", "RunFinished", "RunStarted", "SandboxInfo",
-    "ScoreUpdated", "StreamEnd", "TaskFinished", "TaskPhase", "TestStatus", "TrainerStep",
+    "RejectReason", "RolloutGroup", "RolloutSample", "RunFinished", "RunStarted", "SandboxInfo",
+    "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished", "SynthesisStarted",
+    "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus", "TrainerStep",
     "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]

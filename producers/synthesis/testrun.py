@@ -1,0 +1,56 @@
+"""One run of a project's tests in a sandbox, read back from its JUnit XML."""
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+
+from producers.environments import Environment
+from producers.sandbox.base import Sandbox
+from producers.test_report import JUNIT_OPTIONS, parse_failures, parse_junit
+
+__all__ = ["TestRun", "run_tests", "WORK_DIR"]
+
+WORK_DIR = ".git/ledger-synth"
+"""Reports and patches live inside .git: never part of the tree under test."""
+
+
+@dataclass(frozen=True)
+class TestRun:
+    statuses: dict[str, str]
+    """node id -> PASSED / FAILED / ERROR / SKIPPED (empty when there was no report)."""
+    failures: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """node id -> (message, traceback) of failed and errored tests."""
+    exit_code: int | None = None
+    timed_out: bool = False
+    reported: bool = True
+    """False when pytest wrote no readable JUnit report."""
+    output_tail: str = ""
+    duration_s: float = 0.0
+
+    def passed(self, test_id: str) -> bool:
+        return self.statuses.get(test_id) == "PASSED"
+
+
+def run_tests(sandbox: Sandbox, env: Environment, paths: list[str], timeout_s: float,
+              name: str = "junit", extra: str = "") -> TestRun:
+    """`eval_commands && test_cmd` on `paths` with a JUnit report (`extra`: more pytest options)."""
+    report = f"{WORK_DIR}/{name}.xml"
+    sandbox.run(f"mkdir -p {WORK_DIR} && rm -f {report}", timeout_s=60)
+    targets = " ".join(shlex.quote(p) for p in paths)
+    command = (f"{env.test_command()} {' '.join(JUNIT_OPTIONS)} --junitxml={report} {extra} "
+               f"{targets}")
+    result = sandbox.run(command, timeout_s=timeout_s)
+    tail = result.output[-3000:]
+    if result.timed_out:
+        return TestRun({}, exit_code=None, timed_out=True, reported=False, output_tail=tail,
+                       duration_s=result.duration_s)
+    xml = sandbox.run(f"cat {report}", timeout_s=60)
+    try:
+        statuses, failures = parse_junit(xml.output), parse_failures(xml.output)
+    except ValueError:
+        return TestRun({}, exit_code=result.exit_code, reported=False, output_tail=tail,
+                       duration_s=result.duration_s)
+    if xml.exit_code != 0:
+        return TestRun({}, exit_code=result.exit_code, reported=False, output_tail=tail,
+                       duration_s=result.duration_s)
+    return TestRun(statuses, failures, result.exit_code, False, True, tail, result.duration_s)
