@@ -180,8 +180,14 @@ def spec_fields(config: SynthConfig, project: ProjectConfig) -> EnvironmentSpec:
                          f"{err['msg'].removeprefix('Value error, ')}") from None
 
 
+_NOT_IDENTITY = ("output", "cache_dir", "workers")
+"""Where things are kept and how many workers: not what the synthesis produces."""
+
+
 def synth_config_digest(config: SynthConfig) -> str:
-    canonical = json.dumps(config.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    """sha256 of what defines a synthesis's results (its identity for resuming)."""
+    identity = {k: v for k, v in config.model_dump(mode="json").items() if k not in _NOT_IDENTITY}
+    canonical = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

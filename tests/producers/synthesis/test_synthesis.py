@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import get_args
 
 import polars as pl
+import pytest
 
 from events.log import open_log
 from events.payloads import TaskRejected, TaskSynthesized
@@ -15,9 +17,10 @@ from producers.datasets import load_dataset
 from producers.datasets.instance import Instance
 from projections import lake as lk
 from projections.projector import project
-from typing import get_args
 
 from .conftest import SMALL
+
+pytestmark = pytest.mark.timeout(1800)  # a real synthesis: minutes on a loaded machine
 
 MODIFIERS = {"func_pm_remove_assign", "func_pm_remove_cond", "func_pm_op_change", "func_pm_op_swap",
              "func_pm_ctrl_invert_if"}

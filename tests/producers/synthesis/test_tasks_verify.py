@@ -9,11 +9,15 @@ import random
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from producers.datasets.instance import Instance
 from producers.environments import EnvironmentTable, ensure_environment
+from producers.evaluator import test_files as files_of
 from producers.sandbox.local import LocalSandboxFactory
 from producers.synthesis.testrun import run_tests
-from producers.evaluator import test_files
+
+pytestmark = pytest.mark.timeout(1800)  # a real synthesis: minutes on a loaded machine
 
 SAMPLE = 20
 
@@ -24,7 +28,7 @@ def _check(instance: Instance, out, cache) -> list[str]:
     spec = table.spec_for(instance.repo, instance.version, instance.instance_id)
     env = ensure_environment(spec, repo=instance.repo, version=instance.version, source=mirror,
                              commit=instance.environment_setup_commit, cache_dir=cache)
-    files = test_files(instance.FAIL_TO_PASS + instance.PASS_TO_PASS)
+    files = files_of(instance.FAIL_TO_PASS + instance.PASS_TO_PASS)
     problems = []
     with LocalSandboxFactory().create(mirror, instance.base_commit, environment=env) as sandbox:
         base = run_tests(sandbox, env, files, 300, name="base")
