@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "producers.tasks.cli",
     "producers.synthesis.cli",
     "producers.predictions.cli",
+    "producers.datasets.cli",
     "infra.bench",
     "processors.cli",
     "producers.reevaluate",

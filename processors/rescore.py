@@ -37,7 +37,7 @@ _EVAL_V = SPECS["eval.result"].version
 def rescore_rewards(log, run_id: str, fn: RewardFn, batch: int = 1000) -> int:
     made, out = 0, []
     for rec in log.read("evals"):
-        if rec.event.run_id != run_id or rec.event.type != "eval.result":
+        if rec.event.run_id != run_id or rec.event.type != "eval.result" or rec.event.payload.status == "infra":
             continue
         out.append(reward_event(fn, rec.event))
         if len(out) >= batch:
@@ -102,6 +102,8 @@ def _count(log, run_id: str) -> tuple[dict[str, list], int, int]:
         if obj is None or obj.get("run_id") != run_id or obj.get("type") != "eval.result":
             continue
         p = obj["payload"]
+        if p.get("status") == "infra":
+            continue  # judged nothing: not a sample (as in the streaming scorer)
         iid, s, res = p.get("instance_id"), p.get("sample_idx", 0), p.get("resolved")
         # normalizer.malformed_reason, inlined (run_id is known to be set here)
         if (not iid or type(s) is not int or s < 0 or type(res) is not bool

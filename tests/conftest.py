@@ -91,3 +91,11 @@ def subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+@pytest.fixture(scope="session")
+def swebench_mini(tmp_path_factory):
+    """The mini SWE-bench (rows in SWE-bench 5's format + bare mirrors), built once per session."""
+    from producers.datasets.swebench_mini import ensure_swebench_mini
+
+    return ensure_swebench_mini(tmp_path_factory.mktemp("swebench-mini-cache"))

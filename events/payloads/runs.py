@@ -40,3 +40,9 @@ class RunFinished(Payload):
     failed: int = 0
     duration_s: float = 0.0
     message: str = ""
+    infra_errors: int = 0
+    """Pairs whose result is an infrastructure error (eval.result status `infra`)."""
+    infra_causes: dict[str, int] = {}
+    """Those pairs by cause (`upstream unreachable`: 3, ...)."""
+    not_run: int = 0
+    """Planned pairs left undone because the run stopped early on infrastructure errors."""

@@ -3,7 +3,9 @@
 A run is a set of planned (instance, sample) pairs. What still has to be done is
 read back from the log, never from local files: a pair with an `eval.result` is
 done; one with an `episode.finished` only needs evaluating; one whose episode
-started and never finished follows the resume policy.
+started and never finished follows the resume policy. Infrastructure errors do
+not count as done: a pair whose episode ended on one runs again in a new
+attempt, one whose evaluation hit one is evaluated again.
 """
 from __future__ import annotations
 
@@ -72,7 +74,11 @@ class PairState:
     finished: dict[str, tuple[str, str]] = field(default_factory=dict)
     """episode id -> (episode.finished event id, its patch)."""
     evaluated: int = 0
-    """eval.result events seen for this pair (more than one is a bug to report)."""
+    """eval.result events seen for this pair (more than one is a bug to report), not
+    counting infrastructure errors (status `infra`), which judged nothing."""
+    infra_episodes: set[str] = field(default_factory=set)
+    """Episodes that ended on an infrastructure failure: their patch is not judged, and a
+    resume runs the pair again in a new attempt."""
 
     @property
     def attempts(self) -> int:
@@ -119,10 +125,17 @@ def read_state(log: EventLog, run_id: str) -> RunState:
         else:
             pair.started.setdefault(p.attempt, p.episode_id)
             pair.finished[p.episode_id] = (ev.id, p.patch)
+            if p.infra_cause:
+                pair.infra_episodes.add(p.episode_id)
     for rec in log.read("evals"):
         ev = rec.event
-        if ev.run_id == run_id:
-            state.pair((ev.payload.instance_id, ev.payload.sample_idx)).evaluated += 1
+        if ev.run_id != run_id:
+            continue
+        pair = state.pair((ev.payload.instance_id, ev.payload.sample_idx))
+        if ev.payload.status != "infra":
+            pair.evaluated += 1
+        elif ev.payload.harness == "none" and ev.payload.episode_id:
+            pair.infra_episodes.add(ev.payload.episode_id)  # nothing judged: the episode hit it
     return state
 
 
@@ -146,6 +159,10 @@ def plan_work(specs: list[TaskSpec], state: RunState, policy: ResumePolicy) -> t
             done += 1
             continue
         finished = pair.finished_episode()
+        if finished and finished[0] in pair.infra_episodes and finished[0] == pair.started[pair.attempts]:
+            attempt = pair.attempts + 1  # the infrastructure failed, not the agent: run it again
+            todo.append(Work("episode", spec, attempt, episode_id_for(spec, attempt)))
+            continue
         if finished:
             ep, fin_id, patch = finished
             attempt = next(a for a, e in pair.started.items() if e == ep)
