@@ -13,7 +13,7 @@ import pytest
 
 from producers.datasets.instance import Instance
 from producers.environments import EnvironmentTable, ensure_environment
-from producers.evaluator import test_files as files_of
+from producers.harness.pytest_junit import test_files as files_of
 from producers.sandbox.local import LocalSandboxFactory
 from producers.synthesis.testrun import run_tests
 
