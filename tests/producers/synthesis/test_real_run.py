@@ -19,7 +19,7 @@ from .conftest import synth_env
 
 pytestmark = pytest.mark.timeout(1800)  # a real synthesis: minutes on a loaded machine
 
-LIMIT = 8
+LIMIT = 4
 
 
 def test_ledger_run_verdicts_match_the_scripted_split(small_run, tmp_path):

@@ -35,7 +35,7 @@ def test_small_synthesis_writes_a_swebench_dataset(small_run):
     assert len(rows) >= 20, small_run.proc.stderr[-2000:]
     assert [r["instance_id"] for r in rows] == sorted(r["instance_id"] for r in rows)
     per_project = Counter(r["repo"] for r in rows)
-    assert set(per_project) == {"pypi/parse", "pypi/toolz"} and max(per_project.values()) <= 12
+    assert set(per_project) == {"pypi/parse", "pypi/toolz"} and max(per_project.values()) <= 10
     for row in rows:
         inst = Instance(**row)
         project, modifier = re.fullmatch(r"(\w+)__(\w+)-[0-9a-f]{8}", inst.instance_id).groups()
@@ -89,7 +89,7 @@ def test_config_is_checked_before_anything_runs(tmp_path):
     from .conftest import synth_argv, synth_env
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(SMALL.read_text().replace("max_per_project: 12", "max_per_project: 0"))
+    bad.write_text(SMALL.read_text().replace("max_per_project: 10", "max_per_project: 0"))
     proc = subprocess.run(synth_argv(bad, tmp_path / "o", f"sqlite:///{tmp_path}/l.db", tmp_path / "c"),
                           env=synth_env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and re.search(r"bad\.yaml:\d+: max_per_project: ", proc.stderr)
