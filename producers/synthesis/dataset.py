@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -39,7 +40,7 @@ from .config import SynthConfig, spec_fields
 from .repo import ProjectRepo, RepoError
 from .state import SynthState
 
-__all__ = ["select_tasks", "write_dataset", "rows_of", "mirror_name", "WRONG_NOTE"]
+__all__ = ["WRONG_NOTE", "demo_scripts", "mirror_name", "rows_of", "select_tasks", "write_dataset"]
 
 CREATED_AT = "2024-01-01T00:00:00+00:00"
 WRONG_NOTE = "# Investigated: this module looks right to me.\n"
@@ -117,18 +118,13 @@ def demo_scripts(tasks: list[TaskSynthesized]) -> dict[str, dict[str, Any]]:
     scripts = {}
     for i, task in enumerate(sorted(tasks, key=lambda t: t.instance_id)):
         apply_gold = f"git apply --whitespace=nowarn - <<'LEDGER_PATCH_EOF'\n{task.patch}LEDGER_PATCH_EOF"
-        wrong = f"printf '%s' {_shell_quote(WRONG_NOTE)} >> {_shell_quote(task.file)}"
+        wrong = f"printf '%s' {shlex.quote(WRONG_NOTE)} >> {shlex.quote(task.file)}"
         scripts[task.instance_id] = {
-            "instance_id": task.instance_id, "solve": [f"cat {_shell_quote(task.file)} | head -5",
+            "instance_id": task.instance_id, "solve": [f"cat {shlex.quote(task.file)} | head -5",
                                                        apply_gold, "git diff --stat"],
-            "wrong": [f"cat {_shell_quote(task.file)} | head -5", wrong, "git diff --stat"],
+            "wrong": [f"cat {shlex.quote(task.file)} | head -5", wrong, "git diff --stat"],
             "solve_rate": 1.0 if i % 2 == 0 else 0.0}
     return scripts
-
-
-def _shell_quote(text: str) -> str:
-    import shlex
-    return shlex.quote(text)
 
 
 def _mirrors(root: Path, tasks: list[TaskSynthesized], state: SynthState,

@@ -12,7 +12,6 @@ with the same tasks as one that never was.
 from __future__ import annotations
 
 import fcntl
-import json
 import multiprocessing
 import os
 import shutil
@@ -313,11 +312,3 @@ def _reap_sandboxes(root: Path) -> None:
     time.sleep(0.1)
     for d in root.iterdir():
         shutil.rmtree(d, ignore_errors=True)
-
-
-def describe(result: SynthesisResult) -> str:
-    return json.dumps({k: (str(v) if isinstance(v, Path) else v) for k, v in result.__dict__.items()},
-                      indent=1, sort_keys=True)
-
-
-__all__ += ["describe"]

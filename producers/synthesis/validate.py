@@ -15,7 +15,6 @@ is `patch_failed`; no readable report is `error`.
 from __future__ import annotations
 
 import shlex
-import time
 from dataclasses import dataclass, field
 
 from producers.environments import Environment
@@ -126,11 +125,3 @@ def _problem(run: TestRun, when: str) -> Rejected | None:
         return Rejected("error", f"the tests {when} wrote no JUnit report (exit {run.exit_code}): "
                         f"{run.output_tail[-400:]}")
     return None
-
-
-def timed_validate(job: ValidationInput, factory: SandboxFactory) -> tuple[Accepted | Rejected, float]:
-    start = time.monotonic()
-    return validate(job, factory), time.monotonic() - start
-
-
-__all__ += ["timed_validate"]
