@@ -82,7 +82,10 @@ def run_baseline(prepared: Prepared, factory: SandboxFactory, timeout_s: float) 
         report = sandbox.run(f"python -m coverage json --show-contexts -q --include={include} "
                              f"-o {WORK_DIR}/cov.json", timeout_s=timeout_s)
         if report.exit_code != 0:
-            raise BaselineError(f"{project.name}: `coverage json` failed: {report.output[-600:]}")
+            listed = sandbox.run("python -m coverage report --format=total 2>&1; python -m coverage debug data "
+                                 "2>&1 | head -20", timeout_s=timeout_s).output
+            raise BaselineError(f"{project.name}: `coverage json --include={include}` failed: "
+                                f"{report.output[-300:]}; the data: {listed[-900:]}")
         # The local sandbox's workdir is a host path: the report is read directly (it can
         # be larger than a command's output cap).
         data = json.loads((sandbox.workdir / WORK_DIR / "cov.json").read_text())
@@ -95,7 +98,9 @@ def run_baseline(prepared: Prepared, factory: SandboxFactory, timeout_s: float) 
     failing = [t for t in ids if not plain.passed(t) and not covered.passed(t)
                and "SKIPPED" not in (plain.statuses.get(t), covered.statuses.get(t))]
     if not passed:
-        raise BaselineError(f"{project.name}: no test passed at base; last output: {plain.output_tail[-800:]}")
+        raise BaselineError(f"{project.name}: no test passed in both runs at base (plain: "
+                            f"{_tally(plain)}; under coverage: {_tally(covered)}); the plain run "
+                            f"ended: {plain.output_tail[-600:]}")
     coverage = _entity_coverage(repo.path, project.source, contexts, set(passed), set(ids))
     return Baseline(passed, flaky, failing, coverage)
 
@@ -114,6 +119,13 @@ def _check(run: TestRun, project: ProjectConfig, which: str) -> None:
     if not run.reported:
         raise BaselineError(f"{project.name}: {which} of the suite wrote no JUnit report "
                             f"(exit {run.exit_code}): {run.output_tail[-800:]}")
+
+
+def _tally(run: TestRun) -> str:
+    counts: dict[str, int] = {}
+    for status in run.statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no test reported"
 
 
 def _contexts(report: dict, workdir: Path) -> dict[str, dict[int, set[str]]]:
