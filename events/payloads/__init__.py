@@ -8,7 +8,7 @@ from .evals import INFRA, EvalResult, EvalStatus, Resolution, TestStatus
 from .experiences import ExperienceRecorded, ExperienceStep
 from .proxy import PromptDelta, ProxyError, ProxyRequest, ProxyResponse, StreamEnd
 from .rewards import RewardAssigned
-from .rollouts import RolloutGroup, RolloutSample
+from .rollouts import RolloutGroup, RolloutSample, SampledSpan
 from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
 from .synthesis import (RejectReason, SynthesisBaseline, SynthesisFinished, SynthesisStarted,
@@ -22,8 +22,9 @@ __all__ = [
     "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
-    "RejectReason", "RolloutGroup", "RolloutSample", "RunFinished", "RunStarted", "SandboxInfo",
-    "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished", "SynthesisStarted",
-    "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus", "TrainerStep",
+    "RejectReason", "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted",
+    "SandboxInfo", "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished",
+    "SynthesisStarted", "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus",
+    "TrainerStep",
     "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]
