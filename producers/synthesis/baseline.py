@@ -116,6 +116,8 @@ def _run(factory: SandboxFactory, prepared: Prepared, timeout_s: float, extra: s
 def _check(run: TestRun, project: ProjectConfig, which: str) -> None:
     if run.timed_out:
         raise BaselineError(f"{project.name}: {which} of the suite ran past the timeout")
+    if run.problem:
+        raise BaselineError(f"{project.name}: {which} of the suite: {run.problem}")
     if not run.reported:
         raise BaselineError(f"{project.name}: {which} of the suite wrote no JUnit report "
                             f"(exit {run.exit_code}): {run.output_tail[-800:]}")

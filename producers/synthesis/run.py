@@ -34,7 +34,7 @@ from .candidates import Candidate, candidate_stream, resolve_modifiers
 from .config import ProjectConfig, SynthConfig, synth_config_digest
 from .dataset import select_tasks, write_dataset
 from .state import SynthState, read_state
-from .worker import PrepareJob, ValidateJob, event_id, prepare_job, validate_job
+from .worker import PrepareJob, ValidateJob, event_id, prepare_job, sandbox_root, validate_job
 
 __all__ = ["Synthesis", "SynthesisResult", "SynthesisMismatch", "SynthesisBusy"]
 
@@ -120,7 +120,7 @@ class Synthesis:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         with _exclusive(self.work_dir / "lock", self.config.id):
             self._start()
-            _reap_sandboxes(self.work_dir / "sandboxes")
+            _reap_sandboxes(sandbox_root(self.work_dir))
             state = read_state(self.log, self.config.id)
             proxy = self._proxy() if self.config.statements == "model" else None
             try:

@@ -1,8 +1,10 @@
 """One run of a project's tests in a sandbox, read back from its JUnit XML."""
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from producers.environments import Environment
 from producers.sandbox.base import Sandbox
@@ -12,6 +14,8 @@ __all__ = ["TestRun", "run_tests", "WORK_DIR"]
 
 WORK_DIR = ".git/ledger-synth"
 """Reports and patches live inside .git: never part of the tree under test."""
+
+_ROOTDIR = re.compile(r"^rootdir: (.+?)(?:, configfile: .*)?$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class TestRun:
     """False when pytest wrote no readable JUnit report."""
     output_tail: str = ""
     duration_s: float = 0.0
+    problem: str = ""
+    """Why the run's report is not to be read, when that is not a missing report."""
 
     def passed(self, test_id: str) -> bool:
         return self.statuses.get(test_id) == "PASSED"
@@ -44,6 +50,13 @@ def run_tests(sandbox: Sandbox, env: Environment, paths: list[str], timeout_s: f
     if result.timed_out:
         return TestRun({}, exit_code=None, timed_out=True, reported=False, output_tail=tail,
                        duration_s=result.duration_s)
+    outside = _rootdir_outside(result.output, sandbox.workdir)
+    if outside:
+        return TestRun({}, exit_code=result.exit_code, reported=False, output_tail=tail,
+                       duration_s=result.duration_s,
+                       problem=f"pytest took {outside} as its rootdir, outside the checkout: a pytest "
+                               "configuration above the sandbox applied (keep sandboxes out of "
+                               "directories with one)")
     xml = _read_report(sandbox, report)
     try:
         if xml is None:
@@ -53,6 +66,17 @@ def run_tests(sandbox: Sandbox, env: Environment, paths: list[str], timeout_s: f
         return TestRun({}, exit_code=result.exit_code, reported=False, output_tail=tail,
                        duration_s=result.duration_s)
     return TestRun(statuses, failures, result.exit_code, False, True, tail, result.duration_s)
+
+
+def _rootdir_outside(output: str, workdir: Path) -> str | None:
+    """The rootdir pytest printed when it is not the checkout or a directory in it (a config
+    file in a directory above the sandbox was found first: its options and conftests leak in)."""
+    found = _ROOTDIR.search(output)
+    if found is None:
+        return None
+    rootdir = Path(found.group(1).strip())
+    inside = any(rootdir == w or w in rootdir.parents for w in (Path(workdir), Path(workdir).resolve()))
+    return None if inside else str(rootdir)
 
 
 def _read_report(sandbox: Sandbox, report: str) -> str | None:

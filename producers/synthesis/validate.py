@@ -121,6 +121,8 @@ def _after_fix(job: ValidationInput, sandbox: Sandbox, files: list[str], tests: 
 def _problem(run: TestRun, when: str) -> Rejected | None:
     if run.timed_out:
         return Rejected("timeout", f"the tests {when} ran past the per-candidate timeout")
+    if run.problem:
+        return Rejected("error", f"the tests {when}: {run.problem}")
     if not run.reported:
         return Rejected("error", f"the tests {when} wrote no JUnit report (exit {run.exit_code}): "
                         f"{run.output_tail[-400:]}")

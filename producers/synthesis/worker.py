@@ -6,6 +6,8 @@ the append) is appended once. Nothing but a short summary goes back to the paren
 """
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +24,8 @@ from .config import SynthConfig
 from .statement import model_statement
 from .validate import Accepted, ValidationInput, validate
 
-__all__ = ["PrepareJob", "ValidateJob", "event_id", "prepare_job", "validate_job", "sandbox_factory"]
+__all__ = ["PrepareJob", "ValidateJob", "event_id", "prepare_job", "validate_job", "sandbox_factory",
+           "sandbox_root"]
 
 _NS = uuid.UUID("5d0c1f4e-7c1b-4f55-8a53-3b1e2f6a9c20")
 _cache: dict[str, Any] = {}
@@ -65,12 +68,20 @@ def _setup(config: dict[str, Any], log_url: str) -> tuple[SynthConfig, EventLog]
     return _cache["config"], _cache["log"]
 
 
+def sandbox_root(work_dir: str | Path) -> Path:
+    """Where a synthesis's sandboxes live: under the system temp dir, one folder per work
+    directory. Not inside the output: a pytest config in a directory above a checkout (the
+    output is often inside a project, this one included) would become the suite's config."""
+    digest = hashlib.sha256(str(Path(work_dir).resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"ledger-synth-{digest}"
+
+
 def sandbox_factory(config: SynthConfig, work_dir: str):
     from producers.sandbox.isolation import Rlimits
     from producers.sandbox.local import LocalSandboxFactory
 
     timeout = int(config.candidate_timeout) + 60
-    return LocalSandboxFactory(root=Path(work_dir) / "sandboxes", output_cap=1 << 20,
+    return LocalSandboxFactory(root=sandbox_root(work_dir), output_cap=1 << 20,
                                rlimits=Rlimits(cpu_s=timeout, memory_bytes=4 << 30), network=False)
 
 

@@ -73,8 +73,8 @@ def test_every_step_is_an_event_and_the_yield_is_queryable_in_the_lake(small_run
     assert finished.candidates == len(accepted) + len(rejected)
     lake = tmp_path / "lake"
     project(small_run.log_url, lake)
-    synthesized = lk.scan(lake, "synthesis", "task.synthesized").collect()
-    rejections = lk.scan(lake, "synthesis", "task.rejected").collect()
+    synthesized = lk.table(lake, "task.synthesized").collect()
+    rejections = lk.table(lake, "task.rejected").collect()
     per_modifier = synthesized.group_by("modifier").len().sort("modifier")
     assert dict(per_modifier.iter_rows()) == dict(Counter(p.modifier for p in accepted))
     by_reason = rejections.group_by("project", "reason").len()
