@@ -1,4 +1,4 @@
-"""A small synthesis (configs/tasks/small.yaml: two real PyPI projects, five modifiers),
+"""A small synthesis (configs/tasks/small.yaml: one real PyPI project, five modifiers),
 run once per session through the real CLI; the tests read what it produced.
 
 Sdists come from the package index (`pip download`, then cached for the session);

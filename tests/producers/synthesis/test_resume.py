@@ -33,7 +33,7 @@ def test_killed_five_times_then_resumed_writes_the_same_dataset(small_run, tmp_p
     while kills < 5:  # at random points: setup, baseline, validation, between
         proc = subprocess.Popen(argv, cwd=REPO_ROOT, env=synth_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        time.sleep(rng.uniform(1.5, 9.0))
+        time.sleep(rng.uniform(1.0, 5.0))
         assert proc.poll() is None, "the synthesis finished before all five kills landed"
         os.kill(proc.pid, signal.SIGKILL)  # the workers follow it (PR_SET_PDEATHSIG)
         proc.wait()
