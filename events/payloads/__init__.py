@@ -15,16 +15,17 @@ from .synthesis import (RejectReason, SynthesisBaseline, SynthesisFinished, Synt
                         TaskRejected, TaskSynthesized)
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
 from .trainer import PolicyUpdated, TrainerStep
+from .work import EpisodeScheduled, WorkDone, WorkOutcome
 from .workflows import WorkflowEvicted, WorkflowInduced, WorkflowInductionRequested
 
 __all__ = [
     "INFRA", "Resolution", "AgentAction", "AlertRaised", "AlertResolved", "DatasetManifest", "DeadLetter",
-    "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
+    "EpisodeFinished", "EpisodeScheduled", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
     "RejectReason", "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted",
     "SandboxInfo", "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished",
     "SynthesisStarted", "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus",
-    "TrainerStep",
+    "TrainerStep", "WorkDone", "WorkOutcome",
     "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]

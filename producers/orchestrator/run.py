@@ -118,6 +118,8 @@ class Orchestrator:
         unjudgeable = self._validate()
         state = self.start_or_resume()
         specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
+        if self.config.batch.mode == "distributed":
+            return self._coordinate(state, specs, unjudgeable, t0)
         todo, done = plan_work(specs, state, self.config.resume_policy)
         summary = RunSummary(self.run_id, planned=len(specs), skipped=done)
         todo = self._settle_given_up(todo, summary)
@@ -173,6 +175,21 @@ class Orchestrator:
                                   sample_idx=w.spec.sample_idx, model=self.config.model.name)
             record_eval(self.log, result, run_id=self.run_id, parent=None, producer="orchestrator")
         return keep
+
+    def _coordinate(self, state: RunState, specs: list, unjudgeable: dict[str, str], t0: float) -> RunSummary:
+        """`batch.mode: distributed`: workers run the episodes (producers/orchestrator/coordinator.py)."""
+        from .components import Sidecars
+        from .coordinator import Coordinator
+
+        summary = RunSummary(self.run_id, planned=len(specs), skipped=0)
+        with Sidecars(self.config, self.log, self.console) as sidecars:
+            Coordinator(self).run(state, specs, summary, unjudgeable)
+            sidecars.drain()
+            summary.scores = sidecars.scores(self.run_id)
+        summary.infra = tally_infra(self.log, self.run_id)
+        self._finish(summary, time.monotonic() - t0)
+        return summary
+
 
     def _settle_given_up(self, todo: list[Work], summary: RunSummary) -> list[Work]:
         """Pairs whose attempts ran out finish as errors with an empty patch, then get evaluated."""

@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WorkerJob", "init_worker", "run_job"]
+__all__ = ["WorkerJob", "init_worker", "run_job", "prepare"]
 
 _PR_SET_PDEATHSIG = 1
 _cache: dict[str, Any] = {}
@@ -75,6 +75,11 @@ def _proxy_saw_no_answer(job: WorkerJob, outcome: Any) -> str:
     except (httpx.HTTPError, ValueError):
         return ""
     return UPSTREAM if status.get("errors", 0) > 0 and status.get("recorded", 0) == 0 else ""
+
+
+def prepare(config: dict[str, Any]) -> None:
+    """Load what the jobs of this config need (log, instances, sandboxes) before the first one comes."""
+    _setup(config)
 
 
 def run_job(job: WorkerJob) -> dict[str, Any]:
