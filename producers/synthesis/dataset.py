@@ -79,6 +79,7 @@ def write_dataset(out_dir: Path, tasks: list[TaskSynthesized], state: SynthState
                   repos: dict[str, ProjectRepo]) -> DatasetManifest:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    scratch.chmod(0o755)  # mkdtemp's 0700 would leave the dataset readable by its writer alone
     rows = rows_of(tasks)
     jsonl = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
     (scratch / "dataset.jsonl").write_text(jsonl)

@@ -56,6 +56,7 @@ def test_small_synthesis_writes_a_swebench_dataset(small_run):
     assert {p["sdist_sha256"] for p in manifest["projects"].values()} == {
         "706d458feed5a81b02768d3156e8070baf6cee7d150a3a3c0cd43101a875c3b5"}
     assert (small_run.out / "mirrors" / "pypi__parse.git" / "HEAD").is_file()
+    assert small_run.out.stat().st_mode & 0o777 == 0o755
 
 
 def test_every_step_is_an_event_and_the_yield_is_queryable_in_the_lake(small_run, tmp_path):
