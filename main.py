@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "events.cli",
     "producers.orchestrator.cli",
     "producers.tasks.cli",
+    "producers.synthesis.cli",
     "producers.predictions.cli",
     "producers.datasets.cli",
     "infra.bench",

@@ -11,6 +11,8 @@ from .rewards import RewardAssigned
 from .rollouts import RolloutGroup, RolloutSample, SampledSpan
 from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
+from .synthesis import (RejectReason, SynthesisBaseline, SynthesisFinished, SynthesisStarted,
+                        TaskRejected, TaskSynthesized)
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
 from .trainer import PolicyUpdated, TrainerStep
 from .work import EpisodeScheduled, WorkDone, WorkOutcome
@@ -21,7 +23,9 @@ __all__ = [
     "EpisodeFinished", "EpisodeScheduled", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
-    "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted", "SandboxInfo",
-    "ScoreUpdated", "StreamEnd", "TaskFinished", "TaskPhase", "TestStatus", "TrainerStep",
-    "WorkDone", "WorkOutcome", "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
+    "RejectReason", "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted",
+    "SandboxInfo", "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished",
+    "SynthesisStarted", "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus",
+    "TrainerStep", "WorkDone", "WorkOutcome",
+    "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]
