@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ..blob import Blob
 from .base import Payload
 
@@ -14,7 +16,7 @@ EvalStatus = Literal["ok", "patch_failed", "test_patch_failed", "timeout", "erro
 
 class EvalResult(Payload):
     instance_id: str
-    sample_idx: int = 0
+    sample_idx: int = Field(0, ge=0)
     episode_id: str | None = None
     repo: str = ""
     resolved: bool
@@ -24,7 +26,7 @@ class EvalResult(Payload):
     pass_to_pass: dict[str, TestStatus] = {}
     harness: str = "pytest"
     harness_version: str = ""
-    duration_s: float = 0.0
+    duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
     log: Blob | None = None
     patch_sha256: str = ""
     model: str = ""

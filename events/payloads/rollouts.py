@@ -1,6 +1,8 @@
 """`rollouts` topic: GRPO groups of trainable samples built from proxy events."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["RolloutSample", "RolloutGroup"]
@@ -11,14 +13,14 @@ class RolloutSample(Payload):
     episode_id: str
     rollout_id: str
     """Same for every fork of one episode."""
-    fork: int = 0
+    fork: int = Field(0, ge=0)
     token_ids: list[int]
     """Prompt + completion + observation tokens, exactly as sampled."""
     loss_mask: list[int]
     """1 on tokens the model sampled, 0 on prompt/observation tokens."""
     logprobs: list[float]
     """Behaviour logprobs aligned with token_ids (0.0 where loss_mask is 0)."""
-    prompt_len: int = 0
+    prompt_len: int = Field(0, ge=0)
     reward: float
     policy_version: int = 0
 
@@ -29,6 +31,6 @@ class RolloutGroup(Payload):
     prompt_id: str
     """The instance id the group's samples answer."""
     samples: list[RolloutSample]
-    excluded: int = 0
+    excluded: int = Field(0, ge=0)
     """Episodes of this prompt left out (incomplete or missing proxy events)."""
     excluded_reasons: dict[str, int] = {}

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["DatasetManifest", "RunStarted", "RunFinished"]
@@ -18,7 +20,7 @@ class DatasetManifest(Payload):
     """Hub revision / commit, or a content hash for local files."""
     sha256: str
     """sha256 of the canonical JSON of the loaded instances."""
-    count: int
+    count: int = Field(ge=0)
     instance_ids: list[str] = []
 
 
@@ -26,7 +28,7 @@ class RunStarted(Payload):
     config: dict[str, Any]
     """The full RunConfig snapshot, as validated."""
     manifest: DatasetManifest
-    planned: int = 0
+    planned: int = Field(0, ge=0)
     """Number of (instance, sample) episodes planned."""
     mode: str = "eval"
     parent_run: str | None = None
@@ -35,8 +37,8 @@ class RunStarted(Payload):
 
 class RunFinished(Payload):
     status: Literal["finished", "failed", "cancelled"] = "finished"
-    episodes: int = 0
-    evaluated: int = 0
-    failed: int = 0
-    duration_s: float = 0.0
+    episodes: int = Field(0, ge=0)
+    evaluated: int = Field(0, ge=0)
+    failed: int = Field(0, ge=0)
+    duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
     message: str = ""

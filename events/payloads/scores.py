@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["ScoreUpdated"]
@@ -13,11 +15,11 @@ class ScoreUpdated(Payload):
     scope_key: str
     """The run id, repo name or instance id the value is about."""
     metric: Literal["pass@k", "avg@k"]
-    k: int
-    value: float
-    n: int
+    k: int = Field(ge=1)
+    value: float = Field(allow_inf_nan=False)
+    n: int = Field(ge=0)
     """Samples considered (per instance, min over instances at wider scopes)."""
-    c: int
+    c: int = Field(ge=0)
     """Correct samples (summed at wider scopes)."""
     coverage: float = 1.0
     """Instances scored / instances planned."""
@@ -26,5 +28,5 @@ class ScoreUpdated(Payload):
     model: str = ""
     dataset: str = ""
     split: str = ""
-    dropped_duplicates: int = 0
-    dropped_malformed: int = 0
+    dropped_duplicates: int = Field(0, ge=0)
+    dropped_malformed: int = Field(0, ge=0)
