@@ -37,12 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A log that is damaged, full or out of reach ends any command with
+    one line on stderr and exit 1, never a traceback."""
+    from events.log.base import LogError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except LogError as exc:
+        print(f"ledger: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -50,9 +50,14 @@ class LogFull(LogUnavailable):
 class LogDamaged(LogUnavailable):
     """The stored log is corrupt (a damaged file, an unreadable record)."""
 
+    detail = ""
+    """What is damaged, without the advice."""
+
     @classmethod
     def at(cls, where: str, detail: str) -> "LogDamaged":
-        return cls(f"the log at {where} is damaged: {detail}; run ledger check {where}")
+        exc = cls(f"the log at {where} is damaged: {detail}; run ledger check {where}")
+        exc.detail = detail
+        return exc
 
 
 class LogReadOnly(LogError):

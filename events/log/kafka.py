@@ -212,12 +212,24 @@ class KafkaLog:
     def append_counted(self, topic: str, events: Sequence[Envelope],
                        check: Callable[[dict[str, bytes]], None] | None = None) -> Stored:
         """Kafka has no id index: the stored values of `events`' ids are found by reading the
-        topic (not atomic with the append), and every event sent is new on the wire."""
+        topic (a full read, and not atomic with the append); events already there, or
+        repeated in `events`, are not sent again."""
+        wanted = {ev.id for ev in events}
+        held: dict[str, bytes] = {}
+        index: dict[str, Position] = {}
+        for raw in self.read_raw(topic):
+            eid = _id_of(raw.value)
+            if eid in wanted and eid not in held:
+                held[eid], index[eid] = raw.value, Position(topic, raw.partition, raw.offset)
         if check is not None:
-            wanted = {ev.id for ev in events}
-            check({eid: raw.value for raw in self.read_raw(topic)
-                   if (eid := _id_of(raw.value)) in wanted})
-        return Stored(self.append(topic, events), len(events))
+            check(held)
+        new: dict[str, Envelope] = {}
+        for ev in events:
+            if ev.id not in held:
+                new.setdefault(ev.id, ev)
+        sent = self.append(topic, list(new.values()))
+        index.update(zip(new, sent))
+        return Stored([index[ev.id] for ev in events], len(sent))
 
     def _send(self, rows: list[tuple[str, int, str | None, bytes]]) -> list[Position]:
         """Send every row, flush, then read each acknowledgement (offsets assigned by the broker)."""
@@ -248,10 +260,7 @@ class KafkaLog:
              on_undecodable: OnUndecodable | None = None) -> Iterator[Record]:
         skipped = on_undecodable or report_undecodable
         for chunk in self._chunks(topic, start, partition, follow=follow, poll_s=poll_s):
-            dead: list[Envelope] = []
-            yield from iter_records(topic, chunk, dead, "read")
-            for d in dead:
-                skipped(Position(topic, d.payload.partition, d.payload.offset), d.payload.reason)
+            yield from iter_records(topic, chunk, skipped)
 
     def _chunks(self, topic: str, start: int, partition: int | None, *, follow: bool,
                 poll_s: float) -> Iterator[list[tuple[int, int, str | None, bytes]]]:

@@ -33,13 +33,13 @@ from ..envelope import Envelope
 from ..ids import uuid7
 from ..registry import SPECS
 from ..topics import topic_of
-from .base import (LogReadOnly, LogUnavailable, OnUndecodable, Outputs, Position, RawRecord, Record, Stored,
+from .base import (LogDamaged, LogReadOnly, LogUnavailable, OnUndecodable, Outputs, Position, RawRecord, Record, Stored,
                    report_undecodable)
 from .decoding import decode_rows, gc_paused, iter_records
 from .partitioner import partitions_for
 from .sqlite_checkpoints import CheckpointsMixin
 from .sqlite_consumer import SqliteConsumer
-from .sqlite_schema import connect, connect_read_only, translate
+from .sqlite_schema import SQLITE_ERRORS, connect, connect_read_only, translate
 
 __all__ = ["SqliteLog", "SqliteConsumer", "parse_sqlite_url"]
 
@@ -108,7 +108,7 @@ class SqliteLog(CheckpointsMixin):
         with self._lock:
             try:
                 yield
-            except sqlite3.Error as exc:
+            except SQLITE_ERRORS as exc:
                 raise translate(exc, self.where, doing) from exc
 
     def _writable(self) -> None:
@@ -148,8 +148,10 @@ class SqliteLog(CheckpointsMixin):
             rows = self._conn.execute(
                 "SELECT partition, MAX(offset) + 1 FROM events WHERE topic = ? GROUP BY partition",
                 (topic,)).fetchall()
+        if any(type(p) is not int or type(o) is not int for p, o in rows):
+            raise LogDamaged.at(self.where, f"topic {topic} has rows whose partition or offset is not an integer")
         ends = {p: 0 for p in range(n)}
-        ends.update({int(p): int(o) for p, o in rows})
+        ends.update(rows)
         return ends
 
     # -- appends ---------------------------------------------------------------------
@@ -222,7 +224,7 @@ class SqliteLog(CheckpointsMixin):
         self._writable()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+        except SQLITE_ERRORS as exc:
             raise translate(exc, self.where, "locking for writing") from exc
         try:
             result = work()
@@ -230,7 +232,7 @@ class SqliteLog(CheckpointsMixin):
             return result
         except BaseException as exc:
             self._rollback()
-            if isinstance(exc, sqlite3.Error):
+            if isinstance(exc, SQLITE_ERRORS):
                 raise translate(exc, self.where, "appending to") from exc
             raise
 
@@ -327,16 +329,24 @@ class SqliteLog(CheckpointsMixin):
         return found
 
     # -- reads -----------------------------------------------------------------------
-    def _rows(self, topic: str, partition: int, offset: int, limit: int) -> list[tuple]:
-        """(partition, offset, key, value) rows of one partition from `offset`."""
+    def _rows(self, topic: str, partition: int, offset: int, limit: int, strict: bool = True) -> list[tuple]:
+        """(partition, offset, key, value) rows of one partition from `offset`. A damaged record
+        header can give a column any type: such a row raises LogDamaged, or with `strict`
+        False is left out (a reader then reports the hole it leaves in the offsets)."""
         with self._sql("reading"):
             try:
-                return self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
+                rows = self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
             except sqlite3.OperationalError as exc:
                 if not str(exc).startswith("Could not decode"):
                     raise
                 rows = self._conn.execute(_FETCH_KEY_BYTES, (topic, partition, offset, limit)).fetchall()
-        return [(p, o, None if k is None else k.decode("utf-8", "replace"), v) for p, o, k, v in rows]
+                rows = [(p, o, None if k is None else k.decode("utf-8", "replace"), v) for p, o, k, v in rows]
+        if all(map(_sound, rows)):
+            return rows
+        if strict:
+            raise LogDamaged.at(self.where, f"a row of {topic}/{partition} after offset {offset} has "
+                                "an impossible offset or no value")
+        return [r for r in rows if _sound(r)]
 
     def fetch(self, topic: str, partition: int, offset: int, limit: int = _CHUNK) -> list[RawRecord]:
         return [RawRecord(topic, p, o, k, v) for p, o, k, v in self._rows(topic, partition, offset, limit)]
@@ -377,7 +387,7 @@ class SqliteLog(CheckpointsMixin):
                 limit = _CHUNK if follow else min(_CHUNK, ends[part] - positions[part])
                 if limit <= 0:
                     continue
-                rows = self._rows(topic, part, positions[part], limit)
+                rows = self._rows(topic, part, positions[part], limit, strict=False)
                 if not rows:
                     if not follow:  # the end offset says more rows exist: they are missing
                         _report_missing(topic, part, positions[part], ends[part], skipped)
@@ -387,11 +397,7 @@ class SqliteLog(CheckpointsMixin):
                 if rows[0][1] != positions[part] or rows[-1][1] - rows[0][1] + 1 != len(rows):
                     _report_holes(topic, part, positions[part], rows, skipped)
                 positions[part] = rows[-1][1] + 1
-                dead: list[Envelope] = []
-                yield from iter_records(topic, rows, dead, "read")
-                for d in dead:
-                    p = d.payload
-                    skipped(Position(topic, p.partition, p.offset), p.reason)
+                yield from iter_records(topic, rows, skipped)
             if not progressed:
                 if not follow:
                     return
@@ -429,6 +435,12 @@ class SqliteLog(CheckpointsMixin):
     def data_version(self) -> int:
         with self._sql("reading"):
             return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+def _sound(row: tuple) -> bool:
+    """A fetched row whose offset and value have the types the schema gives them."""
+    off = row[1]
+    return type(off) is int and off >= 0 and type(row[3]) in (bytes, str)
 
 
 def _report_missing(topic: str, part: int, lo: int, hi: int, skipped: OnUndecodable) -> None:

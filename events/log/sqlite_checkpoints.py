@@ -29,19 +29,22 @@ class CheckpointsMixin:
                 f"SELECT seq, topic, partition, offset, key, value FROM events "
                 f"WHERE seq > ? AND topic IN ({marks}) ORDER BY seq LIMIT ?",
                 (after_seq, *topics, limit)).fetchall()
+        if not all(type(p) is int and type(o) is int and p >= 0 and o >= 0 for _, _, p, o, _, _ in rows):
+            from .base import LogDamaged
+
+            raise LogDamaged.at(self.where, f"a row after seq {after_seq} has a non-integer partition or offset")
         return [(seq, RawRecord(t, p, o, k, v)) for seq, t, p, o, k, v in rows]
 
-    def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[bytes]:
-        """Every record value of a topic in append order (so each partition's in
-        offset order), as raw bytes: bulk re-reads such as re-scoring, one
+    def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[tuple[int, int, bytes]]:
+        """Every record of a topic in append order (so each partition's in offset order),
+        as (partition, offset, value bytes): bulk re-reads such as re-scoring, one
         sequential scan, no per-record objects."""
         cur = self._conn.cursor()
         with self._sql("reading"):
-            cur.execute("SELECT value FROM events WHERE topic = ? ORDER BY seq", (topic,))
+            cur.execute("SELECT partition, offset, value FROM events WHERE topic = ? ORDER BY seq", (topic,))
             rows = cur.fetchmany(chunk)
         while rows:
-            for (value,) in rows:
-                yield value
+            yield from rows
             with self._sql("reading"):
                 rows = cur.fetchmany(chunk)
         cur.close()

@@ -32,7 +32,7 @@ from pathlib import Path
 from .base import LogDamaged, LogError, LogFull, LogUnavailable
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "PROTECTION", "PRAGMAS", "NEW_FILE_PRAGMAS", "connect",
-           "connect_read_only", "translate", "set_triggers"]
+           "connect_read_only", "translate", "set_triggers", "SQLITE_ERRORS"]
 
 SCHEMA_VERSION = 2
 """1: tables, no-update/no-delete triggers. 2: + no-replace trigger, processor_checkpoints."""
@@ -98,8 +98,15 @@ _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
 _DBCONFIG_ENABLE_TRIGGER = 1003
 
 
-def translate(exc: sqlite3.Error, where: str, doing: str) -> LogError:
+SQLITE_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+"""What a sqlite3 call raises: its own errors, and UnicodeDecodeError when a damaged file
+turns the text of an error message or a schema entry into bytes that are not UTF-8."""
+
+
+def translate(exc: Exception, where: str, doing: str) -> LogError:
     """The log error for a sqlite3 error: damaged file, full disk, or unavailable."""
+    if isinstance(exc, UnicodeDecodeError):
+        return LogDamaged.at(where, f"text that is not UTF-8 where SQLite keeps its own ({exc.reason})")
     code = getattr(exc, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
     text = str(exc)
@@ -124,7 +131,7 @@ def connect(path: Path, synchronous: str, busy_ms: int) -> sqlite3.Connection:
             _migrate(conn)
         set_triggers(conn, False)
         return conn
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         if conn is not None:
             conn.close()
         raise translate(exc, str(path), "opening") from exc
@@ -137,7 +144,7 @@ def connect_read_only(path: Path, busy_ms: int) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
                                check_same_thread=False, timeout=busy_ms / 1000)
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         raise translate(exc, str(path), "opening") from exc
     try:
         conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
@@ -145,7 +152,7 @@ def connect_read_only(path: Path, busy_ms: int) -> sqlite3.Connection:
             conn.execute(pragma)
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # a file that is not a database fails here
         return conn
-    except sqlite3.Error as exc:
+    except SQLITE_ERRORS as exc:
         conn.close()
         raise translate(exc, str(path), "opening") from exc
 

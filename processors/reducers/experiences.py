@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from events.envelope import Envelope
+from events.ids import content_digest
 from events.log.base import Record
 from events.payloads import ExperienceRecorded, ExperienceStep, WorkflowInductionRequested
 from events.registry import derive
@@ -92,12 +93,13 @@ class Experiences:
         if not ep.verdict.resolved:
             return True, None
         v = ep.verdict
-        exp = derive(ExperienceRecorded(scope=repo_of(v.instance_id, v.repo), episode_id=ep_id,
-                                        instance_id=v.instance_id, problem=ep.problem,
-                                        steps=[ep.steps[k] for k in sorted(ep.steps)],
-                                        patch=ep.finished.patch, reward=1.0),
-                     processor=self.name, version=self.version, inputs=[ep_id], run_id=ev.run_id,
-                     parent=ev.id, ts=ev.ts)
+        payload = ExperienceRecorded(scope=repo_of(v.instance_id, v.repo), episode_id=ep_id,
+                                     instance_id=v.instance_id, problem=ep.problem,
+                                     steps=[ep.steps[k] for k in sorted(ep.steps)],
+                                     patch=ep.finished.patch, reward=1.0)
+        # content-addressed: the episode and what was made of it (events.ids)
+        exp = derive(payload, processor=self.name, version=self.version, inputs=[ep_id, content_digest(payload)],
+                     run_id=ev.run_id, parent=ev.id, ts=ev.ts)
         return True, exp
 
     def count_success(self, scopes: dict, exp: Envelope) -> list[Envelope]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.envelope import Envelope
+from events.ids import content_digest
 from events.log.base import Record
 from events.payloads import RolloutGroup, RolloutSample
 from events.registry import derive
@@ -159,5 +160,7 @@ class Rollouts:
                                excluded=sum(pending.excluded.values()), excluded_reasons=dict(pending.excluded))
         pending.index += 1
         pending.excluded = {}
-        return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
+        # content-addressed: the members and what was made of them (events.ids)
+        return [derive(payload, processor=self.name, version=self.version,
+                       inputs=[*(e for e, _ in members), content_digest(payload)],
                        run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]

@@ -51,7 +51,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .export import export_predictions
     from .format import write_predictions
 
-    log = open_log(_log_url(args.log))
+    log = open_log(_log_url(args.log), read_only=True)
     try:
         rows = export_predictions(log, args.run_id, sample_idx=None if args.all_samples else args.sample,
                                   model_name=args.model_name)

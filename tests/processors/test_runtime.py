@@ -125,7 +125,7 @@ def test_rescore_scores_equal_the_streaming_final_values(tmp_path):
     for r in log.read("scores"):
         p = r.event.payload
         streamed[(p.scope, p.scope_key, p.metric, p.k)] = p
-    made, _ = rescore_scores(log, "r1", 1, (1, 3))
+    made, _, _ = rescore_scores(log, "r1", 1, (1, 3))
     assert made == len(streamed)
     finals = [r.event.payload for r in log.read("scores")][-made:]
     assert {(p.scope, p.scope_key, p.metric, p.k) for p in finals} == set(streamed)
