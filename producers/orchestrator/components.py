@@ -16,7 +16,7 @@ from rich.console import Console
 
 from events.log import EventLog, open_log
 
-from .config import RunConfig
+from .config import RunConfig, memory_bytes
 
 __all__ = ["load_instances", "make_sandbox_factory", "run_episode", "evaluate_and_record", "Sidecars",
            "processor_args", "run_rl"]
@@ -30,12 +30,6 @@ def load_instances(cfg: RunConfig):
                         limit=d.limit, cache_dir=d.cache_dir)
 
 
-def _memory_bytes(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text = text.strip().lower()
-    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
-
-
 def make_sandbox_factory(cfg: RunConfig):
     s = cfg.sandbox
     if s.kind == "docker":
@@ -45,7 +39,7 @@ def make_sandbox_factory(cfg: RunConfig):
     from producers.sandbox.isolation import Rlimits
     from producers.sandbox.local import LocalSandboxFactory
 
-    return LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=_memory_bytes(s.memory)))
+    return LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=memory_bytes(s.memory)))
 
 
 def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
