@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
 
 from .lines import Conflict, LineError, parse_lines
 

@@ -173,8 +173,8 @@ def _sqlite_structure(log, report: CheckReport) -> None:
 def _sqlite_rows(log, report: CheckReport) -> Iterator[Row]:
     """Every row in `seq` order, text columns as bytes (a damaged one is reported, not raised)."""
     conn = log._conn
-    sql = ("SELECT seq, CAST(topic AS BLOB), partition, offset, CAST(id AS BLOB), CAST(key AS BLOB), value "
-           "FROM events WHERE seq > ? ORDER BY seq LIMIT 5000")
+    sql = ("SELECT seq, CAST(topic AS BLOB), partition, offset, CAST(id AS BLOB), CAST(key AS BLOB), "
+           "CAST(value AS BLOB) FROM events WHERE seq > ? ORDER BY seq LIMIT 5000")
     after = 0
     while True:
         try:
@@ -185,8 +185,11 @@ def _sqlite_rows(log, report: CheckReport) -> Iterator[Row]:
         if not chunk:
             return
         for seq, topic, part, off, eid, key, value in chunk:
+            if not (type(part) is int and type(off) is int and part >= 0 and off >= 0):
+                report.problem("impossible position", f"seq {seq}: partition {part!r}, offset {off!r}")
+                continue
             yield (_text(topic, f"seq {seq}", "topic", report), part, off, _text(eid, f"seq {seq}", "id", report),
-                   None if key is None else _text(key, f"seq {seq}", "key", report), bytes(value or b""))
+                   None if key is None else _text(key, f"seq {seq}", "key", report), value or b"")
         after = chunk[-1][0]
 
 

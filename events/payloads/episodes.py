@@ -9,7 +9,8 @@ from .base import Payload
 
 __all__ = ["SandboxInfo", "EpisodeStarted", "EpisodeFinished", "FinishReason"]
 
-FinishReason = Literal["submitted", "max_steps", "max_turns", "timeout", "error", "cancelled"]
+FinishReason = Literal["submitted", "max_steps", "max_turns", "timeout", "error", "cancelled", "interrupted"]
+"""`interrupted`: the orchestrator died while the episode ran (closed by the next `ledger run`)."""
 
 
 class SandboxInfo(Payload):

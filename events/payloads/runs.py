@@ -42,3 +42,7 @@ class RunFinished(Payload):
     failed: int = Field(0, ge=0)
     duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
     message: str = ""
+    given_up: int = Field(0, ge=0)
+    """Pairs whose attempts ran out (each failed on its own); evaluated as empty patches."""
+    given_up_pairs: list[str] = []
+    """`instance_id#sample_idx` of each given-up pair."""

@@ -144,17 +144,24 @@ class Sidecars:
         Inducer(log, induce).run(follow=False, idle_s=0.05)
 
     def drain(self) -> None:
-        """Stop following, then catch every processor, the inducer and the lake up with the log."""
-        from projections.projector import project
+        """Stop following, then catch every processor and the inducer up with the log."""
+        from events.log import LogError
 
         self._stop.set()
         if self._thread:
             self._thread.join()
+        if isinstance(self._error, LogError):
+            raise self._error  # a damaged or full log: its own one-line message
         if self._error:
             raise RuntimeError(f"processors failed: {self._error}") from self._error
         for _ in range(2):  # the inducer's outputs feed the processors once more
             self._runtime(self.log).run(follow=False)
             self._induce(self.log)
+
+    def project(self) -> None:
+        """Catch the lake up with the log (after the run's last event, run.finished)."""
+        from projections.projector import project
+
         project(self.cfg.log, self.cfg.lake)
 
     def memory_for(self, repo: str) -> str:

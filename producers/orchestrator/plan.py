@@ -2,8 +2,18 @@
 
 A run is a set of planned (instance, sample) pairs. What still has to be done is
 read back from the log, never from local files: a pair with an `eval.result` is
-done; one with an `episode.finished` only needs evaluating; one whose episode
-started and never finished follows the resume policy.
+done; one with an `episode.finished` written by its agent only needs evaluating.
+
+Attempts. Each try at a pair is an attempt with its own episode id. An attempt
+ends one of three ways, all recorded as `episode.finished`:
+- its agent finished it (any reason): that is the pair's result, evaluated;
+- its worker failed while the orchestrator watched (the orchestrator closes it,
+  reason `error`, producer `orchestrator`): a failed attempt, which counts
+  against `resume_policy.max_attempts`; once they are used up the pair is given
+  up and its last attempt is evaluated as an empty patch;
+- the orchestrator itself died: the attempt is found open on resume and closed
+  with reason `interrupted` (`close_interrupted`). It does not count: killing
+  `ledger run` any number of times never changes a pair's outcome.
 """
 from __future__ import annotations
 
@@ -16,8 +26,11 @@ from events.log import EventLog
 
 from .config import ResumePolicy
 
-__all__ = ["TaskSpec", "RunContext", "PairState", "RunState", "Work", "ResumeError",
-           "plan_specs", "episode_id_for", "read_state", "plan_work"]
+__all__ = ["TaskSpec", "RunContext", "PairState", "RunState", "Work", "ResumeError", "Finish",
+           "plan_specs", "episode_id_for", "read_state", "plan_work", "open_attempts", "ORCHESTRATOR"]
+
+ORCHESTRATOR = "orchestrator"
+"""The producer of the `episode.finished` events the orchestrator writes for attempts it closes."""
 
 
 class ResumeError(RuntimeError):
@@ -65,26 +78,56 @@ def episode_id_for(spec: TaskSpec, attempt: int) -> str:
     return "ep-" + uuid.uuid5(uuid.NAMESPACE_URL, name).hex[:20]
 
 
+@dataclass(frozen=True)
+class Finish:
+    event_id: str
+    patch: str
+    reason: str
+    closed: bool
+    """True when the orchestrator closed the attempt (failed or interrupted), not its agent."""
+
+    @property
+    def failed(self) -> bool:
+        """An attempt that failed on its own (counts against max_attempts)."""
+        return self.closed and self.reason != "interrupted"
+
+
 @dataclass
 class PairState:
     started: dict[int, str] = field(default_factory=dict)
     """attempt -> episode id of every episode.started."""
-    finished: dict[str, tuple[str, str]] = field(default_factory=dict)
-    """episode id -> (episode.finished event id, its patch)."""
+    finished: dict[str, Finish] = field(default_factory=dict)
+    """episode id -> how it ended (its agent's finish wins over one the orchestrator wrote)."""
     evaluated: int = 0
     """eval.result events seen for this pair (more than one is a bug to report)."""
+    evaluated_episode: str | None = None
 
     @property
     def attempts(self) -> int:
         return max(self.started, default=0)
 
-    def finished_episode(self) -> tuple[str, str, str] | None:
-        """(episode id, finished event id, patch) of the latest finished attempt."""
+    def open_attempts(self) -> list[tuple[int, str]]:
+        """(attempt, episode id) of attempts that started and never finished."""
+        return [(a, ep) for a, ep in sorted(self.started.items()) if ep not in self.finished]
+
+    def failed_attempts(self) -> list[tuple[int, str]]:
+        return [(a, ep) for a, ep in sorted(self.started.items())
+                if ep in self.finished and self.finished[ep].failed]
+
+    def result(self) -> tuple[int, str, Finish] | None:
+        """(attempt, episode id, finish) of the latest attempt its agent finished."""
         for attempt in sorted(self.started, reverse=True):
             ep = self.started[attempt]
-            if ep in self.finished:
-                return (ep, *self.finished[ep])
+            fin = self.finished.get(ep)
+            if fin is not None and not fin.closed:
+                return attempt, ep, fin
         return None
+
+    @property
+    def given_up(self) -> bool:
+        """Evaluated from a failed attempt: its attempts ran out."""
+        fin = self.finished.get(self.evaluated_episode or "")
+        return bool(self.evaluated) and fin is not None and fin.failed
 
 
 @dataclass
@@ -116,13 +159,17 @@ def read_state(log: EventLog, run_id: str) -> RunState:
         pair = state.pair((p.instance_id, p.sample_idx))
         if ev.type == "episode.started":
             pair.started[p.attempt] = p.episode_id
-        else:
-            pair.started.setdefault(p.attempt, p.episode_id)
-            pair.finished[p.episode_id] = (ev.id, p.patch)
+            continue
+        pair.started.setdefault(p.attempt, p.episode_id)
+        fin = Finish(ev.id, p.patch, p.reason, closed=ev.producer == ORCHESTRATOR)
+        if p.episode_id not in pair.finished or pair.finished[p.episode_id].closed:
+            pair.finished[p.episode_id] = fin
     for rec in log.read("evals"):
         ev = rec.event
         if ev.run_id == run_id:
-            state.pair((ev.payload.instance_id, ev.payload.sample_idx)).evaluated += 1
+            pair = state.pair((ev.payload.instance_id, ev.payload.sample_idx))
+            pair.evaluated += 1
+            pair.evaluated_episode = pair.evaluated_episode or ev.payload.episode_id
     return state
 
 
@@ -137,7 +184,8 @@ class Work:
 
 
 def plan_work(specs: list[TaskSpec], state: RunState, policy: ResumePolicy) -> tuple[list[Work], int]:
-    """What is left to do, and how many pairs are already done."""
+    """What is left to do, and how many pairs are already done. Open attempts must have
+    been closed first (`close_interrupted`): here they count as interrupted."""
     todo: list[Work] = []
     done = 0
     for spec in specs:
@@ -145,24 +193,38 @@ def plan_work(specs: list[TaskSpec], state: RunState, policy: ResumePolicy) -> t
         if pair.evaluated:
             done += 1
             continue
-        finished = pair.finished_episode()
-        if finished:
-            ep, fin_id, patch = finished
-            attempt = next(a for a, e in pair.started.items() if e == ep)
-            todo.append(Work("evaluate", spec, attempt, ep, fin_id, patch))
+        result = pair.result()
+        if result:
+            attempt, ep, fin = result
+            todo.append(Work("evaluate", spec, attempt, ep, fin.event_id, fin.patch))
             continue
         todo.append(_next_attempt(spec, pair, policy))
     return todo, done
 
 
 def _next_attempt(spec: TaskSpec, pair: PairState, policy: ResumePolicy) -> Work:
-    attempt = pair.attempts
-    if attempt == 0:
-        return Work("episode", spec, 1, episode_id_for(spec, 1))
-    unfinished = pair.started[attempt]
-    if policy.on_unfinished == "fail":
-        raise ResumeError(f"episode {unfinished} ({spec.instance_id} sample {spec.sample_idx}) started "
-                          "and never finished, and resume_policy is fail")
-    if policy.on_unfinished == "skip" or attempt >= policy.max_attempts:
-        return Work("given_up", spec, attempt, unfinished)
-    return Work("episode", spec, attempt + 1, episode_id_for(spec, attempt + 1))
+    failed = pair.failed_attempts()
+    if len(failed) >= policy.max_attempts:  # given up: the last failed attempt is its result
+        attempt, ep = failed[-1]
+        return Work("given_up", spec, attempt, ep, pair.finished[ep].event_id, "")
+    interrupted = pair.attempts and pair.finished.get(pair.started[pair.attempts])
+    if interrupted and interrupted.reason == "interrupted" and policy.on_unfinished == "skip":
+        return Work("given_up", spec, pair.attempts, pair.started[pair.attempts])
+    attempt = pair.attempts + 1
+    return Work("episode", spec, attempt, episode_id_for(spec, attempt))
+
+
+def open_attempts(specs: list[TaskSpec], state: RunState, policy: ResumePolicy) -> list[tuple[TaskSpec, int, str]]:
+    """(spec, attempt, episode id) of every attempt left open by a dead orchestrator, for pairs
+    not yet evaluated; resume_policy `fail` refuses to go on when there is one."""
+    out = []
+    for spec in specs:
+        pair = state.pairs.get(spec.pair)
+        if pair is None or pair.evaluated:
+            continue
+        for attempt, ep in pair.open_attempts():
+            if policy.on_unfinished == "fail":
+                raise ResumeError(f"episode {ep} ({spec.instance_id} sample {spec.sample_idx}) started "
+                                  "and never finished, and resume_policy is fail")
+            out.append((spec, attempt, ep))
+    return out

@@ -39,5 +39,9 @@ def print_summary(console: Console, summary, config) -> None:
     console.print(f"planned {summary.planned} · skipped (already done) {summary.skipped} · "
                   f"ran {summary.ran} · evaluated {summary.evaluated} · resolved {summary.resolved} · "
                   f"failed {summary.failed} · given up {summary.given_up}")
+    if summary.given_up_pairs:
+        shown = ", ".join(summary.given_up_pairs[:20])
+        more = f" and {len(summary.given_up_pairs) - 20} more" if len(summary.given_up_pairs) > 20 else ""
+        console.print(f"given up (attempts ran out; scored as empty patches): {shown}{more}")
     console.print(f"log: {config.log}\nlake: {config.lake}  (score index: ledger scores --lake {config.lake})\n"
                   f"dashboard: ledger serve --lake {config.lake}")

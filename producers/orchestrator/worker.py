@@ -65,6 +65,8 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
     from .components import evaluate_and_record, run_episode
 
     cfg, log, instances, sandboxes = _setup(job.config)
+    if hasattr(sandboxes, "label"):  # names this job's sandbox directories for its episode (leftovers.py)
+        sandboxes.label = job.episode_id
     instance = instances[job.instance_id]
     patch, finished_id = job.patch, job.finished_event_id
     if job.kind == "episode":
