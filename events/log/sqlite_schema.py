@@ -25,6 +25,7 @@ be reached the triggers stay on: correct, a little slower.
 from __future__ import annotations
 
 import ctypes
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -94,7 +95,7 @@ PRAGMAS = [
 
 _READ_PRAGMAS = ["PRAGMA query_only = ON", "PRAGMA cache_size = -65536", "PRAGMA mmap_size = 268435456"]
 
-_SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 11, 13, 26
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
 _DBCONFIG_ENABLE_TRIGGER = 1003
 
 
@@ -113,9 +114,18 @@ def translate(exc: Exception, where: str, doing: str) -> LogError:
     if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text or "not a database" in text \
             or text.startswith("Could not decode"):
         return LogDamaged.at(where, text)
-    if primary == _SQLITE_FULL or "disk is full" in text:
+    if primary == _SQLITE_FULL or "disk is full" in text or (primary == _SQLITE_IOERR and disk_full(where)):
         return LogFull.at(where, text)
     return LogUnavailable(f"{doing} the log at {where} failed: {text}")
+
+
+def disk_full(path: str | Path) -> bool:
+    """No space left for an unprivileged write on the filesystem holding `path`."""
+    try:
+        st = os.statvfs(Path(path).parent if not Path(path).is_dir() else path)
+    except OSError:
+        return False
+    return st.f_bavail == 0
 
 
 def connect(path: Path, synchronous: str, busy_ms: int) -> sqlite3.Connection:
@@ -142,7 +152,20 @@ def connect_read_only(path: Path, busy_ms: int) -> sqlite3.Connection:
     if not path.is_file():
         raise LogUnavailable(f"no log at {path}" + ("" if path.exists() else " (the file does not exist)"))
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
+        return _open_read_only(path, busy_ms, "")
+    except LogFull:
+        wal = Path(f"{path}-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise
+    # The disk is full, so SQLite cannot size the WAL index (-shm) a reader needs. With
+    # no un-checkpointed WAL frames the main file holds every commit, and no writer can
+    # commit on a full disk: read the file as it is, without the index.
+    return _open_read_only(path, busy_ms, "&immutable=1")
+
+
+def _open_read_only(path: Path, busy_ms: int, options: str) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{options}", uri=True, isolation_level=None,
                                check_same_thread=False, timeout=busy_ms / 1000)
     except SQLITE_ERRORS as exc:
         raise translate(exc, str(path), "opening") from exc
