@@ -122,6 +122,11 @@ class Consumer(Protocol):
     def committed(self) -> dict[tuple[str, int], int]:
         """Committed next-offset per (topic, partition)."""
 
+    def caught_up(self) -> bool:
+        """True once this member holds its partitions and has read all they held: only then
+        does an empty poll mean there is nothing to do (a Kafka member still joining its
+        group gets empty polls for seconds)."""
+
     def seek_to_beginning(self) -> None: ...
 
     def close(self) -> None: ...

@@ -123,17 +123,22 @@ class Sidecars:
 
     def _follow(self) -> None:
         log = open_log(self.cfg.log)
+        inducing = log.consumer("inducer", ["workflows"]) if self.cfg.awm.enabled else None
         try:
             while not self._stop.is_set():
                 self._runtime(log).run(follow=False)
-                self._induce(log)
+                self._induce(log, inducing)
                 self._stop.wait(0.5)
         except BaseException as exc:  # reported by drain(), never lost
             self._error = exc
         finally:
+            if inducing is not None:
+                inducing.close()
             log.close()
 
-    def _induce(self, log: EventLog) -> None:
+    def _induce(self, log: EventLog, consumer=None) -> None:
+        """Induce for every pending request. One group member is kept across calls
+        (`consumer`): on Kafka each new member waits for its group to be joined."""
         from producers.inducer import Inducer, heuristic_induction, model_induction
 
         if not self.cfg.awm.enabled:
@@ -141,7 +146,11 @@ class Sidecars:
         induce = heuristic_induction
         if self.cfg.awm.inducer == "model":
             induce = model_induction(self.proxy.base_url("inducer"), self.cfg.model.name, self.proxy.token)
-        Inducer(log, induce).run(follow=False, idle_s=0.05)
+        inducer = Inducer(log, induce)
+        if consumer is None:
+            inducer.run(follow=False, idle_s=0.05)
+        else:
+            inducer.drain(consumer, follow=False, idle_s=0.05)
 
     def drain(self) -> None:
         """Stop following, then catch every processor and the inducer up with the log."""
@@ -154,9 +163,14 @@ class Sidecars:
             raise self._error  # a damaged or full log: its own one-line message
         if self._error:
             raise RuntimeError(f"processors failed: {self._error}") from self._error
-        for _ in range(2):  # the inducer's outputs feed the processors once more
-            self._runtime(self.log).run(follow=False)
-            self._induce(self.log)
+        inducing = self.log.consumer("inducer", ["workflows"]) if self.cfg.awm.enabled else None
+        try:
+            for _ in range(2):  # the inducer's outputs feed the processors once more
+                self._runtime(self.log).run(follow=False)
+                self._induce(self.log, inducing)
+        finally:
+            if inducing is not None:
+                inducing.close()
 
     def project(self) -> None:
         """Catch the lake up with the log (after the run's last event, run.finished)."""
