@@ -9,12 +9,18 @@ removes all of it)::
                 nothing is shared with or written to the source repository)
         home/   HOME, with a .gitconfig; $LEDGER_PATCH_FILE = home/submission.patch
         tmp/    TMPDIR
-        bin/    python / python3 / pytest wrappers for the project interpreter
+        bin/    python / python3 / pytest wrappers for the project interpreter, or for the
+                environment's venv when the sandbox is made with one
 
 Each command is `bash -c` in the clean environment of `environment.clean_env`,
 in its own process group, under `prlimit` limits and, where the kernel allows,
 in fresh network and mount namespaces (`unshare -n -m`): no network, and
 everything outside the sandbox directory read-only (see `isolation`).
+
+With an `environment` (producers.environments.Environment), commands use its
+venv: the wrappers run its interpreter, its `bin/` follows the sandbox's on PATH,
+the checkout's `pythonpath` dirs lead PYTHONPATH, the spec's variables are set,
+and pytest plugins auto-load (they are the repository's own).
 """
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from events.payloads import SandboxInfo
 
@@ -33,6 +39,9 @@ from .leftovers import force_remove as _force_remove
 from .leftovers import sandbox_prefix
 from .patch import EXCLUDED, PATCH_FILE_NAME, extract_patch, git
 from .process import MARKER_VAR, kill_marked, run_capped
+
+if TYPE_CHECKING:
+    from producers.environments import Environment
 
 __all__ = ["LocalSandbox", "LocalSandboxFactory", "DEFAULT_OUTPUT_CAP"]
 
@@ -63,8 +72,9 @@ class LocalSandboxFactory:
         self.network = network
         self.write_outside = write_outside
 
-    def create(self, repo: Path, base_commit: str) -> "LocalSandbox":
-        return LocalSandbox(self, Path(repo), base_commit)
+    def create(self, repo: Path, base_commit: str,
+               environment: "Environment | None" = None) -> "LocalSandbox":
+        return LocalSandbox(self, Path(repo), base_commit, environment)
 
     def info(self) -> SandboxInfo:
         net_isolated, net_note = _isolation(self.network, "network allowed by configuration",
@@ -84,8 +94,10 @@ def _isolation(allowed: bool, allowed_note: str, probe: Callable[[], Namespace])
 
 
 class LocalSandbox:
-    def __init__(self, factory: LocalSandboxFactory, repo: Path, base_commit: str) -> None:
+    def __init__(self, factory: LocalSandboxFactory, repo: Path, base_commit: str,
+                 environment: "Environment | None" = None) -> None:
         self._factory = factory
+        self.environment = environment
         self.info = factory.info()
         self._isolation = None if factory.network else probe_network_isolation()
         self._filesystem = None if factory.write_outside else probe_filesystem_isolation()
@@ -96,6 +108,8 @@ class LocalSandbox:
         self.workdir = self.root / "repo"
         self.patch_file = self.root / "home" / PATCH_FILE_NAME
         self.env = clean_env(self.root, self._marker, MARKER_VAR, self.patch_file)
+        if environment is not None:
+            self.env = _with_environment(self.env, environment, self.workdir)
         try:
             self.base_commit = self._prepare(repo, base_commit)
         except BaseException:
@@ -106,7 +120,10 @@ class LocalSandbox:
         for sub in ("home", "tmp"):
             (self.root / sub).mkdir()
         (self.root / "home" / ".gitconfig").write_text(_GITCONFIG)
-        write_bin_dir(self.root / "bin")
+        if self.environment is not None:
+            write_bin_dir(self.root / "bin", python=str(self.environment.python))
+        else:
+            write_bin_dir(self.root / "bin")
         if not (repo / ".git").exists() and not (repo / "HEAD").is_file():
             raise SandboxError(f"not a git repository: {repo}")
         try:
@@ -173,3 +190,14 @@ class LocalSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _with_environment(env: dict[str, str], environment: "Environment",
+                      workdir: Path) -> dict[str, str]:
+    """The clean environment with the venv's bin after the sandbox's own, its variables,
+    and the repository's pytest plugins allowed to load."""
+    head, _, rest = env["PATH"].partition(":")
+    out = {k: v for k, v in env.items() if k != "PYTEST_DISABLE_PLUGIN_AUTOLOAD"}
+    out.update(environment.command_env(workdir))
+    out["PATH"] = ":".join([head, *map(str, environment.path_dirs), rest])
+    return out

@@ -16,7 +16,7 @@ from pathlib import Path
 __all__ = ["PATCH_FILE_NAME", "EXCLUDED", "extract_patch", "git"]
 
 PATCH_FILE_NAME = "submission.patch"
-EXCLUDED = ("__pycache__/", "*.pyc", ".pytest_cache/", f"/{PATCH_FILE_NAME}")
+EXCLUDED = ("__pycache__/", "*.pyc", ".pytest_cache/", ".coverage", ".coverage.*", f"/{PATCH_FILE_NAME}")
 """Written to `.git/info/exclude`: byproducts of running tests are not the agent's patch."""
 
 
