@@ -114,6 +114,8 @@ def translate(exc: Exception, where: str, doing: str) -> LogError:
     if primary in (_SQLITE_CORRUPT, _SQLITE_NOTADB) or "malformed" in text or "not a database" in text \
             or text.startswith("Could not decode"):
         return LogDamaged.at(where, text)
+    if text.startswith(("no such column", "no such table")):  # our own statements: the schema is not the log's
+        return LogDamaged.at(where, f"its schema is not an event log's ({text})")
     if primary == _SQLITE_FULL or "disk is full" in text or (primary == _SQLITE_IOERR and disk_full(where)):
         return LogFull.at(where, text)
     return LogUnavailable(f"{doing} the log at {where} failed: {text}")
