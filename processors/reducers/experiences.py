@@ -2,10 +2,12 @@
 successes in a memory scope (the instance's repo) -> `workflow.induction_requested`
 (the AWM trigger).
 
-An episode is recorded once both its `episode.finished` (patch) and a resolved
-`eval.result` have arrived, in whichever order; its actions are those folded
-before that point, condensed (command, exit code, short observation excerpt).
-The first eval result of an episode decides.
+An episode is recorded once its `episode.finished` (patch), a resolved
+`eval.result` and all its actions (`episode.finished.turns` of them) have
+arrived, in whichever order, so what is recorded does not depend on how the
+topics interleave (the faust app reads them side by side); the actions are
+condensed (command, exit code, short observation excerpt). The first eval
+result of an episode decides.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ class _Episode:
     problem: str = ""
     finished: object = None
     verdict: object = None
+    actions: int = 0
 
 
 EpisodeNotes = _Episode
@@ -82,6 +85,7 @@ class Experiences:
         if ev.type == "agent.action":
             ep.steps[p.step] = ExperienceStep(command=p.command[:_COMMAND_CAP], exit_code=p.exit_code,
                                               observation_excerpt=p.observation.text[:_EXCERPT_CAP])
+            vars(ep)["actions"] = getattr(ep, "actions", 0) + 1  # (a state pickled before the count existed)
         elif ev.type == "episode.started":
             ep.problem = p.problem_statement
         elif ev.type == "episode.finished":
@@ -90,6 +94,8 @@ class Experiences:
             ep.verdict = p
         if ep.finished is None or ep.verdict is None:
             return False, None
+        if ep.verdict.resolved and getattr(ep, "actions", 0) < ep.finished.turns:
+            return False, None  # actions still on their way (another topic)
         if not ep.verdict.resolved:
             return True, None
         v = ep.verdict

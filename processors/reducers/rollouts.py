@@ -160,7 +160,14 @@ class Rollouts:
                                excluded=sum(pending.excluded.values()), excluded_reasons=dict(pending.excluded))
         pending.index += 1
         pending.excluded = {}
-        # content-addressed: the members and what was made of them (events.ids)
+        # content-addressed: the members and what was made of them, whatever their order (events.ids)
         return [derive(payload, processor=self.name, version=self.version,
-                       inputs=[*(e for e, _ in members), content_digest(payload)],
+                       inputs=[*sorted(e for e, _ in members), _content(payload)],
                        run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
+
+
+def _content(group: RolloutGroup) -> str:
+    """Digest of a group's content, its samples taken in a canonical order (the order in
+    which members became ready is arrival order, not content)."""
+    samples = sorted(group.samples, key=lambda s: (s.episode_id, s.fork))
+    return content_digest(group.model_copy(update={"samples": samples}))
