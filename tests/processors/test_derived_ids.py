@@ -114,7 +114,7 @@ def test_a_rollout_group_id_names_its_content(tmp_path):
 
 def _experience(tmp_path, name: str, command: str):
     log = open_log(f"sqlite:///{tmp_path}/{name}.db")
-    evs = episode_events("r", "e0", "a__b-1", [([1], [2])])
+    evs = episode_events("r", "e0", "a__b-1", [([1], [2])], actions=1)
     act = events.new(AgentAction(episode_id="e0", step=0, command=command, observation=events.make_blob("ok")),
                      producer="agent", run_id="r")
     for e in evs[:-1] + [act, evs[-1], eval_result("r", "a__b-1", 0, True, episode_id="e0")]:

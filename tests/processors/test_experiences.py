@@ -12,7 +12,7 @@ from tests.processors.synth import episode_events, eval_result
 
 
 def episode(run, eid, inst, resolved, idx):
-    evs = episode_events(run, eid, inst, [([1], [2])], sample_idx=idx)
+    evs = episode_events(run, eid, inst, [([1], [2])], sample_idx=idx, actions=2)
     acts = [events.new(AgentAction(episode_id=eid, step=s, command=f"cmd {s} " + "x" * 500, exit_code=s,
                                    observation=make_blob("out" * 200)), producer="agent", run_id=run)
             for s in range(2)]
@@ -43,9 +43,7 @@ def test_records_successes_and_requests_induction_every_n(tmp_path):
 def test_an_eval_that_overtakes_the_actions_waits_for_them(tmp_path):
     """Topics interleave freely (the faust app reads them side by side): the experience is
     recorded once all the episode's actions (episode.finished.turns) are there."""
-    in_order = [e.model_copy(update={"payload": e.payload.model_copy(update={"turns": 2})})
-                if e.type == "episode.finished" else e
-                for e in episode("r", "e0", "org__lib-0", resolved=True, idx=0)]  # 2 actions, as runners count
+    in_order = episode("r", "e0", "org__lib-0", resolved=True, idx=0)
     acts = [e for e in in_order if e.type == "agent.action"]
     others = [e for e in in_order if e.type != "agent.action"]
     out = {}

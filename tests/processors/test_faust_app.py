@@ -47,7 +47,7 @@ def episode(inst: str, idx: int, **kw):
     """An episode's own events (started, proxy turns with a fork, actions, finished) and its eval."""
     eid = f"ep-{inst}-{idx}"
     turns = [(P0, C0), (P0 + C0 + [4], C1), ([1, 2, 99], C2)]
-    evs = episode_events(RUN, eid, inst, turns, sample_idx=idx, **kw)
+    evs = episode_events(RUN, eid, inst, turns, sample_idx=idx, actions=2, **kw)
     acts = [events.new(AgentAction(episode_id=eid, step=s, command=f"edit {s}", exit_code=s % 2,
                                    observation=make_blob(f"out {s}")), producer="agent", run_id=RUN)
             for s in range(2)]
@@ -131,8 +131,8 @@ def test_faust_worker_outputs_equal_the_runtime(kafka_bootstrap, tmp_path, subpr
            "LEDGER_FAUST_K": "1,2", "LEDGER_FAUST_GROUP_SIZE": "2", "LEDGER_FAUST_EVERY": "2",
            "LEDGER_FAUST_ALERT_RULES": str(rules)}
     exe = FAUST if FAUST.exists() else "faust"
-    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn"], cwd=tmp_path,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn", "--without-web"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     by_episode = Topic(kafka_bootstrap, f"{prefix}faust.by_episode")
     by_prompt = Topic(kafka_bootstrap, f"{prefix}faust.rollouts.by_prompt")
     deadline = time.monotonic() + 300  # worker start-up on a busy machine: ~30-60 s
@@ -213,8 +213,8 @@ def test_faust_on_the_demo_input_equals_the_runtime(demo_run, kafka_bootstrap, t
     env = {**subprocess_env, "LEDGER_LOG": url, "LEDGER_FAUST_APP": f"t{uuid.uuid4().hex[:8]}",
            "LEDGER_FAUST_K": "1,2", "LEDGER_FAUST_GROUP_SIZE": "2", "LEDGER_FAUST_EVERY": "2"}
     exe = FAUST if FAUST.exists() else "faust"
-    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn"], cwd=tmp_path,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn", "--without-web"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     by_episode = Topic(kafka_bootstrap, f"{prefix}faust.by_episode")
     deadline = time.monotonic() + 400
     want = {t: by_id(ref, t) for t in ("rewards", "experiences", "rollouts")}
@@ -249,6 +249,7 @@ def test_faust_on_the_demo_input_equals_the_runtime(demo_run, kafka_bootstrap, t
     assert finals(kafka) == want_scores
     got_requests = _requests(kafka)
     assert sorted((q.scope, q.successes) for q in got_requests) == sorted((q.scope, q.successes) for q in want_requests)
-    assert sorted(i for q in got_requests for i in q.experience_ids) == \
-        sorted(i for q in want_requests for i in q.experience_ids)
+    scope_of = {i: p["scope"] for i, p in want["experiences"].items()}
+    for q in got_requests:  # which successes: the first `every` this stage saw in its scope
+        assert len(q.experience_ids) == 2 and {scope_of[i] for i in q.experience_ids} == {q.scope}
     assert not list(kafka.read("deadletter"))
