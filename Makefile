@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[test,train,stream,agents,docker]"
+	$(PIP) install -e ".[test,train,stream,agents,docker,swebench]"
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "producers.orchestrator.cli",
     "producers.tasks.cli",
     "producers.predictions.cli",
+    "producers.datasets.cli",
     "infra.bench",
     "processors.cli",
     "producers.reevaluate",

@@ -42,7 +42,7 @@ _EVAL_V = SPECS["eval.result"].version
 def rescore_rewards(log, run_id: str, fn: RewardFn, batch: int = 1000) -> int:
     made, out = 0, []
     for rec in log.read("evals"):
-        if rec.event.run_id != run_id or rec.event.type != "eval.result":
+        if rec.event.run_id != run_id or rec.event.type != "eval.result" or rec.event.payload.status == "infra":
             continue
         out.append(reward_event(fn, rec.event))
         if len(out) >= batch:
@@ -115,6 +115,8 @@ def _count(log, run_id: str) -> tuple[dict[str, list], int, int, dict[int, int]]
         if off > last.get(part, -1):
             last[part] = off
         p = obj["payload"]
+        if p.get("status") == "infra":
+            continue  # judged nothing: not a sample (as in the streaming scorer)
         iid, s, res = p.get("instance_id"), p.get("sample_idx", 0), p.get("resolved")
         if type(s) is not int or s < 0:
             continue  # outside EvalResult's range: undecodable (the streaming path dead-letters it)

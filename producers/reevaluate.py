@@ -58,7 +58,7 @@ def _sandboxes(config: dict[str, Any]):
     from producers.sandbox.local import LocalSandboxFactory
 
     try:
-        return make_sandbox_factory(RunConfig.model_validate(config))
+        return make_sandbox_factory(RunConfig.model_validate(config), evaluation=True)
     except ValidationError:
         return LocalSandboxFactory()
 

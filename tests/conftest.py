@@ -97,6 +97,14 @@ def subprocess_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def swebench_mini(tmp_path_factory):
+    """The mini SWE-bench (rows in SWE-bench 5's format + bare mirrors), built once per session."""
+    from producers.datasets.swebench_mini import ensure_swebench_mini
+
+    return ensure_swebench_mini(tmp_path_factory.mktemp("swebench-mini-cache"))
+
+
+@pytest.fixture(scope="session")
 def demo_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dataset-cache")
 

@@ -4,7 +4,7 @@ from .alerts import AlertRaised, AlertResolved
 from .base import Payload
 from .deadletter import DeadLetter
 from .episodes import EpisodeFinished, EpisodeStarted, FinishReason, SandboxInfo
-from .evals import EvalResult, EvalStatus, TestStatus
+from .evals import INFRA, EvalResult, EvalStatus, Resolution, TestStatus
 from .experiences import ExperienceRecorded, ExperienceStep
 from .proxy import PromptDelta, ProxyError, ProxyRequest, ProxyResponse, StreamEnd
 from .rewards import RewardAssigned
@@ -16,7 +16,7 @@ from .trainer import PolicyUpdated, TrainerStep
 from .workflows import WorkflowEvicted, WorkflowInduced, WorkflowInductionRequested
 
 __all__ = [
-    "AgentAction", "AlertRaised", "AlertResolved", "DatasetManifest", "DeadLetter",
+    "INFRA", "Resolution", "AgentAction", "AlertRaised", "AlertResolved", "DatasetManifest", "DeadLetter",
     "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",

@@ -54,3 +54,6 @@ class EpisodeFinished(Payload):
     error: str = ""
     incomplete: bool = False
     """True when some of the episode's model calls could not be recorded."""
+    infra_cause: str = ""
+    """Non-empty when the episode ended because the infrastructure failed, not the agent
+    (`upstream unreachable`, `sandbox`, `repository missing`, ...): its patch is not judged."""

@@ -42,6 +42,12 @@ class RunFinished(Payload):
     failed: int = Field(0, ge=0)
     duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
     message: str = ""
+    infra_errors: int = Field(0, ge=0)
+    """Pairs whose result is an infrastructure error (eval.result status `infra`)."""
+    infra_causes: dict[str, int] = {}
+    """Those pairs by cause (`upstream unreachable`: 3, ...)."""
+    not_run: int = Field(0, ge=0)
+    """Planned pairs left undone because the run stopped early on infrastructure errors."""
     given_up: int = Field(0, ge=0)
     """Pairs whose attempts ran out (each failed on its own); evaluated as empty patches."""
     given_up_pairs: list[str] = []

@@ -12,7 +12,10 @@ A `run.started` folded after some of its run's verdicts re-emits the run's
 scores with the plan filled in. Duplicates and malformed results are dropped
 by the normalizer and counted in the scores (`dropped_duplicates`,
 `dropped_malformed`: the run's totals at emission); a drop re-emits the run
-scope, so the run's latest score carries the final totals.
+scope, so the run's latest score carries the final totals. A result with
+status `infra` judged nothing: it is not a sample (no n, no c), so a pair
+with only infra results is missing from the scores and from their coverage,
+and a later real verdict of the same sample is its first.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any
 from events.envelope import Envelope
 from events.ids import InputDigest
 from events.log.base import Record
-from events.payloads import ScoreUpdated
+from events.payloads import INFRA, ScoreUpdated
 from events.registry import derive
 
 from ..normalizer import Normalizer, Verdict, repo_of
@@ -94,6 +97,8 @@ class PassAtK:
             state.board.plans[ev.run_id] = plan_of(ev.payload)
             return state, self._replan(state, ev, inputs)
         p = ev.payload
+        if p.status == INFRA:
+            return state, []  # judged nothing: not a sample; coverage shows the pair missing
         v = Verdict(ev.run_id, p.instance_id, p.sample_idx, p.resolved, p.repo, p.status)
         if not state.norm.accept(v):
             return state, self._dropped(state, ev, v.run_id, inputs)

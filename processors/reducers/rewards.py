@@ -1,13 +1,15 @@
 """rewards: `eval.result` -> `reward.assigned` under one versioned reward function.
 
-Stateless. Output ids are derived from (`rewards.NAME`, version, eval id[, penalties]),
-so a new reward function or version writes new outputs beside the old ones.
+Stateless. Results with status `infra` get no reward (an outage says nothing about
+the policy, and must never train it towards 0). Output ids are derived from
+(`rewards.NAME`, version, eval id[, penalties]), so a new reward function or version
+writes new outputs beside the old ones.
 """
 from __future__ import annotations
 
 from events.envelope import Envelope
 from events.log.base import Record
-from events.payloads import RewardAssigned
+from events.payloads import INFRA, RewardAssigned
 from events.registry import derive
 
 from ..reward_fns import RewardFn, reward_fn
@@ -41,6 +43,6 @@ class Rewards:
         return None
 
     def apply(self, state: None, record: Record) -> tuple[None, list[Envelope]]:
-        if record.event.type != "eval.result":
-            return state, []
+        if record.event.type != "eval.result" or record.event.payload.status == INFRA:
+            return state, []  # an infrastructure failure is no signal about the policy
         return state, [reward_event(self.fn, record.event)]

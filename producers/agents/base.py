@@ -101,6 +101,8 @@ class EpisodeOutcome:
     error: str = ""
     incomplete: bool = False
     """True when a model call could not be recorded by the proxy (HTTP 503)."""
+    infra_cause: str = ""
+    """Non-empty when the infrastructure, not the agent, ended the episode (`producers.failures`)."""
     messages: list[dict[str, Any]] = field(default_factory=list)
     """The conversation as the agent saw it, raw model responses included."""
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.blob import DEFAULT_CAP
 from events.payloads import FinishReason
+from producers.failures import exception_cause
 from producers.sandbox.base import Sandbox, SandboxError
 
 from .base import EpisodeContext, EpisodeOutcome
@@ -88,6 +89,7 @@ class BashAgent:
             episode_id=recorder.ctx.episode_id, patch=patch, reason=stop.reason,
             turns=recorder.actions, steps=steps, duration_s=duration, finished_event_id=fid,
             started_event_id=recorder.started_id or "", error=error, incomplete=stop.incomplete,
+            infra_cause=recorder.infra_cause,
             messages=messages)
 
 
@@ -129,6 +131,7 @@ class _Episode:
         except _Stop as stop:
             return stop
         except SandboxError as exc:
+            self.recorder.infra_cause = exc.cause
             return _Stop("error", f"sandbox failed: {exc}")
         except Exception as exc:  # an episode always ends with episode.finished
             return _Stop("error", f"{type(exc).__name__}: {exc}")
@@ -160,6 +163,7 @@ class _Episode:
         except ModelCallFailed as exc:
             if exc.timed_out and self.deadline <= time.monotonic() + 1:
                 raise _Stop("timeout", str(exc)) from exc
+            self.recorder.infra_cause = exception_cause(exc)
             raise _Stop("error", f"model call {step}: {exc}", incomplete=exc.unrecorded) from exc
         # Raw replies are kept even when they fail to parse.
         self.messages.append({"role": "assistant", "content": reply.text,

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from events.blob import DEFAULT_CAP
 from events.payloads import FinishReason
+from producers.failures import exception_cause
 from producers.sandbox.base import SandboxError
 
 from .base import EpisodeContext, EpisodeOutcome
@@ -123,7 +124,7 @@ class MiniSweAgent:
                 max_consecutive_format_errors=self.config.max_consecutive_format_errors,
                 output_path=self._trajectory_path(ctx))
             agent_box.append(agent)
-            reason, error, incomplete = _drive(agent, _task(ctx))
+            reason, error, incomplete, recorder.infra_cause = _drive(agent, _task(ctx))
             try:
                 patch = sandbox.diff()
             except SandboxError as exc:
@@ -145,17 +146,17 @@ def _task(ctx: EpisodeContext) -> str:
             f"{inst.problem_statement.strip()}{block}")
 
 
-def _drive(agent: Any, task: str) -> tuple[FinishReason, str, bool]:
-    """Run mini-swe-agent to its exit; (reason, error, incomplete)."""
+def _drive(agent: Any, task: str) -> tuple[FinishReason, str, bool, str]:
+    """Run mini-swe-agent to its exit; (reason, error, incomplete, infra cause)."""
     try:
         info = agent.run(task)
     except Exception as exc:  # its uncaught model/runtime errors end the episode
         status = _status_code(exc)
-        return "error", f"{type(exc).__name__}: {exc}"[:2000], status == 503
+        return "error", f"{type(exc).__name__}: {exc}"[:2000], status == 503, exception_cause(exc)
     status = info.get("exit_status", "")
     reason = _EXIT_REASONS.get(status, "error")
     error = "" if reason != "error" else f"mini-swe-agent exited: {status or 'unknown'}"
-    return reason, error, False
+    return reason, error, False, ""
 
 
 def _status_code(exc: BaseException) -> int | None:
@@ -177,4 +178,4 @@ def _outcome(recorder: EpisodeRecorder, start: float, patch: str, reason: Finish
         episode_id=recorder.ctx.episode_id, patch=patch, reason=reason, turns=recorder.actions,
         steps=steps, duration_s=duration, finished_event_id=fid,
         started_event_id=recorder.started_id or "", error=error, incomplete=incomplete,
-        messages=messages)
+        infra_cause=recorder.infra_cause, messages=messages)

@@ -28,6 +28,8 @@ class EpisodeRecorder:
         self.producer = producer or f"agent.{agent}"
         self.started_id: str | None = None
         self.actions = 0
+        self.infra_cause = ""
+        """Set when the episode ends because the infrastructure failed (`producers.failures`)."""
 
     def _append(self, topic: str, event: Envelope) -> str:
         self.ctx.log.append(topic, [event])
@@ -62,6 +64,6 @@ class EpisodeRecorder:
             episode_id=ctx.episode_id, instance_id=ctx.instance.instance_id,
             sample_idx=ctx.sample_idx, attempt=ctx.attempt, patch=patch, reason=reason,
             turns=turns, steps=steps, duration_s=round(duration_s, 6), error=error,
-            incomplete=incomplete)
+            incomplete=incomplete, infra_cause=self.infra_cause)
         return self._append("episodes", events.new(payload, producer=self.producer,
                                                    run_id=ctx.run_id, parent=self.started_id))

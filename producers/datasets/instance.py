@@ -15,9 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-__all__ = ["Instance", "DEFAULT_TEST_COMMAND", "check_test_id", "patch_paths"]
+__all__ = ["Instance", "DEFAULT_TEST_COMMAND", "MACHINE_FIELDS", "HARNESS_FIELDS", "check_test_id",
+           "patch_paths"]
 
 DEFAULT_TEST_COMMAND = "pytest -rA -p no:cacheprovider"
+MACHINE_FIELDS = frozenset({"repo_path", "repos"})
+"""Where things are on this machine: never part of a dataset's content hash."""
+HARNESS_FIELDS = ("image", "eval_script", "log_parser", "eval_type", "environment")
+"""The official harness's columns of a SWE-bench 5 row, and a row's own environment spec
+(hashed only when present, so older datasets keep their hash)."""
 _INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _REPO = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 _COMMIT = re.compile(r"^[0-9a-f]{7,40}$")
@@ -54,8 +60,23 @@ class Instance(BaseModel):
     created_at: str = ""
     repo_path: str | None = None
     """Local git repository holding `base_commit` (bundled and local tasks)."""
+    repos: str | None = None
+    """Where `repo` is looked for when `repo_path` is not set: a directory of git mirrors or a
+    URL template (`dataset.repos`, see `mirrors.py`); set by the loader, not by rows."""
     test_command: str = DEFAULT_TEST_COMMAND
     """Command the evaluator runs, followed by the test ids."""
+    image: str = ""
+    """The official harness's instance image (SWE-bench 5 rows; `TestSpec.image`)."""
+    eval_script: str = ""
+    """The official harness's eval script for this instance (SWE-bench 5 rows carry it):
+    with `log_parser` it makes the harness's test spec, which then judges the instance."""
+    log_parser: str = ""
+    """Name of the harness's log parser (`swebench.harness.log_parsers.PARSER_REGISTRY`)."""
+    eval_type: str = ""
+    """The harness's grading mode: `pass_and_fail` or `fail_only`."""
+    environment: dict[str, Any] | None = None
+    """This row's own environment spec fields (`producers.environments.EnvironmentSpec`),
+    applied over the dataset's environment table (`dataset.environments`)."""
 
     @field_validator("instance_id")
     @classmethod

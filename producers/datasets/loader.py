@@ -26,11 +26,13 @@ from pydantic import ValidationError
 
 from events.payloads import DatasetManifest
 
-from .instance import Instance
+from .instance import HARNESS_FIELDS, MACHINE_FIELDS, Instance
 from .lock import default_cache_dir, file_lock
 
 __all__ = ["DatasetError", "LoadedDataset", "RowError", "load_dataset", "manifest_of"]
 
+MINI = "swebench-mini"
+"""The built-in mini SWE-bench (`swebench_mini`): its rows, with its mirrors as `repos`."""
 _HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
 
@@ -59,14 +61,20 @@ class LoadedDataset:
 
 def load_dataset(source: str | Path, split: str = "test", revision: str | None = None,
                  instance_filter: str | Collection[str] | None = None, limit: int | None = None,
-                 cache_dir: Path | str | None = None) -> LoadedDataset:
-    """source: `bundled`, a .json/.jsonl/.parquet file, a local dataset directory, or
-    a hub name. instance_filter: a regex searched for in the instance_id, or a
-    collection of ids. limit applies after the filter."""
+                 cache_dir: Path | str | None = None, repos: str | None = None) -> LoadedDataset:
+    """source: `bundled`, `swebench-mini`, a .json/.jsonl/.parquet file, a local dataset
+    directory, or a hub name. instance_filter: a regex searched for in the instance_id, or a
+    collection of ids. limit applies after the filter. repos: where the repositories
+    of rows without a `repo_path` are (a mirrors directory or a URL template)."""
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     rows, row_errors, pinned, base_dir = _read_source(str(source), split, revision, cache)
+    if str(source) == MINI and not repos:
+        from .swebench_mini import ensure_swebench_mini
+        repos = str(ensure_swebench_mini(cache).mirrors)
     instances, errors = _validate(rows, base_dir)
     instances = _select(instances, instance_filter, limit)
+    if repos:
+        instances = [i if i.repo_path else i.model_copy(update={"repos": repos}) for i in instances]
     manifest = manifest_of(instances, source=str(source), split=split, revision=pinned)
     return LoadedDataset(instances, manifest, sorted(row_errors + errors, key=lambda e: e.row))
 
@@ -74,12 +82,20 @@ def load_dataset(source: str | Path, split: str = "test", revision: str | None =
 def manifest_of(instances: list[Instance], source: str, split: str,
                 revision: str) -> DatasetManifest:
     """The manifest pins content: sha256 of the canonical JSON of the instances
-    (without `repo_path`, which differs between machines)."""
-    canonical = json.dumps([i.model_dump(exclude={"repo_path"}) for i in instances],
-                           sort_keys=True, separators=(",", ":"))
+    (without `repo_path` and `repos`, which differ between machines; the harness's
+    columns only where a row has them, so older datasets keep their hash)."""
+    canonical = json.dumps([_content(i) for i in instances], sort_keys=True, separators=(",", ":"))
     return DatasetManifest(source=source, split=split, revision=revision,
                            sha256=hashlib.sha256(canonical.encode()).hexdigest(),
                            count=len(instances), instance_ids=[i.instance_id for i in instances])
+
+
+def _content(instance: Instance) -> dict[str, Any]:
+    data = instance.model_dump(exclude=set(MACHINE_FIELDS))
+    for name in HARNESS_FIELDS:
+        if not data.get(name):
+            data.pop(name, None)
+    return data
 
 
 def _read_source(source: str, split: str, revision: str | None,
@@ -88,6 +104,9 @@ def _read_source(source: str, split: str, revision: str | None,
         from .bundled import ensure_bundled, suite_digest
         rows = [i.model_dump() for i in ensure_bundled(cache)]
         return rows, [], f"bundled-{suite_digest()}", None
+    if source == MINI:
+        from .swebench_mini import ensure_swebench_mini, suite_digest as mini_digest
+        return ensure_swebench_mini(cache).rows(), [], f"{MINI}-{mini_digest()}", None
     path = Path(source).expanduser()
     if path.is_file():
         rows, errors = _read_file(path, split)
@@ -96,7 +115,7 @@ def _read_source(source: str, split: str, revision: str | None,
     if path.is_dir() or _HUB_NAME.match(source):
         rows, pinned = _read_hub(source, split, revision, cache)
         return rows, [], pinned, path if path.is_dir() else None
-    raise DatasetError(f"dataset source {source!r} is not `bundled`, an existing file or "
+    raise DatasetError(f"dataset source {source!r} is not `bundled`, `{MINI}`, an existing file or "
                        f"directory, or a hub name like princeton-nlp/SWE-bench_Lite")
 
 

@@ -151,7 +151,7 @@ def _request_text(request: GenerateRequest) -> str:
 
 def _bundled_scripts() -> dict[str, DemoScript]:
     try:
-        module = importlib.import_module("producers.datasets.bundled")
+        module = importlib.import_module("producers.datasets")
     except ModuleNotFoundError:
         return {}
     load = getattr(module, "demo_scripts", None)

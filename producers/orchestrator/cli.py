@@ -42,11 +42,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_eval(config) -> int:
+    """Exit 0 when every pair was judged, 3 when some hit infrastructure errors (with a
+    one-line summary), 1 when a worker crashed or the plan is empty, 2 on config mismatch."""
     from rich.console import Console
 
+    from .infra import EXIT_INFRA
     from .plan import ResumeError
     from .report import print_summary
-    from .run import ConfigMismatch, run_config
+    from .run import ConfigMismatch, EmptyPlan, NotJudgeable, run_config
 
     console = Console(width=max(Console().width, 120))
     try:
@@ -54,4 +57,15 @@ def _run_eval(config) -> int:
     except (ConfigMismatch, ResumeError) as exc:
         print(f"ledger run: {exc}", file=sys.stderr)
         return 2
+    except EmptyPlan as exc:
+        print(f"ledger run: {exc}", file=sys.stderr)
+        return 1
+    except NotJudgeable as exc:
+        print(f"ledger run: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    lines = [s.infra_summary() for s in summaries if s.infra_summary()]
+    for line in lines:
+        print(f"ledger run: {line}", file=sys.stderr)
+    if lines:
+        return EXIT_INFRA
     return 1 if any(s.failed for s in summaries) else 0

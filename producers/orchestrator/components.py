@@ -27,19 +27,27 @@ def load_instances(cfg: RunConfig):
 
     d = cfg.dataset
     return load_dataset(d.source, split=d.split, revision=d.revision, instance_filter=d.instance_filter,
-                        limit=d.limit, cache_dir=d.cache_dir)
+                        limit=d.limit, cache_dir=d.cache_dir, repos=d.repos)
 
 
-def make_sandbox_factory(cfg: RunConfig):
+def make_sandbox_factory(cfg: RunConfig, evaluation: bool = False):
+    """Where episodes (and, with `evaluation`, their evaluations) run. In the harness's images
+    an evaluation container has the network the harness gives it; an episode never does."""
     s = cfg.sandbox
     if s.kind == "docker":
-        from producers.sandbox.docker import DockerSandboxFactory
+        from producers.sandbox.docker import SWEBENCH_IMAGE, DockerSandboxFactory
 
-        return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout)
+        return DockerSandboxFactory(image=s.image, memory=s.memory, startup_timeout=s.startup_timeout,
+                                    output_cap=s.output_cap, build_images=s.build_images, task_repo=s.task_repo,
+                                    network=evaluation and s.image == SWEBENCH_IMAGE)
+    from producers.datasets.environments import EnvironmentResolver
     from producers.sandbox.isolation import Rlimits
     from producers.sandbox.local import LocalSandboxFactory
+    from producers.sandbox.with_environment import EnvironmentSandboxes
 
-    return LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=memory_bytes(s.memory)))
+    local = LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=memory_bytes(s.memory)))
+    resolver = EnvironmentResolver(cfg.dataset.environments, cfg.dataset.cache_dir)
+    return EnvironmentSandboxes(local, resolver.environment_for)
 
 
 def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
@@ -59,11 +67,17 @@ def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
 
 
 def evaluate_and_record(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job, patch: str,
-                        finished_id: str | None):
-    from producers.evaluator import Evaluator, record_eval
+                        finished_id: str | None, infra: tuple[str, str] | None = None):
+    """Judge the pair's patch and record the verdict; `infra` = (cause, reason) when the episode
+    ended on an infrastructure failure: then nothing is judged and the result says `infra`."""
+    from producers.evaluator import Evaluator, infra_result, record_eval
 
-    result = Evaluator(sandboxes, timeout_s=cfg.agent.swe_agent_timeout).evaluate(
-        instance, patch, sample_idx=job.sample_idx, episode_id=job.episode_id, model=cfg.model.name)
+    if infra is not None:
+        result = infra_result(instance, infra[0], infra[1], patch=patch, sample_idx=job.sample_idx,
+                              episode_id=job.episode_id, model=cfg.model.name)
+    else:
+        result = Evaluator(sandboxes, timeout_s=cfg.agent.swe_agent_timeout).evaluate(
+            instance, patch, sample_idx=job.sample_idx, episode_id=job.episode_id, model=cfg.model.name)
     record_eval(log, result, run_id=cfg.run.id, parent=finished_id)
     return result
 

@@ -78,7 +78,8 @@ class ModelSection(_Section):
 
 class DatasetSection(_Section):
     source: str = "bundled"
-    """`bundled`, a local .json/.jsonl/.parquet file, or a hub name like princeton-nlp/SWE-bench_Lite."""
+    """`bundled`, `swebench-mini` (a mini SWE-bench, offline), a local .json/.jsonl/.parquet file, or a
+    hub name like princeton-nlp/SWE-bench_Lite."""
     split: str = "test"
     revision: str | None = None
     """Hub revision to pin (recorded in the manifest either way)."""
@@ -88,6 +89,30 @@ class DatasetSection(_Section):
     """Take at most this many instances (after the filter)."""
     cache_dir: str = ".ledger/cache"
     """Where datasets and bundled repositories are prepared."""
+    repos: str | None = None
+    """Where the repositories of rows without a local `repo_path` are: a directory of git
+    mirrors (`<owner>__<name>.git` or `<owner>/<name>`) or a URL template such as
+    `https://github.com/{repo}.git`; each episode fetches only its base commit."""
+    environments: str | None = None
+    """An environment table (YAML/JSON: defaults, per repo/version, per instance; see
+    producers/environments): each instance's tests run in its venv, built once per (repo,
+    version, spec digest), in the episode and in the evaluation (local sandboxes)."""
+    validation: Literal["off", "skip", "refuse"] = "off"
+    """Before any model call, check that each instance can be judged (its tests fail at base
+    and pass with the gold patch, `ledger datasets validate`): `skip` records the ones that
+    cannot as infrastructure errors and runs the rest; `refuse` runs nothing if any cannot."""
+
+    @field_validator("environments")
+    @classmethod
+    def _environments(cls, v: str | None) -> str | None:
+        if v is not None:
+            from producers.environments import EnvironmentTable, SpecError
+
+            try:
+                EnvironmentTable.load(v)
+            except SpecError as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
     @field_validator("instance_filter")
     @classmethod
@@ -119,7 +144,13 @@ class SandboxSection(_Section):
     kind: Literal["local", "docker"] = "local"
     """`local` (temp git checkout, rlimits, unshare -n) or `docker`."""
     image: str | None = None
-    """Docker image (docker only)."""
+    """Docker image (docker only); `swebench`: each instance's own image from the official
+    harness (its test spec's name), the agent and the evaluation each in a fresh container."""
+    build_images: bool = False
+    """With `image: swebench`: build a missing image with the harness's builder (docker buildx)
+    from `task_repo`; otherwise a missing image is pulled."""
+    task_repo: str | None = None
+    """A harness task repo (`tasks/<instance_id>/Dockerfile`) to build images from."""
     memory: str = "2g"
     """Memory limit: bytes, or a number with k, m or g (docker; the local sandbox maps it to RLIMIT_AS)."""
     startup_timeout: float = Field(120.0, gt=0, allow_inf_nan=False)
@@ -161,6 +192,9 @@ class SamplingSection(_Section):
 class BatchSection(_Section):
     workers: int = Field(2, ge=1, le=64)
     """Episode worker processes."""
+    max_consecutive_infra_errors: int = Field(5, ge=0)
+    """Stop the run after this many pairs in a row ended in infrastructure errors (upstream
+    unreachable, repository missing...) instead of burning the whole dataset; 0 never stops."""
 
 
 class ResumePolicy(_Section):
@@ -228,6 +262,8 @@ class RunConfig(_Section):
             raise ValueError("run.mode param_search needs a non-empty param_search.grid")
         if self.sandbox.kind == "docker" and not self.sandbox.image:
             raise ValueError("sandbox.kind docker needs sandbox.image")
+        if self.sandbox.kind != "docker" and self.sandbox.image == "swebench":
+            raise ValueError("sandbox.image swebench (the harness's per-instance images) needs sandbox.kind docker")
         return self
 
 

@@ -89,7 +89,7 @@ def _dataset_problems(cfg) -> list[Problem]:
     if problem:
         out.append((("dataset", "cache_dir"), problem))
     source = cfg.dataset.source
-    if source == "bundled":
+    if source in _built_in_datasets():
         return out
     path = Path(source).expanduser()
     if path.is_file() or path.is_dir():
@@ -97,9 +97,16 @@ def _dataset_problems(cfg) -> list[Problem]:
     if path.suffix.lower() in _DATASET_FORMATS or source.startswith((".", "/", "~")):
         out.append((("dataset", "source"), f"no dataset file at {path}"))
     elif not _HUB.match(source):
-        out.append((("dataset", "source"), f"{source!r} is not `bundled`, an existing file or directory, "
+        names = ", ".join(f"`{n}`" for n in sorted(_built_in_datasets()))
+        out.append((("dataset", "source"), f"{source!r} is not {names}, an existing file or directory, "
                     "or a hub name like princeton-nlp/SWE-bench_Lite"))
     return out
+
+
+def _built_in_datasets() -> set[str]:
+    from producers.datasets import loader
+
+    return {"bundled", getattr(loader, "MINI", "bundled")}
 
 
 def _upstream_problems(spec: str) -> list[Problem]:

@@ -3,6 +3,9 @@
 A run is a set of planned (instance, sample) pairs. What still has to be done is
 read back from the log, never from local files: a pair with an `eval.result` is
 done; one with an `episode.finished` written by its agent only needs evaluating.
+Infrastructure errors do not count as done: a pair whose episode ended on one
+runs again in a new attempt (not counted against max_attempts), one whose
+evaluation hit one is evaluated again.
 
 Attempts. Each try at a pair is an attempt with its own episode id. An attempt
 ends one of three ways, all recorded as `episode.finished`:
@@ -99,8 +102,12 @@ class PairState:
     finished: dict[str, Finish] = field(default_factory=dict)
     """episode id -> how it ended (its agent's finish wins over one the orchestrator wrote)."""
     evaluated: int = 0
-    """eval.result events seen for this pair (more than one is a bug to report)."""
+    """eval.result events seen for this pair (more than one is a bug to report), not
+    counting infrastructure errors (status `infra`), which judged nothing."""
     evaluated_episode: str | None = None
+    infra_episodes: set[str] = field(default_factory=set)
+    """Episodes that ended on an infrastructure failure: their patch is not judged, and a
+    resume runs the pair again in a new attempt."""
 
     @property
     def attempts(self) -> int:
@@ -164,12 +171,18 @@ def read_state(log: EventLog, run_id: str) -> RunState:
         fin = Finish(ev.id, p.patch, p.reason, closed=ev.producer == ORCHESTRATOR)
         if p.episode_id not in pair.finished or pair.finished[p.episode_id].closed:
             pair.finished[p.episode_id] = fin
+        if p.infra_cause:
+            pair.infra_episodes.add(p.episode_id)
     for rec in log.read("evals"):
         ev = rec.event
-        if ev.run_id == run_id:
-            pair = state.pair((ev.payload.instance_id, ev.payload.sample_idx))
+        if ev.run_id != run_id:
+            continue
+        pair = state.pair((ev.payload.instance_id, ev.payload.sample_idx))
+        if ev.payload.status != "infra":
             pair.evaluated += 1
             pair.evaluated_episode = pair.evaluated_episode or ev.payload.episode_id
+        elif ev.payload.harness == "none" and ev.payload.episode_id:
+            pair.infra_episodes.add(ev.payload.episode_id)  # nothing judged: the episode hit it
     return state
 
 
@@ -194,6 +207,10 @@ def plan_work(specs: list[TaskSpec], state: RunState, policy: ResumePolicy) -> t
             done += 1
             continue
         result = pair.result()
+        if result and result[1] in pair.infra_episodes:
+            attempt = pair.attempts + 1  # the infrastructure failed, not the agent: run it again
+            todo.append(Work("episode", spec, attempt, episode_id_for(spec, attempt)))
+            continue
         if result:
             attempt, ep, fin = result
             todo.append(Work("evaluate", spec, attempt, ep, fin.event_id, fin.patch))

@@ -1,6 +1,7 @@
-"""The score table printed at the end of a run."""
+"""The score table printed at the end of a run, and the run's one-line outcome."""
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -9,8 +10,11 @@ from rich.table import Table
 __all__ = ["print_summary", "score_table"]
 
 
-def score_table(rows: list[dict[str, Any]], title: str, ks: list[int]) -> Table:
-    """pass@k and avg@k for the run's k values, per scope key (the run, then each repo)."""
+def score_table(rows: list[dict[str, Any]], title: str, ks: list[int], run_id: str = "",
+                infra: Counter | None = None, infra_total: int = 0) -> Table:
+    """pass@k and avg@k for the run's k values, per scope key (the run, then each repo), and
+    the pairs per scope that hit infrastructure errors. A value that was not computed (no
+    sample judged there, or fewer than k) shows as "—", never as 0."""
     table = Table(title=title)
     table.add_column("scope")
     table.add_column("n", justify="right")
@@ -18,27 +22,36 @@ def score_table(rows: list[dict[str, Any]], title: str, ks: list[int]) -> Table:
         table.add_column(f"pass@{k}", justify="right")
     for k in ks:
         table.add_column(f"avg@{k}", justify="right")
+    table.add_column("infra", justify="right")
+    infra = infra or Counter()
     order = {"run": 0, "repo": 1}
-    keys = sorted({(r["scope"], r["scope_key"]) for r in rows if r["scope"] in order},
-                  key=lambda sk: (order[sk[0]], sk[1]))
+    keys = {(r["scope"], r["scope_key"]) for r in rows if r["scope"] in order}
+    keys |= {("repo", repo) for repo in infra if repo}
+    if run_id:
+        keys.add(("run", run_id))
     index = {(r["scope"], r["scope_key"], r["metric"], r["k"]): r for r in rows}
-    for scope, key in keys:
+    for scope, key in sorted(keys, key=lambda sk: (order[sk[0]], sk[1])):
         cells = [key if scope == "repo" else f"run {key}"]
         ns = [r["n"] for r in rows if r["scope"] == scope and r["scope_key"] == key]
-        cells.append(str(max(ns) if ns else ""))
+        cells.append(str(max(ns)) if ns else "—")
         for metric in ("pass@k", "avg@k"):
             for k in ks:
                 r = index.get((scope, key, metric, k))
                 cells.append("—" if r is None else f"{r['value']:.3f}")
+        cells.append(str(infra_total if scope == "run" else infra.get(key, 0)))
         table.add_row(*cells)
     return table
 
 
 def print_summary(console: Console, summary, config) -> None:
-    console.print(score_table(summary.scores, f"scores · {summary.run_id}", config.sampling.k))
+    console.print(score_table(summary.scores, f"scores · {summary.run_id}", config.sampling.k,
+                              run_id=summary.run_id, infra=summary.infra.by_repo(),
+                              infra_total=summary.infra.count))
     console.print(f"planned {summary.planned} · skipped (already done) {summary.skipped} · "
                   f"ran {summary.ran} · evaluated {summary.evaluated} · resolved {summary.resolved} · "
-                  f"failed {summary.failed} · given up {summary.given_up}")
+                  f"failed {summary.failed} · given up {summary.given_up} · "
+                  f"infrastructure errors {summary.infra.count}"
+                  + (f" · not run {summary.not_run}" if summary.not_run else ""))
     if summary.given_up_pairs:
         shown = ", ".join(summary.given_up_pairs[:20])
         more = f" and {len(summary.given_up_pairs) - 20} more" if len(summary.given_up_pairs) > 20 else ""

@@ -28,18 +28,27 @@ from events.log import EventLog, LogDamaged, LogFull, open_log
 from events.payloads import EpisodeFinished, RunFinished, RunStarted
 
 from .config import RunConfig, expand_param_search
+from .infra import InfraTally, tally_infra
 from .plan import (ORCHESTRATOR, Finish, ResumeError, RunState, TaskSpec, Work, episode_id_for, open_attempts,
                    plan_specs, plan_work, read_state)
 from .progress import RunProgress
 from .worker import WorkerJob, init_worker, run_job
 
-__all__ = ["Orchestrator", "run_config", "RunSummary", "ConfigMismatch"]
+__all__ = ["Orchestrator", "run_config", "RunSummary", "ConfigMismatch", "EmptyPlan", "NotJudgeable"]
 
 _RUN_NS = uuid.UUID("0b7c6a52-54a6-4b8e-9a43-6f0f3f5f2d11")
 
 
 class ConfigMismatch(RuntimeError):
     """A run id that exists in the log was started with a different config."""
+
+
+class EmptyPlan(RuntimeError):
+    """The dataset (after its filter and limit) holds no instance: there is nothing to run."""
+
+
+class NotJudgeable(RuntimeError):
+    """`dataset.validation: refuse` and some instances cannot be judged: nothing ran."""
 
 
 @dataclass
@@ -55,6 +64,19 @@ class RunSummary:
     given_up_pairs: list[str] = field(default_factory=list)
     """`instance_id#sample_idx` of every pair of the run given up, in this session or before."""
     scores: list[dict[str, Any]] = field(default_factory=list)
+    infra: InfraTally = field(default_factory=InfraTally)
+    """Pairs of the run (this invocation and earlier ones) whose results are all `infra`."""
+    consecutive_infra: int = 0
+    stopped_after: int = 0
+    """When the run stopped early: the consecutive infrastructure errors that stopped it."""
+    not_run: int = 0
+    """Planned pairs left undone by an early stop."""
+
+    def infra_summary(self) -> str:
+        """The one-line summary `ledger run` prints when it exits with code 3 ("" when none)."""
+        if not self.infra.count and not self.stopped_after:
+            return ""
+        return self.infra.summary(self.planned, self.stopped_after, self.not_run)
 
 
 def _identity(snapshot: dict[str, Any]) -> dict[str, Any]:
@@ -74,6 +96,9 @@ class Orchestrator:
         self._repo = {i.instance_id: i.repo for i in self.dataset.instances}
         for err in self.dataset.errors:
             self.console.print(f"[yellow]dataset row skipped:[/] {err}")
+        if not self.dataset.instances:
+            self.log.close()
+            raise EmptyPlan(_empty_plan_message(config, len(self.dataset.errors)))
 
     # -- plan ------------------------------------------------------------------------
     def start_or_resume(self) -> RunState:
@@ -98,6 +123,7 @@ class Orchestrator:
         from .components import Sidecars
 
         t0 = time.monotonic()
+        unjudgeable = self._validate()
         state = self.start_or_resume()
         specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
         self._close_interrupted(specs, state)
@@ -106,13 +132,60 @@ class Orchestrator:
         summary.given_up_pairs = [f"{s.instance_id}#{s.sample_idx}" for s in specs
                                   if s.pair in state.pairs and state.pairs[s.pair].given_up]
         todo = self._settle_given_up(todo, summary)
+        todo = self._record_unjudgeable(todo, unjudgeable)
         with Sidecars(self.config, self.log, self.console) as sidecars:
             self._run_pool(todo, sidecars, summary)
             sidecars.drain()
-            self._finish(summary, time.monotonic() - t0, state)
+            summary.infra = tally_infra(self.log, self.run_id)
+            if todo or unjudgeable or not state.run_finished:  # a resume with nothing to do finishes nothing
+                self._finish(summary, time.monotonic() - t0)
             sidecars.project()
             summary.scores = sidecars.scores(self.run_id)
         return summary
+
+    def _validate(self) -> dict[str, str]:
+        """instance id -> why it cannot be judged (`dataset.validation`), before any model call;
+        with `refuse`, any such instance stops the run before it starts."""
+        mode = self.config.dataset.validation
+        if mode == "off":
+            return {}
+        from producers.datasets.validation import validate_instances
+        from producers.evaluator import Evaluator
+
+        from .components import make_sandbox_factory
+
+        self.console.print(f"validating {len(self.dataset.instances)} instances (dataset.validation: {mode})")
+        evaluator = Evaluator(make_sandbox_factory(self.config, evaluation=True),
+                              timeout_s=self.config.agent.swe_agent_timeout)
+        results = validate_instances(evaluator, self.dataset.instances, self.config.batch.workers)
+        bad = {r.instance_id: r.reason for r in results if not r.judgeable}
+        for iid, reason in bad.items():
+            self.console.print(f"[yellow]{iid} cannot be judged:[/] {reason}")
+        if bad and mode == "refuse":
+            raise NotJudgeable(f"{len(bad)} of {len(results)} instances cannot be judged by their environment "
+                               f"(dataset.validation: refuse), nothing ran: {', '.join(sorted(bad))}; see "
+                               "ledger datasets validate")
+        return bad
+
+    def _record_unjudgeable(self, todo: list[Work], unjudgeable: dict[str, str]) -> list[Work]:
+        """Pairs of instances that cannot be judged are infrastructure errors, recorded without
+        an episode (no model call is made for them)."""
+        if not unjudgeable:
+            return todo
+        from producers.evaluator import infra_result, record_eval
+        from producers.failures import ENVIRONMENT
+
+        instances = {i.instance_id: i for i in self.dataset.instances}
+        keep = []
+        for w in todo:
+            reason = unjudgeable.get(w.spec.instance_id)
+            if reason is None:
+                keep.append(w)
+                continue
+            result = infra_result(instances[w.spec.instance_id], ENVIRONMENT, f"cannot be judged: {reason}",
+                                  sample_idx=w.spec.sample_idx, model=self.config.model.name)
+            record_eval(self.log, result, run_id=self.run_id, parent=None, producer="orchestrator")
+        return keep
 
     def _close_interrupted(self, specs: list[TaskSpec], state: RunState) -> None:
         """Resume: close the attempts a dead orchestrator left open (`interrupted`, not counted
@@ -175,13 +248,20 @@ class Orchestrator:
             pending: dict[Future, Work] = {}
             queue = list(todo)
             while queue or pending:
-                while queue and len(pending) < self.config.batch.workers * 2:
+                while queue and len(pending) < self.config.batch.workers * 2 and not summary.stopped_after:
                     w = queue.pop(0)
                     pending[pool.submit(run_job, self._job(cfg, w, sidecars))] = w
                     progress.started()
                 finished, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     self._observe(fut, pending.pop(fut), progress, summary)
+                if not summary.stopped_after and self._infra_limit_reached(summary):
+                    summary.stopped_after = summary.consecutive_infra
+                    summary.not_run = len(queue) + sum(fut.cancel() for fut in pending)
+                    pending = {f: w for f, w in pending.items() if not f.cancelled()}
+                    queue.clear()
+                    self.console.print(f"[red]stopping: {summary.stopped_after} consecutive pairs hit "
+                                       "infrastructure errors[/]")
 
     def _job(self, cfg: dict, w: Work, sidecars) -> WorkerJob:
         return WorkerJob(config=cfg, kind=w.kind, instance_id=w.spec.instance_id,
@@ -204,9 +284,20 @@ class Orchestrator:
                                f"{type(exc).__name__}: {exc}")
             return
         summary.ran += res["kind"] == "episode"
+        if res["status"] == "infra":
+            summary.consecutive_infra += 1
+            progress.failed()
+            self.console.print(f"[yellow]{w.spec.instance_id} sample {w.spec.sample_idx}: infrastructure "
+                               f"error ({res['infra_cause']})[/]")
+            return
+        summary.consecutive_infra = 0
         summary.evaluated += 1
         summary.resolved += bool(res["resolved"])
         progress.done(bool(res["resolved"]))
+
+    def _infra_limit_reached(self, summary: RunSummary) -> bool:
+        limit = self.config.batch.max_consecutive_infra_errors
+        return limit > 0 and summary.consecutive_infra >= limit
 
     def _close_failed(self, w: Work, exc: Exception) -> None:
         """An attempt whose worker failed while this orchestrator watched: it failed on its
@@ -225,19 +316,29 @@ class Orchestrator:
         self.log.append("episodes", [fin])
 
     # -- reconcile ----------------------------------------------------------------------
-    def _finish(self, summary: RunSummary, duration: float, state: RunState) -> None:
-        """run.finished: the run's last event. A resume that did nothing leaves the one there."""
-        if state.run_finished and not (summary.ran or summary.evaluated or summary.failed):
-            return
-        status = "finished" if not summary.failed else "failed"
+    def _finish(self, summary: RunSummary, duration: float) -> None:
+        """run.finished: the run's last event, appended before the final projection."""
+        status = "finished" if not (summary.failed or summary.stopped_after) else "failed"
         fin = events.new(RunFinished(status=status, episodes=summary.ran, evaluated=summary.evaluated,
                                      failed=summary.failed, duration_s=round(duration, 3),
+                                     message=summary.infra_summary(), infra_errors=summary.infra.count,
+                                     infra_causes=dict(summary.infra.causes()), not_run=summary.not_run,
                                      given_up=summary.given_up, given_up_pairs=summary.given_up_pairs),
                          producer=ORCHESTRATOR, run_id=self.run_id)
         self.log.append("runs", [fin])
 
     def close(self) -> None:
         self.log.close()
+
+
+def _empty_plan_message(config: RunConfig, bad_rows: int) -> str:
+    d = config.dataset
+    parts = [f"dataset {d.source!r} (split {d.split})"]
+    if d.instance_filter:
+        parts.append(f"instance_filter {d.instance_filter!r}")
+    if bad_rows:
+        parts.append(f"{bad_rows} rows rejected")
+    return f"nothing to run: no instance matched in {', '.join(parts)}"
 
 
 def run_config(config: RunConfig, console: Console | None = None,

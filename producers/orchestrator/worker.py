@@ -56,22 +56,49 @@ def _setup(config_dict: dict[str, Any]):
         cfg = RunConfig.model_validate(config_dict)
         _cache.update(key=key, cfg=cfg, log=open_log(cfg.log),
                       instances={i.instance_id: i for i in load_instances(cfg).instances},
-                      sandboxes=make_sandbox_factory(cfg))
-    return _cache["cfg"], _cache["log"], _cache["instances"], _cache["sandboxes"]
+                      sandboxes=make_sandbox_factory(cfg), eval_sandboxes=make_sandbox_factory(cfg, evaluation=True))
+    return _cache["cfg"], _cache["log"], _cache["instances"], _cache["sandboxes"], _cache["eval_sandboxes"]
+
+
+def _proxy_saw_no_answer(job: WorkerJob, outcome: Any) -> str:
+    """Any runner: an episode that ended in error while every model call it made failed at
+    the proxy (the model never answered once) hit the upstream, not the agent's limits."""
+    if outcome.reason != "error":
+        return ""
+    import httpx
+
+    from producers.failures import UPSTREAM
+
+    url = job.proxy_url.rsplit("/v1", 1)[0] + "/status"
+    try:
+        status = httpx.get(url, headers={"Authorization": f"Bearer {job.proxy_token}"}, timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return ""
+    return UPSTREAM if status.get("errors", 0) > 0 and status.get("recorded", 0) == 0 else ""
+
+
+def _label(factories, episode_id: str) -> None:
+    """Name this job's sandbox directories for its episode (producers/sandbox/leftovers.py)."""
+    for factory in factories:
+        inner = getattr(factory, "factory", factory)  # under an EnvironmentSandboxes wrapper
+        if hasattr(inner, "label"):
+            inner.label = episode_id
 
 
 def run_job(job: WorkerJob) -> dict[str, Any]:
-    """Returns {"pair", "resolved", "reason", "status"} for the progress display."""
+    """Returns {"pair", "resolved", "status", "infra_cause", "kind"} for the orchestrator."""
     from .components import evaluate_and_record, run_episode
 
-    cfg, log, instances, sandboxes = _setup(job.config)
-    if hasattr(sandboxes, "label"):  # names this job's sandbox directories for its episode (leftovers.py)
-        sandboxes.label = job.episode_id
+    cfg, log, instances, sandboxes, eval_sandboxes = _setup(job.config)
+    _label((sandboxes, eval_sandboxes), job.episode_id)
     instance = instances[job.instance_id]
-    patch, finished_id = job.patch, job.finished_event_id
+    patch, finished_id, infra = job.patch, job.finished_event_id, None
     if job.kind == "episode":
         outcome = run_episode(cfg, log, instance, sandboxes, job)
         patch, finished_id = outcome.patch, outcome.finished_event_id
-    result = evaluate_and_record(cfg, log, instance, sandboxes, job, patch, finished_id)
+        cause = outcome.infra_cause or _proxy_saw_no_answer(job, outcome)
+        if cause:
+            infra = (cause, f"the episode ended on an infrastructure failure: {outcome.error}")
+    result = evaluate_and_record(cfg, log, instance, eval_sandboxes, job, patch, finished_id, infra)
     return {"pair": (job.instance_id, job.sample_idx), "resolved": result.resolved,
-            "status": result.status, "kind": job.kind}
+            "status": result.status, "infra_cause": result.infra_cause, "kind": job.kind}

@@ -1,7 +1,14 @@
-"""`ledger export-predictions` / `ledger import-predictions`: SWE-bench predictions files.
+"""SWE-bench predictions and reports in and out of the ledger.
 
     ledger export-predictions RUN_ID --out preds.jsonl [--sample N | --all-samples]
+                              [--report report.json] [--instance-reports DIR]
     ledger import-predictions preds.jsonl [--run-id ID] [--evaluate --dataset SOURCE]
+    ledger import-report REPORT --run-id ID [--predictions preds.jsonl]
+
+`--report` writes the official harness's run report (`make_run_report`'s shape) and
+`--instance-reports` its per-instance `report.json` layout; `import-report` reads
+either back (a `logs/run_evaluation/<run_id>` directory or a `<model>.<run_id>.json`)
+as `eval.result` events judged by `swebench-official`.
 """
 from __future__ import annotations
 
@@ -22,7 +29,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     group.add_argument("--sample", type=int, default=0, help="which sample per instance (default 0)")
     group.add_argument("--all-samples", action="store_true", help="one line per (instance, sample)")
     ex.add_argument("--model-name", default=None, help="model_name_or_path to write (default: the episode's model)")
+    ex.add_argument("--report", default=None, help="also write the run's report in the harness's shape (JSON)")
+    ex.add_argument("--instance-reports", default=None, metavar="DIR",
+                    help="also write DIR/<run_id>/<model>/<instance_id>/report.json as the harness does")
     ex.set_defaults(func=run_export)
+
+    ir = sub.add_parser("import-report", help="import the official SWE-bench harness's report as eval results",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ir.add_argument("path", metavar="REPORT", help="logs/run_evaluation/<run_id> directory or <model>.<run_id>.json")
+    ir.add_argument("--run-id", required=True, help="run to import into")
+    ir.add_argument("--predictions", default=None, help="the predictions that were evaluated (imported as episodes)")
+    ir.add_argument("--log", default=None, help="log URL (default: $LEDGER_LOG or sqlite:///.ledger/ledger.db)")
+    ir.set_defaults(func=run_import_report)
 
     im = sub.add_parser("import-predictions", help="import SWE-bench predictions as finished episodes",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -63,6 +81,66 @@ def run_export(args: argparse.Namespace) -> int:
         return 1
     n = write_predictions(args.out, rows)
     print(f"wrote {n} predictions to {args.out}", file=sys.stderr)
+    if args.report or args.instance_reports:
+        _export_reports(args, rows)
+    return 0
+
+
+def _export_reports(args: argparse.Namespace, rows: list[dict]) -> None:
+    import json
+    from pathlib import Path
+
+    from events.log import open_log
+
+    from .report import latest_results, run_report, write_instance_reports
+
+    log = open_log(_log_url(args.log))
+    try:
+        results = latest_results(log, args.run_id, 0 if args.all_samples else args.sample)
+        dataset = next((r.event.payload.manifest.instance_ids for r in log.read("runs")
+                        if r.event.run_id == args.run_id and r.event.type == "run.started"), None)
+    finally:
+        log.close()
+    submitted = sorted({r["instance_id"] for r in rows})
+    results = {iid: r for iid, r in results.items() if iid in submitted}
+    if args.report:
+        report = run_report(results, dataset or submitted, submitted)
+        Path(args.report).write_text(json.dumps(report, indent=4) + "\n")
+        print(f"wrote the run report ({report['resolved_instances']} resolved of {report['total_instances']}) "
+              f"to {args.report}", file=sys.stderr)
+    if args.instance_reports:
+        model = rows[0]["model_name_or_path"]
+        written = write_instance_reports(Path(args.instance_reports), args.run_id, model, results)
+        print(f"wrote {len(written)} instance reports under {args.instance_reports}", file=sys.stderr)
+
+
+def run_import_report(args: argparse.Namespace) -> int:
+    from events.log import open_log
+
+    from .format import PredictionsError, read_predictions
+    from .importer import import_predictions
+    from .official import OfficialReportError, import_official, read_official
+    from .runs import finish_import_run, start_report_run
+
+    try:
+        results = read_official(args.path)
+        preds = read_predictions(args.predictions) if args.predictions else []
+    except (OfficialReportError, PredictionsError) as exc:
+        print(f"ledger import-report: {exc}; nothing imported", file=sys.stderr)
+        return 2
+    log = open_log(_log_url(args.log))
+    try:
+        started = start_report_run(log, args.run_id, args.path, [r.instance_id for r in results])
+        episodes = {e.prediction.instance_id: (e.episode_id, e.finished_event_id)
+                    for e in import_predictions(log, preds, args.run_id, parent=started)}
+        imported = import_official(log, results, args.run_id, episodes)
+        finish_import_run(log, args.run_id, started, episodes=len(episodes), evaluated=len(imported))
+    finally:
+        log.close()
+    resolved = sum(r.resolved for r in imported)
+    infra = sum(r.status == "infra" for r in imported)
+    print(f"imported {len(imported)} results of the official harness into run {args.run_id}: {resolved} resolved"
+          + (f", {infra} infrastructure failures" if infra else ""), file=sys.stderr)
     return 0
 
 

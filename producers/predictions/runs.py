@@ -12,7 +12,7 @@ from events.ids import derived_id
 from events.log import EventLog
 from events.payloads import DatasetManifest, RunFinished, RunStarted
 
-__all__ = ["start_import_run", "finish_import_run"]
+__all__ = ["start_import_run", "start_report_run", "finish_import_run"]
 
 
 def start_import_run(log: EventLog, run_id: str, manifest: DatasetManifest, predictions: str,
@@ -21,6 +21,21 @@ def start_import_run(log: EventLog, run_id: str, manifest: DatasetManifest, pred
     payload = RunStarted(config={"source": "import-predictions", "predictions": str(predictions),
                                  "predictions_sha256": digest}, manifest=manifest, planned=planned,
                          mode="import")
+    event = events.new(payload, producer="import", run_id=run_id,
+                       id=derived_id("import", 1, [run_id, "run.started"]))
+    log.append("runs", [event])
+    return event.id
+
+
+def start_report_run(log: EventLog, run_id: str, report: str | Path, instance_ids: list[str]) -> str:
+    """`run.started` of an imported official report: its instances are the manifest, so the
+    imported scores have their coverage."""
+    ids = sorted(set(instance_ids))
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    manifest = DatasetManifest(source=f"swebench-report:{Path(report).name}", revision=f"sha256:{digest}",
+                               sha256=digest, count=len(ids), instance_ids=ids)
+    payload = RunStarted(config={"source": "import-report", "report": str(report)}, manifest=manifest,
+                         planned=len(ids), mode="import")
     event = events.new(payload, producer="import", run_id=run_id,
                        id=derived_id("import", 1, [run_id, "run.started"]))
     log.append("runs", [event])

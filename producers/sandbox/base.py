@@ -12,12 +12,36 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from events.payloads import SandboxInfo
+from producers.failures import ENVIRONMENT, IMAGE, REPOSITORY, SANDBOX
 
-__all__ = ["CommandResult", "Sandbox", "SandboxFactory", "SandboxError"]
+__all__ = ["CommandResult", "Sandbox", "SandboxFactory", "SandboxError", "SourceMissing", "ImageUnavailable",
+           "EnvironmentUnavailable"]
 
 
 class SandboxError(RuntimeError):
-    """The sandbox could not be created or used (not a failing command: that is a result)."""
+    """The sandbox could not be created or used (not a failing command: that is a result).
+
+    Always an infrastructure failure; `cause` is its word in events (`producers.failures`)."""
+
+    cause = SANDBOX
+
+
+class SourceMissing(SandboxError):
+    """The repository or the base commit cannot be found where it was looked for."""
+
+    cause = REPOSITORY
+
+
+class ImageUnavailable(SandboxError):
+    """The container image is missing and could not be pulled or built."""
+
+    cause = IMAGE
+
+
+class EnvironmentUnavailable(SandboxError):
+    """The instance's test environment could not be resolved or built."""
+
+    cause = ENVIRONMENT
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,22 @@
-"""The docker sandbox: the repo copied into a fresh container (docker SDK).
+"""The docker sandbox: a fresh container per episode or evaluation (docker SDK).
 
-The container runs `sleep infinity` with no network (`network_mode=none`),
-a memory limit, and is removed on close when `remove` is set. The checkout
-is made on the host exactly as for the local sandbox (shallow fetch of the
-base commit) and copied in as a tar archive to /repo, so the image needs
-bash, git and coreutils' `timeout` but no network. Each command runs as
-`timeout -k 1 <t> bash -c ...`, which signals the command's whole process
-group inside the container.
+Two kinds of image:
+
+- a general image (`sandbox.image: python:3.11`): the checkout is made on the
+  host exactly as for the local sandbox (shallow fetch of the base commit) and
+  copied in as a tar archive to /repo, so the image needs bash, git and
+  coreutils' `timeout` but no network;
+- `sandbox.image: swebench`: the official harness's image for the instance
+  (`images.py`: its name from the test spec, built with the harness's builder or
+  pulled when missing), which already holds the repository at the base commit in
+  /testbed with its environment; nothing is copied, the commit is checked, and
+  the harness's eval script runs there unchanged (`testbed` is True).
+
+The container runs `sleep infinity` with no network (`network_mode=none`) unless
+the factory allows it (evaluations in the harness's images: its install step may
+need it, as in the harness), a memory limit, and is removed on close when
+`remove` is set. Each command runs as `timeout -k 1 <t> bash -c ...`, which
+signals the command's whole process group inside the container.
 """
 from __future__ import annotations
 
@@ -19,16 +29,22 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from events.payloads import SandboxInfo
 
-from .base import CommandResult, SandboxError
+from .base import CommandResult, SandboxError, SourceMissing
 from .local import DEFAULT_OUTPUT_CAP
-from .patch import EXCLUDED, PATCH_FILE_NAME, git
+from .checkout import checkout_commit
+from .images import ensure_image, instance_image
+from .patch import PATCH_FILE_NAME
 
-__all__ = ["DockerSandbox", "DockerSandboxFactory", "docker_available"]
+__all__ = ["DockerSandbox", "DockerSandboxFactory", "docker_available", "SWEBENCH_IMAGE"]
 
+SWEBENCH_IMAGE = "swebench"
+"""`sandbox.image` value meaning: each instance's own image from the official harness."""
 _WORKDIR = "/repo"
+_TESTBED = "/testbed"
 _HOME = "/root"
 _TIMEOUT_EXIT = 124
 _DIFF_CAP = 256 << 20
@@ -61,56 +77,92 @@ class DockerSandboxFactory:
 
     def __init__(self, image: str = "swerex-python:3.11", memory: str = "8g",
                  startup_timeout: float = 180.0, remove: bool = True,
-                 output_cap: int = DEFAULT_OUTPUT_CAP) -> None:
+                 output_cap: int = DEFAULT_OUTPUT_CAP, *, network: bool = False, build_images: bool = False,
+                 task_repo: str | None = None) -> None:
         self.image, self.memory = image, memory
         self.startup_timeout, self.remove, self.output_cap = startup_timeout, remove, output_cap
+        self.network, self.build_images, self.task_repo = network, build_images, task_repo
 
-    def create(self, repo: Path, base_commit: str) -> "DockerSandbox":
-        return DockerSandbox(self, Path(repo), base_commit)
+    def create(self, repo: Path | str, base_commit: str) -> "DockerSandbox":
+        if self.image == SWEBENCH_IMAGE:
+            raise SandboxError("sandbox.image swebench needs the instance (create_for), not a repository")
+        return DockerSandbox(self, self.image, base_commit, repo=repo)
+
+    def create_for(self, instance: Any) -> "DockerSandbox":
+        """A sandbox for `instance`: in its harness image (`swebench`), else from its repository."""
+        if self.image != SWEBENCH_IMAGE:
+            from producers.agents.workspace import repo_source_of
+
+            return self.create(repo_source_of(instance), instance.base_commit)
+        return DockerSandbox(self, instance_image(instance), instance.base_commit, instance_id=instance.instance_id)
 
 
 class DockerSandbox:
-    def __init__(self, factory: DockerSandboxFactory, repo: Path, base_commit: str) -> None:
+    def __init__(self, factory: DockerSandboxFactory, image: str, base_commit: str, *,
+                 repo: Path | str | None = None, instance_id: str = "") -> None:
         import docker
+        import docker.errors
 
         self._factory = factory
-        self.info = SandboxInfo(kind="docker", network_isolated=True, filesystem_isolated=True,
-                                image=factory.image)
-        self.workdir = Path(_WORKDIR)
+        self.testbed = repo is None
+        """True in the harness's image: the repository is already in /testbed."""
+        self.image = image
+        self.info = SandboxInfo(kind="docker", network_isolated=not factory.network, filesystem_isolated=True,
+                                image=image, note="network allowed (evaluation in the harness's image)"
+                                if factory.network else "")
+        self.workdir = Path(_TESTBED if self.testbed else _WORKDIR)
         self._closed = False
         self._container = None
         self._host = Path(tempfile.mkdtemp(prefix="ledger-dsbx-"))
-        self._client = docker.from_env(timeout=max(60, int(factory.startup_timeout)))
         try:
-            self.base_commit = _host_checkout(repo, base_commit, self._host / "repo")
-            self._start()
-            self._container.put_archive("/", _tar_dir(self._host / "repo", "repo"))
-            self._exec(_GIT_SETUP, 4096)
+            try:
+                self._client = docker.from_env(timeout=max(60, int(factory.startup_timeout)))
+            except docker.errors.DockerException as exc:
+                raise SandboxError(f"no Docker engine answers: {exc}") from exc
+            if self.testbed:
+                ensure_image(self._client, image, instance_id, build=factory.build_images,
+                             task_repo=factory.task_repo)
+                self._start()
+                self.base_commit = self._testbed_commit(base_commit)
+            else:
+                self.base_commit = checkout_commit(repo, base_commit, self._host / "repo")
+                self._start()
+                self._container.put_archive("/", _tar_dir(self._host / "repo", "repo"))
+                self._exec(_GIT_SETUP, 4096)
         except BaseException:
             self.close()
             raise
 
+    def _testbed_commit(self, base_commit: str) -> str:
+        code, out, _ = self._exec(f"{_GIT_SETUP} && git rev-parse HEAD", 4096)
+        head = out.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        if code != 0 or not head[0].startswith(base_commit):
+            raise SourceMissing(f"image {self.image} holds commit {head[0] or '?'} in {_TESTBED}, "
+                                f"not the base commit {base_commit}")
+        return head[0]
+
     def _start(self) -> None:
         f = self._factory
         try:
+            network = {} if f.network else {"network_mode": "none"}
             self._container = self._client.containers.run(
-                f.image, ["sleep", "infinity"], detach=True, mem_limit=f.memory,
-                network_mode="none", working_dir=_WORKDIR, name=f"ledger-{uuid.uuid4().hex[:12]}",
-                labels={"ledger.sandbox": "1"})
+                self.image, ["sleep", "infinity"], detach=True, mem_limit=f.memory, user="root",
+                working_dir=str(self.workdir), name=f"ledger-{uuid.uuid4().hex[:12]}",
+                labels={"ledger.sandbox": "1"}, **network)
         except Exception as exc:
-            raise SandboxError(f"cannot start a container from {f.image!r}: {exc}") from exc
+            raise SandboxError(f"cannot start a container from {self.image!r}: {exc}") from exc
         deadline = time.monotonic() + f.startup_timeout
         while True:
             self._container.reload()
             if self._container.status == "running":
                 return
             if self._container.status in ("exited", "dead") or time.monotonic() > deadline:
-                raise SandboxError(f"container of {f.image!r} is {self._container.status!r} "
+                raise SandboxError(f"container of {self.image!r} is {self._container.status!r} "
                                    f"after {f.startup_timeout}s")
             time.sleep(0.2)
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
-        """Run `bash -c command` in /repo; a timeout kills its process group."""
+        """Run `bash -c command` in the workdir; a timeout kills its process group."""
         self._check_open()
         wrapped = f"timeout -k 1 {timeout_s:.3f} bash -c {shlex.quote(command)}"
         start = time.monotonic()
@@ -124,7 +176,7 @@ class DockerSandbox:
 
     def _exec(self, command: str, cap: int) -> tuple[int | None, bytes, int]:
         api = self._client.api
-        exec_id = api.exec_create(self._container.id, ["bash", "-c", command], workdir=_WORKDIR,
+        exec_id = api.exec_create(self._container.id, ["bash", "-c", command], workdir=str(self.workdir),
                                   environment={"HOME": _HOME, "LANG": "C.UTF-8",
                                                "PAGER": "cat", "GIT_PAGER": "cat",
                                                "LEDGER_PATCH_FILE": f"{_HOME}/{PATCH_FILE_NAME}"})
@@ -136,10 +188,11 @@ class DockerSandbox:
         return api.exec_inspect(exec_id).get("ExitCode"), bytes(kept), size
 
     def write_file(self, relpath: str, content: str | bytes) -> None:
-        """Write a file under /repo; paths escaping it raise SandboxError."""
+        """Write a file under the workdir; paths escaping it raise SandboxError."""
         self._check_open()
-        norm = posixpath.normpath(posixpath.join(_WORKDIR, relpath))
-        if not norm.startswith(_WORKDIR + "/"):
+        root = str(self.workdir)
+        norm = posixpath.normpath(posixpath.join(root, relpath))
+        if not norm.startswith(root + "/"):
             raise SandboxError(f"path escapes the sandbox: {relpath!r}")
         data = content.encode() if isinstance(content, str) else content
         buf = io.BytesIO()
@@ -186,19 +239,6 @@ class DockerSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _host_checkout(repo: Path, base_commit: str, dest: Path) -> str:
-    try:
-        full = git(repo, "rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}").strip()
-        dest.mkdir(parents=True)
-        git(dest, "init", "--quiet")
-        git(dest, "fetch", "--quiet", "--depth", "1", f"file://{repo.resolve()}", full)
-        git(dest, "-c", "advice.detachedHead=false", "checkout", "--quiet", "--detach", full)
-    except RuntimeError as exc:
-        raise SandboxError(f"cannot check out {base_commit!r} of {repo}: {exc}") from exc
-    (dest / ".git" / "info" / "exclude").write_text("\n".join(EXCLUDED) + "\n")
-    return full
 
 
 def _tar_dir(src: Path, arcname: str) -> bytes:

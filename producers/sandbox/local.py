@@ -5,6 +5,7 @@ removes all of it)::
 
     <root>/ledger-sbx-[LABEL.pPID-]XXXX/      (LABEL: the owner's episode id; PID: its process)
         repo/   a shallow fetch of the base commit alone, checked out detached = workdir
+                (from a local repository, a bare mirror or a URL: `checkout.py`)
                 (later commits of the source, which may hold the fix, are not there;
                 nothing is shared with or written to the source repository)
         home/   HOME, with a .gitconfig; $LEDGER_PATCH_FILE = home/submission.patch
@@ -33,11 +34,12 @@ from typing import TYPE_CHECKING, Callable
 from events.payloads import SandboxInfo
 
 from .base import CommandResult, SandboxError
+from .checkout import checkout_commit, is_url
 from .environment import clean_env, write_bin_dir
 from .isolation import Namespace, Rlimits, probe_filesystem_isolation, probe_network_isolation, wrap_command
 from .leftovers import force_remove as _force_remove
 from .leftovers import sandbox_prefix
-from .patch import EXCLUDED, PATCH_FILE_NAME, extract_patch, git
+from .patch import PATCH_FILE_NAME, extract_patch
 from .process import MARKER_VAR, kill_marked, run_capped
 
 if TYPE_CHECKING:
@@ -72,9 +74,10 @@ class LocalSandboxFactory:
         self.network = network
         self.write_outside = write_outside
 
-    def create(self, repo: Path, base_commit: str,
+    def create(self, repo: Path | str, base_commit: str,
                environment: "Environment | None" = None) -> "LocalSandbox":
-        return LocalSandbox(self, Path(repo), base_commit, environment)
+        """`repo`: a local repository (working copy or bare mirror) or a git URL."""
+        return LocalSandbox(self, repo if is_url(repo) else Path(repo), base_commit, environment)
 
     def info(self) -> SandboxInfo:
         net_isolated, net_note = _isolation(self.network, "network allowed by configuration",
@@ -94,7 +97,7 @@ def _isolation(allowed: bool, allowed_note: str, probe: Callable[[], Namespace])
 
 
 class LocalSandbox:
-    def __init__(self, factory: LocalSandboxFactory, repo: Path, base_commit: str,
+    def __init__(self, factory: LocalSandboxFactory, repo: Path | str, base_commit: str,
                  environment: "Environment | None" = None) -> None:
         self._factory = factory
         self.environment = environment
@@ -116,7 +119,7 @@ class LocalSandbox:
             self.close()
             raise
 
-    def _prepare(self, repo: Path, base_commit: str) -> str:
+    def _prepare(self, repo: Path | str, base_commit: str) -> str:
         for sub in ("home", "tmp"):
             (self.root / sub).mkdir()
         (self.root / "home" / ".gitconfig").write_text(_GITCONFIG)
@@ -124,22 +127,7 @@ class LocalSandbox:
             write_bin_dir(self.root / "bin", python=str(self.environment.python))
         else:
             write_bin_dir(self.root / "bin")
-        if not (repo / ".git").exists() and not (repo / "HEAD").is_file():
-            raise SandboxError(f"not a git repository: {repo}")
-        try:
-            full = git(repo, "rev-parse", "--verify", "--quiet", f"{base_commit}^{{commit}}",
-                       env=self.env).strip()
-            self.workdir.mkdir()
-            git(self.workdir, "init", "--quiet", env=self.env)
-            git(self.workdir, "fetch", "--quiet", "--depth", "1",
-                f"file://{repo.resolve()}", full, env=self.env)
-            git(self.workdir, "checkout", "--quiet", "--detach", full, env=self.env)
-        except RuntimeError as exc:
-            raise SandboxError(f"cannot check out {base_commit!r} of {repo}: {exc}") from exc
-        exclude = self.workdir / ".git" / "info" / "exclude"
-        exclude.parent.mkdir(exist_ok=True)
-        exclude.write_text("\n".join(EXCLUDED) + "\n")
-        return full
+        return checkout_commit(repo, base_commit, self.workdir, env=self.env)
 
     def run(self, command: str, timeout_s: float = 60.0) -> CommandResult:
         """Run `bash -c command` in `workdir`; a timeout kills its whole process group."""

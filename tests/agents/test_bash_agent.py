@@ -150,7 +150,7 @@ def test_a_sandbox_that_fails_mid_episode_ends_it_with_a_reason(setup):
 
     with ScriptedServer(["```bash\nls\n```"]) as server:
         out = make_runner("bash").run(_ctx(server, toy, log, ClosingAfterCreate()))
-    assert out.reason == "error" and "sandbox" in out.error
+    assert out.reason == "error" and "sandbox" in out.error and out.infra_cause == "sandbox"
     assert [e.type for e in _events(log, "episodes")] == ["episode.started", "episode.finished"]
 
 
@@ -159,6 +159,7 @@ def test_a_repo_that_cannot_be_checked_out_is_an_error_result(setup, tmp_path):
     broken = replace(toy, repo_path=tmp_path / "nowhere")
     with ScriptedServer([]) as server:
         out = make_runner("bash").run(_ctx(server, broken, log, factory))
-    assert out.reason == "error" and "sandbox" in out.error and server.requests == []
-    started = _events(log, "episodes")[0].payload
-    assert "sandbox not created" in started.sandbox.note
+    assert out.reason == "error" and "not a git repository" in out.error and server.requests == []
+    assert out.infra_cause == "repository missing"
+    started, finished = (e.payload for e in _events(log, "episodes"))
+    assert "sandbox not created" in started.sandbox.note and finished.infra_cause == "repository missing"

@@ -169,4 +169,4 @@ def _outcome(recorder: EpisodeRecorder, start: float, patch: str, reason: Finish
     return EpisodeOutcome(
         episode_id=recorder.ctx.episode_id, patch=patch, reason=reason, turns=recorder.actions,
         steps=steps, duration_s=duration, finished_event_id=fid,
-        started_event_id=recorder.started_id or "", error=error)
+        started_event_id=recorder.started_id or "", error=error, infra_cause=recorder.infra_cause)
