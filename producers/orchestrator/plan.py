@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
-from events.log import EventLog
+from events.log import EventLog, LogDamaged
 
 from .config import ResumePolicy
 
@@ -148,17 +148,27 @@ class RunState:
         return self.pairs.setdefault(key, PairState())
 
 
+def _refuse(log: EventLog):
+    """A record of runs/episodes/evals that cannot be decoded could be this run's: planning
+    around it could run or judge a pair twice, so the run stops and says where."""
+    def damaged(pos, reason: str) -> None:
+        raise LogDamaged.at(getattr(log, "where", log.url),
+                            f"record {pos.topic}/{pos.partition}/{pos.offset} cannot be read ({reason})")
+    return damaged
+
+
 def read_state(log: EventLog, run_id: str) -> RunState:
     """Everything the log says about `run_id` (runs, episodes, evals)."""
     state = RunState()
-    for rec in log.read("runs"):
+    refuse = _refuse(log)
+    for rec in log.read("runs", on_undecodable=refuse):
         ev = rec.event
         if ev.run_id == run_id:
             if ev.type == "run.started" and not state.run_started:
                 state.run_started, state.config = True, ev.payload.config
             elif ev.type == "run.finished":
                 state.run_finished = True
-    for rec in log.read("episodes"):
+    for rec in log.read("episodes", on_undecodable=refuse):
         ev = rec.event
         if ev.run_id != run_id:
             continue
@@ -173,7 +183,7 @@ def read_state(log: EventLog, run_id: str) -> RunState:
             pair.finished[p.episode_id] = fin
         if p.infra_cause:
             pair.infra_episodes.add(p.episode_id)
-    for rec in log.read("evals"):
+    for rec in log.read("evals", on_undecodable=refuse):
         ev = rec.event
         if ev.run_id != run_id:
             continue

@@ -111,3 +111,16 @@ def test_a_given_up_pair_is_evaluated_and_shown_in_the_summary_and_run_finished(
         log.close()
     assert fin.given_up == 1 and fin.given_up_pairs == [f"{spec.instance_id}#0"]
     assert not verdict.resolved and verdict.episode_id == episode_id_for(spec, 3)
+
+
+def test_a_record_of_the_run_topics_that_cannot_be_read_stops_the_plan(tmp_path):
+    """Planning around an unreadable eval.result could judge its pair twice: it stops instead."""
+    from events.log import LogDamaged
+
+    log = open_log(f"sqlite:///{tmp_path}/l.db")
+    [spec] = plan_specs("r", ["a__b-1"], 1)
+    log.append("episodes", _attempt("r", spec, 1, "agent"))
+    [bad] = log.append_raw("evals", [("r/a__b-1", b"{not json")])
+    with pytest.raises(LogDamaged, match=f"record evals/{bad.partition}/{bad.offset} cannot be read"):
+        read_state(log, "r")
+    log.close()
