@@ -16,14 +16,24 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import re
 import threading
 import time
 import uuid
 from typing import Any
 
-__all__ = ["uuid7", "derived_id", "NAMESPACE", "InputDigest", "content_digest"]
+__all__ = ["uuid7", "derived_id", "response_id", "proxy_response_of", "NAMESPACE", "NAME_RULE", "NAME_CHARS",
+           "is_name", "InputDigest", "content_digest"]
 
 NAMESPACE = uuid.UUID("6f1d7c1e-2b1a-4c55-9f0e-5e6c2a9d4b71")
+
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@=-]{0,199}")
+"""Run and episode ids (config, proxy path and headers, workers): one rule everywhere, full match."""
+NAME_CHARS = "1-200 characters from letters, digits and . _ : @ = -, starting with a letter or digit"
+
+
+def is_name(value: str) -> bool:
+    return NAME_RULE.fullmatch(value) is not None
 
 _lock = threading.Lock()
 _last_ms = 0
@@ -92,3 +102,30 @@ def content_digest(payload: Any) -> str:
     """sha256 (first 32 hex digits) of a payload's canonical JSON."""
     data = payload.__pydantic_serializer__.to_json(payload)
     return hashlib.sha256(data).hexdigest()[:32]
+
+
+def response_id(request_id: str, choice: int = 0) -> str:
+    """The id of the `proxy.response` that answers the request `request_id` (the proxy's
+    `X-Request-Id`, the completion's `id`, the `proxy.request` event's id) with choice `choice`.
+
+    Derived, so an agent that got the completion can name the model call that proposed its
+    next action (`agent.action.parent`) without reading the log. The request id is a fresh
+    UUIDv7, so the derived id is unique too; a request answered with n > 1 choices has one
+    response per choice, and choice 0 keeps the plain form an agent derives from the id alone.
+    """
+    suffix = f"#{choice}" if choice else ""
+    return str(uuid.uuid5(NAMESPACE, f"proxy.response:{request_id}{suffix}"))
+
+
+def proxy_response_of(completion_id: object) -> str | None:
+    """The `proxy.response` event id behind a completion the proxy returned, or None when the
+    completion did not come through the proxy. The proxy's completion ids are `chatcmpl-` /
+    `cmpl-` + its request id (a UUID); an upstream's own ids (`chatcmpl-1712...`) are not."""
+    if not isinstance(completion_id, str):
+        return None
+    rid = completion_id.split("-", 1)[1] if completion_id.startswith(("chatcmpl-", "cmpl-")) else completion_id
+    try:
+        uuid.UUID(rid)
+    except ValueError:
+        return None
+    return response_id(rid)

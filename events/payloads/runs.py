@@ -22,6 +22,8 @@ class DatasetManifest(Payload):
     """sha256 of the canonical JSON of the loaded instances."""
     count: int = Field(ge=0)
     instance_ids: list[str] = []
+    repos: dict[str, int] = {}
+    """Instances per repository, by the dataset's own `repo` field (what repo scores are keyed by)."""
 
 
 class RunStarted(Payload):

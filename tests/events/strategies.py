@@ -44,7 +44,12 @@ def for_model(model: type[BaseModel]) -> st.SearchStrategy:
 
 
 def _bounded(tp, metadata: list) -> st.SearchStrategy | None:
-    """An int or float strategy within the field's range, or None when it has none."""
+    """An int or float strategy within the field's range (or None, for an optional one), or
+    None when it has no range."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = _bounded(next(a for a in args if a is not type(None)), metadata)
+        return None if inner is None else st.none() | inner
     bounds = {type(m).__name__: v for m in metadata for v in [getattr(m, n, None) for n in ("ge", "gt", "le", "lt")]
               if v is not None}
     if tp not in (int, float) or not bounds:
@@ -79,6 +84,8 @@ def for_type(tp) -> st.SearchStrategy:
         return st.dictionaries(for_type(args[0]), for_type(args[1]), max_size=3)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return st.lists(for_type(args[0]), max_size=3).map(tuple)
+    if origin is tuple:
+        return st.tuples(*(for_type(a) for a in args))
     if origin is typing.Annotated:
         return for_type(args[0])
     raise TypeError(f"no hypothesis strategy for annotation {tp!r}; extend tests/events/strategies.py")

@@ -32,7 +32,7 @@ def _rescore(url: str, env: dict) -> dict:
 
 def _index(url: str) -> dict:
     frame = from_log(url).collect().filter(events_of_rescore())
-    return {(r["scope"], r["scope_key"], r["metric"], r["k"]): (r["value"], r["n"], r["c"])
+    return {(r["scope"], r["scope_key"], r["metric"], r["k"]): (r["value"], r["n"], r["samples"], r["c"])
             for r in frame.iter_rows(named=True)}
 
 
@@ -63,7 +63,7 @@ def test_rescore_then_more_results_then_rescore_equals_a_fresh_rescore(tmp_path,
     assert after["stored"] == after["scores"]  # every score of the grown input set is a new event
     _rescore(fresh, subprocess_env)
     assert _index(grown) == _index(fresh)
-    assert {v[1] for k, v in _index(grown).items() if k[0] == "run"} == {8}
+    assert {v[1:3] for k, v in _index(grown).items() if k[0] == "run"} == {(6, 8)}  # 6 instances, 8 samples each
 
 
 def test_streaming_scores_never_reuse_an_id_for_another_value():

@@ -37,7 +37,7 @@ def _build(path: Path) -> dict[str, list[bytes]]:
         ev = events.new(EvalResult(instance_id=f"o__p-{i % 6}", sample_idx=i // 6, resolved=i % 3 == 0),
                         producer="evaluator", run_id="r", parent=started.id)
         score = events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=(i % 7) / 7,
-                                        n=i + 1, c=i // 3), producer="p", run_id="r", parent=ev.id)
+                                        n=1, samples=i + 1), producer="p", run_id="r", parent=ev.id)
         log.append_many({"actions": [act], "evals": [ev], "scores": [score]})
     log.close()
     return _dump(path)
@@ -70,7 +70,7 @@ def test_each_kind_of_damage_is_named(tmp_path, capfdbinary):
     _build(db)
     raw = sqlite3.connect(db, isolation_level=None)
     raw.execute("DROP TRIGGER events_no_replace")  # another tool, careless
-    orphan = events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, c=0),
+    orphan = events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, samples=1),
                         producer="p", run_id="r", parent="0190a0b0-0000-7000-8000-00000000dead")
     rows = [("scores", 0, 70, orphan.id, orphan.key, events.encode(orphan)),   # a hole 60..69, a missing parent
             ("scores", 0, 71, "0190a0b0-0000-7000-8000-000000000001", "r", events.encode(orphan)),  # id mismatch
