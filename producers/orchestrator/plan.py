@@ -16,7 +16,11 @@ ends one of three ways, all recorded as `episode.finished`:
   up and its last attempt is evaluated as an empty patch;
 - the orchestrator itself died: the attempt is found open on resume and closed
   with reason `interrupted` (`close_interrupted`). It does not count: killing
-  `ledger run` any number of times never changes a pair's outcome.
+  `ledger run` any number of times never changes a pair's outcome. Whoever
+  closes such an attempt (this orchestrator on resume, a distributed worker)
+  writes `interrupted_finish(...)`: one id per episode, so the same attempt
+  closed by both is one event, and a finish with reason `interrupted` is read as
+  closed whatever its producer.
 """
 from __future__ import annotations
 
@@ -25,15 +29,20 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Iterable, Literal
 
+import events
 from events.log import EventLog, LogDamaged
+from events.payloads import EpisodeFinished
 
 from .config import ResumePolicy
 
 __all__ = ["TaskSpec", "RunContext", "PairState", "RunState", "Work", "ResumeError", "Finish",
-           "plan_specs", "episode_id_for", "read_state", "plan_work", "open_attempts", "ORCHESTRATOR"]
+           "plan_specs", "episode_id_for", "read_state", "plan_work", "open_attempts", "ORCHESTRATOR",
+           "INTERRUPTED", "interrupted_finish"]
 
 ORCHESTRATOR = "orchestrator"
 """The producer of the `episode.finished` events the orchestrator writes for attempts it closes."""
+INTERRUPTED = "interrupted"
+"""The finish reason of an attempt whose process died (never counted against max_attempts)."""
 
 
 class ResumeError(RuntimeError):
@@ -178,7 +187,7 @@ def read_state(log: EventLog, run_id: str) -> RunState:
             pair.started[p.attempt] = p.episode_id
             continue
         pair.started.setdefault(p.attempt, p.episode_id)
-        fin = Finish(ev.id, p.patch, p.reason, closed=ev.producer == ORCHESTRATOR)
+        fin = Finish(ev.id, p.patch, p.reason, closed=ev.producer == ORCHESTRATOR or p.reason == INTERRUPTED)
         if p.episode_id not in pair.finished or pair.finished[p.episode_id].closed:
             pair.finished[p.episode_id] = fin
         if p.infra_cause:
@@ -194,6 +203,17 @@ def read_state(log: EventLog, run_id: str) -> RunState:
         elif ev.payload.harness == "none" and ev.payload.episode_id:
             pair.infra_episodes.add(ev.payload.episode_id)  # nothing judged: the episode hit it
     return state
+
+
+def interrupted_finish(run_id: str, episode_id: str, instance_id: str, sample_idx: int, attempt: int, *,
+                       producer: str = ORCHESTRATOR, error: str = "") -> events.Envelope:
+    """The `episode.finished` that closes an attempt whose process died: reason `interrupted`,
+    incomplete, its id derived from the episode alone (whoever writes it, one event)."""
+    payload = EpisodeFinished(episode_id=episode_id, instance_id=instance_id, sample_idx=sample_idx,
+                              attempt=attempt, reason=INTERRUPTED, incomplete=True,
+                              error=error or "the process running this attempt stopped")
+    return events.new(payload, producer=producer, run_id=run_id,
+                      id=events.derived_id(ORCHESTRATOR, 1, [episode_id, INTERRUPTED]))
 
 
 @dataclass(frozen=True)

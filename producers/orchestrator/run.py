@@ -29,8 +29,8 @@ from events.payloads import EpisodeFinished, RunFinished, RunStarted
 
 from .config import RunConfig, expand_param_search
 from .infra import InfraTally, tally_infra
-from .plan import (ORCHESTRATOR, Finish, ResumeError, RunState, TaskSpec, Work, episode_id_for, open_attempts,
-                   plan_specs, plan_work, read_state)
+from .plan import (INTERRUPTED, ORCHESTRATOR, Finish, ResumeError, RunState, TaskSpec, Work, episode_id_for,
+                   interrupted_finish, open_attempts, plan_specs, plan_work, read_state)
 from .progress import RunProgress
 from .worker import WorkerJob, init_worker, run_job
 
@@ -196,13 +196,10 @@ class Orchestrator:
         self._remove_dead_sandboxes(specs, state)
         out = []
         for spec, attempt, ep in closing:
-            fin = events.new(EpisodeFinished(
-                episode_id=ep, instance_id=spec.instance_id, sample_idx=spec.sample_idx, attempt=attempt,
-                reason="interrupted", incomplete=True,
-                error="the orchestrator stopped while this attempt ran; closed when the run resumed"),
-                producer=ORCHESTRATOR, run_id=self.run_id, id=events.derived_id(ORCHESTRATOR, 1, [ep, "interrupted"]))
+            fin = interrupted_finish(self.run_id, ep, spec.instance_id, spec.sample_idx, attempt,
+                                     error="the orchestrator stopped while this attempt ran; closed when the run resumed")
             out.append(fin)
-            state.pair(spec.pair).finished[ep] = Finish(fin.id, "", "interrupted", closed=True)
+            state.pair(spec.pair).finished[ep] = Finish(fin.id, "", INTERRUPTED, closed=True)
         if out:
             self.log.append("episodes", out)
             self.console.print(f"closed {len(out)} attempt(s) interrupted when the run stopped")

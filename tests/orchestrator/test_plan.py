@@ -16,8 +16,8 @@ import events
 from events.log import open_log
 from events.payloads import EpisodeFinished, EpisodeStarted, RunStarted
 from producers.orchestrator.config import ResumePolicy, load_config
-from producers.orchestrator.plan import (ORCHESTRATOR, ResumeError, episode_id_for, open_attempts, plan_specs,
-                                         plan_work, read_state)
+from producers.orchestrator.plan import (ORCHESTRATOR, ResumeError, episode_id_for, interrupted_finish,
+                                         open_attempts, plan_specs, plan_work, read_state)
 from tests.demo_run import ROOT, write_config
 
 RETRY3 = ResumePolicy(on_unfinished="retry", max_attempts=3)
@@ -52,6 +52,23 @@ def _plan(tmp_path, ends: list[str | None], policy=RETRY3):
 def test_interrupted_attempts_never_count(tmp_path):
     spec, _, [work] = _plan(tmp_path, ["interrupted"] * 5 + ["failed", "failed"])
     assert (work.kind, work.attempt, work.episode_id) == ("episode", 8, episode_id_for(spec, 8))
+
+
+def test_an_attempt_a_worker_closed_as_interrupted_is_closed_and_one_event(tmp_path):
+    """A distributed worker closes a dead attempt with its own producer name: read as closed
+    (not the agent's result), never counted, and the orchestrator's close of it is the same id."""
+    log = open_log(f"sqlite:///{tmp_path}/l.db")
+    [spec] = plan_specs("r", ["a__b-1"], 1)
+    [started] = _attempt("r", spec, 1, None)
+    ep = started.payload.episode_id
+    by_worker = interrupted_finish("r", ep, spec.instance_id, spec.sample_idx, 1, producer="worker.w1")
+    log.append("episodes", [started, by_worker])
+    state = read_state(log, "r")
+    log.close()
+    [work] = plan_work([spec], state, RETRY3)[0]
+    assert (work.kind, work.attempt) == ("episode", 2)
+    assert state.pairs[spec.pair].finished[ep].closed and not state.pairs[spec.pair].failed_attempts()
+    assert interrupted_finish("r", ep, spec.instance_id, spec.sample_idx, 1).id == by_worker.id
 
 
 def test_attempts_that_failed_on_their_own_run_out(tmp_path):
