@@ -11,11 +11,11 @@ __all__ = ["RolloutSample", "RolloutGroup", "SampledSpan"]
 class SampledSpan(Payload):
     """The tokens one model call sampled inside a sample, and under which policy."""
 
-    turn: int
+    turn: int = Field(ge=0)
     request_id: str
-    start: int
+    start: int = Field(ge=0)
     """Index in `token_ids` of the first sampled token."""
-    end: int
+    end: int = Field(ge=0)
     """One past the last sampled token."""
     policy_version: int = 0
     """proxy.response's policy_version, carried unchanged."""
