@@ -42,7 +42,8 @@ def ledger_run(config: Path, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def outcome(log_url: str, run_id: str):
-    """(eval results per pair, episode.finished per pair, final scores) of a run."""
+    """(eval results per pair, episode.finished per pair, verdict per pair, final scores:
+    (value, n, samples, c) per scope/key/metric/k) of a run."""
     log = open_log(log_url, read_only=True)
     try:
         evals = Counter()
@@ -59,7 +60,7 @@ def outcome(log_url: str, run_id: str):
         for rec in log.read("scores"):
             p = rec.event.payload
             if rec.event.run_id == run_id:
-                scores[(p.scope, p.scope_key, p.metric, p.k)] = (p.value, p.n, p.c)
+                scores[(p.scope, p.scope_key, p.metric, p.k)] = (p.value, p.n, p.samples, p.c)
         return evals, finished, resolved, scores
     finally:
         log.close()
