@@ -196,8 +196,9 @@ class Orchestrator:
         self._remove_dead_sandboxes(specs, state)
         out = []
         for spec, attempt, ep in closing:
-            fin = interrupted_finish(self.run_id, ep, spec.instance_id, spec.sample_idx, attempt,
-                                     error="the orchestrator stopped while this attempt ran; closed when the run resumed")
+            fin = interrupted_finish(
+                self.run_id, ep, spec.instance_id, spec.sample_idx, attempt,
+                error="the orchestrator stopped while this attempt ran; closed when the run resumed")
             out.append(fin)
             state.pair(spec.pair).finished[ep] = Finish(fin.id, "", INTERRUPTED, closed=True)
         if out:
