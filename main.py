@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "producers.reevaluate",
     "projections.cli",
     "producers.proxy.cli",
+    "producers.work.cli",
     "trainer.consume",
 ]
 

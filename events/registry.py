@@ -55,6 +55,8 @@ _TABLE: list[EventSpec] = [
     EventSpec("run.finished", p.RunFinished, "runs", 1, _run),
     EventSpec("episode.started", p.EpisodeStarted, "episodes", 1, _episode),
     EventSpec("episode.finished", p.EpisodeFinished, "episodes", 1, _episode),
+    EventSpec("episode.scheduled", p.EpisodeScheduled, "work", 1, _episode),
+    EventSpec("work.done", p.WorkDone, "work", 1, _episode),
     EventSpec("proxy.request", p.ProxyRequest, "proxy", 1, _episode),
     EventSpec("proxy.response", p.ProxyResponse, "proxy", 2, _episode),
     EventSpec("proxy.error", p.ProxyError, "proxy", 1, _episode),

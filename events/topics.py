@@ -25,6 +25,7 @@ _DAY = 24 * 3600 * 1000
 CATALOG: dict[str, Topic] = {t.name: t for t in [
     Topic("runs", "run_id", 1),
     Topic("episodes", "episode_id", 4),
+    Topic("work", "episode_id", 12),
     Topic("proxy", "episode_id", 8),
     Topic("actions", "episode_id", 4),
     Topic("evals", "run_id/instance_id", 4),

@@ -21,6 +21,7 @@ BENCHES: dict[str, str] = {
     "proxy": "infra.benchmarks.proxy",
     "sandbox": "infra.benchmarks.sandbox",
     "fidelity": "infra.benchmarks.fidelity",
+    "workers": "infra.benchmarks.workers",
 }
 
 

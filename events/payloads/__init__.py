@@ -13,14 +13,15 @@ from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
 from .trainer import PolicyUpdated, TrainerStep
+from .work import EpisodeScheduled, WorkDone, WorkOutcome
 from .workflows import WorkflowEvicted, WorkflowInduced, WorkflowInductionRequested
 
 __all__ = [
     "INFRA", "Resolution", "AgentAction", "AlertRaised", "AlertResolved", "DatasetManifest", "DeadLetter",
-    "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
+    "EpisodeFinished", "EpisodeScheduled", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
     "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted", "SandboxInfo",
     "ScoreUpdated", "StreamEnd", "TaskFinished", "TaskPhase", "TestStatus", "TrainerStep",
-    "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
+    "WorkDone", "WorkOutcome", "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]

@@ -10,7 +10,8 @@ from .base import Payload
 __all__ = ["SandboxInfo", "EpisodeStarted", "EpisodeFinished", "FinishReason"]
 
 FinishReason = Literal["submitted", "max_steps", "max_turns", "timeout", "error", "cancelled", "interrupted"]
-"""`interrupted`: the orchestrator died while the episode ran (closed by the next `ledger run`)."""
+"""`interrupted`: the attempt's process died (a killed worker or orchestrator); closed by whoever
+takes the work over, never counted against `resume_policy.max_attempts`."""
 
 
 class SandboxInfo(Payload):

@@ -191,11 +191,20 @@ class SamplingSection(_Section):
 
 
 class BatchSection(_Section):
+    mode: Literal["local", "distributed"] = "local"
+    """`local`: episodes run in this process's worker pool; `distributed`: the orchestrator only
+    coordinates: it appends `episode.scheduled` to the `work` topic and `ledger worker` processes,
+    on any machine that reaches the log, run them (docs/distributed.md)."""
     workers: int = Field(2, ge=1, le=64)
-    """Episode worker processes."""
+    """Episode worker processes (local mode)."""
     max_consecutive_infra_errors: int = Field(5, ge=0)
     """Stop the run after this many pairs in a row ended in infrastructure errors (upstream
     unreachable, repository missing...) instead of burning the whole dataset; 0 never stops."""
+    max_scheduled: int = Field(32, ge=1)
+    """Distributed mode: most items of this run scheduled and not yet finished at any time (back-pressure)."""
+    max_interrupted: int = Field(10, ge=1)
+    """Distributed mode: attempts of one pair that may die with their worker before the pair is
+    reported failed instead of being run again (an episode that kills every worker it lands on)."""
 
 
 class ResumePolicy(_Section):

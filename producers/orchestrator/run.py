@@ -126,6 +126,8 @@ class Orchestrator:
         unjudgeable = self._validate()
         state = self.start_or_resume()
         specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
+        if self.config.batch.mode == "distributed":  # workers close their own dead attempts
+            return self._coordinate(state, specs, unjudgeable, t0)
         self._close_interrupted(specs, state)
         todo, done = plan_work(specs, state, self.config.resume_policy)
         summary = RunSummary(self.run_id, planned=len(specs), skipped=done)
@@ -220,6 +222,22 @@ class Orchestrator:
         removed = remove_dead_sandboxes(Path(tempfile.gettempdir()), labels)
         if removed:
             self.console.print(f"removed {len(removed)} sandbox(es) left by the stopped run")
+
+    def _coordinate(self, state: RunState, specs: list, unjudgeable: dict[str, str], t0: float) -> RunSummary:
+        """`batch.mode: distributed`: workers run the episodes (producers/orchestrator/coordinator.py)."""
+        from .components import Sidecars
+        from .coordinator import Coordinator
+
+        summary = RunSummary(self.run_id, planned=len(specs), skipped=0)
+        with Sidecars(self.config, self.log, self.console) as sidecars:
+            Coordinator(self).run(state, specs, summary, unjudgeable)
+            sidecars.drain()
+            summary.infra = tally_infra(self.log, self.run_id)
+            if summary.ran or summary.evaluated or unjudgeable or not state.run_finished:
+                self._finish(summary, time.monotonic() - t0)  # before the lake's final projection
+            sidecars.project()
+            summary.scores = sidecars.scores(self.run_id)
+        return summary
 
     def _settle_given_up(self, todo: list[Work], summary: RunSummary) -> list[Work]:
         """Pairs whose attempts ran out: evaluated from their last failed attempt (an empty

@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["WorkerJob", "init_worker", "run_job"]
+__all__ = ["WorkerJob", "init_worker", "run_job", "prepare"]
 
 _PR_SET_PDEATHSIG = 1
 _cache: dict[str, Any] = {}
@@ -83,6 +83,11 @@ def _label(factories, episode_id: str) -> None:
         inner = getattr(factory, "factory", factory)  # under an EnvironmentSandboxes wrapper
         if hasattr(inner, "label"):
             inner.label = episode_id
+
+
+def prepare(config: dict[str, Any]) -> None:
+    """Load what the jobs of this config need (log, instances, sandboxes) before the first one comes."""
+    _setup(config)
 
 
 def run_job(job: WorkerJob) -> dict[str, Any]:
