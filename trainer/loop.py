@@ -158,7 +158,8 @@ class Trainer:
                 return sel
             if self.poll():
                 idle_since = time.monotonic()
-            elif self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s:
+            elif (self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s
+                  and self.consumer.caught_up()):  # a Kafka member still joining its group is not idle
                 return None
         return None
 
