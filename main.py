@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "events.cli",
     "producers.orchestrator.cli",
     "producers.tasks.cli",
+    "producers.synthesis.cli",
     "producers.predictions.cli",
     "producers.datasets.cli",
     "infra.bench",
@@ -45,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A log that is damaged, full or out of reach ends any command with
+    one line on stderr and exit 1, never a traceback."""
+    from events.log.base import LogError
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -53,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()
+    except LogError as exc:
+        print(f"ledger: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly, like cat
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

@@ -1,22 +1,23 @@
-"""`ledger events`: the kcat of this project (DESIGN.md §2).
+"""`ledger events`: the kcat of this project (DESIGN.md §2); `ledger check`: is a log whole.
 
     ledger events --log URL --topic T [--from OFFSET] [--partition P] [--follow]
     ledger events --log URL --append --topic T < events.jsonl
+    ledger check LOG [--json]          LOG: a log URL or the path of a SQLite log file
+
+Printing opens the log read-only; a record that cannot be decoded (or is missing
+from a partition's dense offsets) is reported on stderr with its position, the
+rest is printed, and the exit status is 1. Appending validates every line first
+(events.lines): a bad line, or an id that names another event, appends nothing
+(exit 2); the counts printed are what the log stored.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
-from typing import Any, TextIO
 
-__all__ = ["register", "parse_lines", "LineError"]
+from .lines import Conflict, LineError, parse_lines
 
-
-class LineError(ValueError):
-    def __init__(self, line: int, reason: str):
-        super().__init__(f"line {line}: {reason}")
-        self.line = line
+__all__ = ["register", "parse_lines", "LineError", "log_url", "check"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +30,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     p.add_argument("--append", action="store_true", help="append JSON-lines events read from stdin")
     p.set_defaults(func=run)
+
+    c = sub.add_parser("check", help="check that a log is whole (integrity, offsets, ids, decoding, parents)",
+                       description="Read every record of a log (read-only) and report what is damaged: "
+                       "SQLite integrity_check, dense offsets per partition, unique ids, every value "
+                       "decodes and agrees with where it is stored, every parent exists. Exit 0 when the "
+                       "log is whole, 1 when anything is damaged.")
+    c.add_argument("log", metavar="LOG", help="log URL, or the path of a SQLite log file")
+    c.add_argument("--json", action="store_true", help="print the report as JSON")
+    c.set_defaults(func=check)
+
+
+def check(args: argparse.Namespace) -> int:
+    import json
+
+    from events.log import LogDamaged
+    from events.log.check import check_log, log_url_of
+
+    try:
+        report = check_log(log_url_of(args.log))
+    except LogDamaged as exc:  # too damaged to open: that is the finding
+        print(f"ledger check: {args.log}: damaged beyond reading: {exc.detail or exc}")
+        return 1
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.ok else 1
 
 
 def log_url(arg: str | None) -> str:
@@ -46,10 +74,19 @@ def run(args: argparse.Namespace) -> int:
     if args.topic not in CATALOG:
         print(f"ledger events: unknown topic {args.topic!r}; known: {', '.join(CATALOG)}", file=sys.stderr)
         return 2
-    log = open_log(log_url(args.log))
+    if args.append:
+        try:
+            lines = parse_lines(sys.stdin, args.topic)
+        except (LineError, Conflict) as exc:
+            print(f"ledger events: {exc}; nothing appended", file=sys.stderr)
+            return 2
+        log = open_log(log_url(args.log))
+        try:
+            return _append(log, args.topic, lines)
+        finally:
+            log.close()
+    log = open_log(log_url(args.log), read_only=True)
     try:
-        if args.append:
-            return _append(log, args.topic, sys.stdin)
         return _print(log, args)
     finally:
         log.close()
@@ -58,9 +95,17 @@ def run(args: argparse.Namespace) -> int:
 def _print(log, args: argparse.Namespace) -> int:
     from events.codec import encode
 
+    skipped = []
+
+    def report(pos, reason: str) -> None:
+        skipped.append(pos)
+        print(f"ledger events: cannot decode {pos.topic}/{pos.partition}/{pos.offset}: {reason}",
+              file=sys.stderr, flush=True)
+
     out = sys.stdout.buffer
     try:
-        for rec in log.read(args.topic, start=args.start, partition=args.partition, follow=args.follow):
+        for rec in log.read(args.topic, start=args.start, partition=args.partition, follow=args.follow,
+                            on_undecodable=report):
             out.write(encode(rec.event) + b"\n")
             if args.follow:
                 out.flush()
@@ -71,65 +116,28 @@ def _print(log, args: argparse.Namespace) -> int:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if skipped:
+        print(f"ledger events: {len(skipped)} record(s) of {args.topic} could not be decoded; "
+              f"run ledger check {log.where}", file=sys.stderr)
+        return 1
     return 0
 
 
-def _append(log, topic: str, stream: TextIO) -> int:
+def _append(log, topic: str, lines) -> int:
+    from .lines import check_against
+
+    fresh_lines = [line for line in lines if line.repeats is None]
     try:
-        events = parse_lines(stream, topic)
-    except LineError as exc:
+        stored = log.append_counted(topic, [line.event for line in fresh_lines],
+                                    check=lambda held: check_against(fresh_lines, held))
+    except Conflict as exc:
         print(f"ledger events: {exc}; nothing appended", file=sys.stderr)
         return 2
-    positions = log.append(topic, events)
-    print(f"appended {len(positions)} events to {topic}", file=sys.stderr)
+    present = sum(line.stored for line in fresh_lines)
+    repeated = len(lines) - len(fresh_lines)
+    notes = [f"{present} already present (identical)"] if present else []
+    if repeated:
+        notes.append(f"{repeated} repeated line(s) appended once")
+    print(f"appended {stored.fresh} events to {topic}" + (f"; {'; '.join(notes)}" if notes else ""),
+          file=sys.stderr)
     return 0
-
-
-def parse_lines(stream: TextIO, topic: str) -> list:
-    """Validate every line first; the first bad one raises LineError and nothing is kept."""
-    import json
-
-    events = []
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise LineError(number, f"not JSON: {exc}") from None
-        events.append(_event_from(obj, number, topic))
-    return events
-
-
-def _event_from(obj: Any, number: int, topic: str):
-    """A full envelope, or a partial one: id, ts, v, producer and key are filled in."""
-    from pydantic import ValidationError
-
-    from events.codec import DecodeError, decode_obj
-    from events.ids import uuid7
-    from events.registry import SPECS
-
-    if not isinstance(obj, dict):
-        raise LineError(number, "expected a JSON object")
-    spec = SPECS.get(obj.get("type"))  # type: ignore[arg-type]
-    if spec is None:
-        raise LineError(number, f"unknown event type {obj.get('type')!r}")
-    if spec.topic != topic:
-        raise LineError(number, f"{spec.type} belongs to topic {spec.topic!r}, not {topic!r}")
-    obj = {"id": uuid7(), "v": spec.version, "ts": datetime.now(timezone.utc).isoformat(),
-           "producer": "cli", "run_id": "", **obj}
-    if "key" not in obj:
-        try:
-            payload = spec.payload.model_validate(obj.get("payload"))
-        except ValidationError as exc:
-            raise LineError(number, f"invalid {spec.type} payload: {_first(exc)}") from None
-        obj["key"] = spec.key(obj["run_id"], payload)
-    try:
-        return decode_obj(obj)
-    except DecodeError as exc:
-        raise LineError(number, exc.reason) from None
-
-
-def _first(exc) -> str:
-    err = exc.errors()[0]
-    return f"{'.'.join(str(x) for x in err['loc']) or '(payload)'}: {err['msg']}"

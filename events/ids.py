@@ -2,18 +2,28 @@
 
 UUIDv7 ids are time-ordered, which keeps the log's UNIQUE id index append-mostly
 (about 3x faster inserts than random uuid4 ids on SQLite).
+
+A derived event that summarises inputs (a score over a run's verdicts, a GRPO
+group, an experience) is content-addressed: its id also covers what it was made
+from — an `InputDigest` of the input ids (a multiset digest: the same inputs in
+any order give the same digest), the highest input offset per partition, or a
+`content_digest` of the event's own payload. Re-deriving from unchanged inputs
+gives the same id (deduplicated); new inputs give a new event, never one
+silently dropped as a duplicate of an older, different one.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
 import threading
 import time
 import uuid
+from typing import Any
 
 __all__ = ["uuid7", "derived_id", "response_id", "proxy_response_of", "NAMESPACE", "NAME_RULE", "NAME_CHARS",
-           "is_name"]
+           "is_name", "InputDigest", "content_digest"]
 
 NAMESPACE = uuid.UUID("6f1d7c1e-2b1a-4c55-9f0e-5e6c2a9d4b71")
 
@@ -64,6 +74,34 @@ def derived_id(processor: str, version: int | str, inputs: str | list[str] | tup
     if not isinstance(inputs, str):
         inputs = ",".join(inputs)
     return str(uuid.uuid5(NAMESPACE, f"{processor}@{version}:{inputs}"))
+
+
+_MASK = (1 << 128) - 1
+
+
+class InputDigest:
+    """An order-independent digest of a multiset of input ids: the sum of their 128-bit
+    BLAKE2b hashes (mod 2**128), with the count. Cheap to extend one id at a time."""
+
+    __slots__ = ("_sum", "count")
+
+    def __init__(self) -> None:
+        self._sum = 0
+        self.count = 0
+
+    def add(self, event_id: str) -> None:
+        h = hashlib.blake2b(event_id.encode(), digest_size=16).digest()
+        self._sum = (self._sum + int.from_bytes(h, "big")) & _MASK
+        self.count += 1
+
+    def hexdigest(self) -> str:
+        return f"{self.count}.{self._sum:032x}"
+
+
+def content_digest(payload: Any) -> str:
+    """sha256 (first 32 hex digits) of a payload's canonical JSON."""
+    data = payload.__pydantic_serializer__.to_json(payload)
+    return hashlib.sha256(data).hexdigest()[:32]
 
 
 def response_id(request_id: str, choice: int = 0) -> str:

@@ -36,6 +36,7 @@ CATALOG: dict[str, Topic] = {t.name: t for t in [
     Topic("rollouts", "group id", 4),
     Topic("trainer", "trainer id", 1),
     Topic("tasks", "task id", 2),
+    Topic("synthesis", "project (synthesis.started/finished: synthesis id)", 2),
     Topic("alerts", "rule", 1),
     Topic("deadletter", "source topic", 1, retention_ms=30 * _DAY),
 ]}

@@ -130,8 +130,9 @@ def _rescore(args: argparse.Namespace) -> int:
             print(json.dumps({"run_id": args.run_id, "reward": fn.ident, "rewards": made}))
         else:
             ks = tuple(int(k) for k in args.k.split(",") if k)
-            made, state = rescore_scores(log, args.run_id, args.rescore_scorer, ks)
+            made, stored, state = rescore_scores(log, args.run_id, args.rescore_scorer, ks)
             print(json.dumps({"run_id": args.run_id, "scorer": args.rescore_scorer, "scores": made,
+                              "stored": stored, "already_present": made - stored,
                               "dropped_duplicates": state.norm.duplicates.get(args.run_id, 0),
                               "dropped_malformed": state.norm.malformed.get(args.run_id, 0)}))
     except ValueError as exc:
@@ -143,9 +144,12 @@ def _rescore(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
+    from events.cli import log_url
+    from events.log import open_log
+
     from .alert_feed import follow_alerts
 
-    log = _open(args)
+    log = open_log(log_url(args.log), read_only=not args.process)
     try:
         return follow_alerts(log, follow=args.follow, rules_path=args.rules, process=args.process)
     except KeyboardInterrupt:

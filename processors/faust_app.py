@@ -26,10 +26,11 @@ internal `faust.*` topics so records that must meet land in one partition:
   run/instance, where the GRPO groups form.
 - `alerts`: its inputs go to `faust.alerts.all`, ONE partition (the windows are
   global), so this stage does not scale out; it is cheap per record.
-Outputs carry the runtime's deterministic ids; where a fold depends on arrival
-order across partitions (the run scope of pass@k, which episodes share a GRPO
-group, an alert window) faust's order is each partition's arrival order, the
-runtime's is the log's. Records that do not decode go to `deadletter` (same ids
+Outputs carry the runtime's deterministic, content-addressed ids; where a fold
+depends on arrival order across partitions (the run scope of pass@k on its way,
+which episodes share a GRPO group, which successes share an induction request,
+an alert window) faust's order is each partition's arrival order, the runtime's
+is the log's. Records that do not decode go to `deadletter` (same ids
 as the runtime's). `processing_guarantee="at_least_once"`: after a crash records
 are re-folded and outputs re-sent with the same ids; sinks dedupe by id
 (events.log.dedupe) and every keyed stage ignores an input it already folded.

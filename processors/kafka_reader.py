@@ -88,5 +88,10 @@ class KafkaMergedReader:
             if all(not b for b in self._buffers.values()) and all(self._caught_up(tp) for tp in self._tps):
                 return []
 
+    def caught_up(self) -> bool:
+        """Every partition's high watermark is known (a fetch answered) and reached, and
+        nothing is buffered: an empty poll before that is not the end of the input."""
+        return all(not b for b in self._buffers.values()) and all(self._caught_up(tp) for tp in self._tps)
+
     def close(self) -> None:
         self._consumer.close(autocommit=False)

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from events.envelope import Envelope
-from events.log.base import RawRecord, Record, dead_letter_for, decode_or_deadletter
+from events.log.base import LogUnavailable, RawRecord, Record, dead_letter_for, decode_or_deadletter
 from events.payloads import DeadLetter
 from events.registry import derive
 
@@ -93,6 +93,9 @@ class Runtime:
     snapshot files. `on_output`: called with each batch of outputs once durable.
     """
 
+    settle_s = 120.0
+    """Longest wait for a Kafka fetch to answer before an idle run counts as caught up."""
+
     def __init__(self, log, reducers: Sequence[Reducer], *, batch: int = 1000,
                  snapshot_every: int = 20, group_suffix: str = "",
                  snapshot_dir: str | os.PathLike = ".ledger/snapshots",
@@ -136,17 +139,31 @@ class Runtime:
     # -- the loop ------------------------------------------------------------------------
     def run(self, *, follow: bool = False, idle_s: float = 0.2,
             should_stop: Callable[[], bool] = lambda: False) -> dict[str, TaskStats]:
-        """Process until every task is caught up (or forever with `follow`)."""
+        """Process until every task is caught up (or forever with `follow`). On Kafka an empty
+        poll ends the run only once every reader has heard the end of each of its partitions
+        (within `settle_s`: a broker that never answers is an error, not an empty log)."""
+        unsettled_since = None
         while not should_stop():
             progressed = False
             for task in self.tasks:
                 progressed |= self.step(task)
-            if not progressed:
-                if not follow:
+            if progressed:
+                unsettled_since = None
+                continue
+            if not follow:
+                if all(self._settled(t) for t in self.tasks):
                     break
-                time.sleep(idle_s)
+                unsettled_since = unsettled_since or time.monotonic()
+                if time.monotonic() - unsettled_since > self.settle_s:
+                    raise LogUnavailable(f"{self.log.url}: no fetch answered for some input partitions "
+                                         f"within {self.settle_s:g} s")
+            time.sleep(idle_s if follow else 0.05)
         self.close()
         return {t.group: t.stats for t in self.tasks}
+
+    @staticmethod
+    def _settled(task: _Task) -> bool:
+        return task.consumer is None or task.consumer.caught_up()
 
     def step(self, task: _Task) -> bool:
         return self._step_embedded(task) if self.embedded else self._step_consumer(task)

@@ -14,19 +14,22 @@ Two induction strategies behind one function signature:
 
 The inducer's own progress is its consumer group's committed offsets, and the
 `workflow.induced` id is derived from the request id, so a restarted inducer
-never induces twice for the same request.
+never induces twice for the same request. Without `follow` it stops once its
+consumer is caught up, not at the first empty poll: a Kafka member gets empty
+polls while it joins its group.
 """
 from __future__ import annotations
 
 import json
 import re
 import shlex
+import time
 from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import events
-from events.log import EventLog
+from events.log import EventLog, LogUnavailable
 from events.payloads import ExperienceRecorded, WorkflowInduced, WorkflowInductionRequested
 
 __all__ = ["Inducer", "heuristic_induction", "model_induction", "InductionFn"]
@@ -118,24 +121,39 @@ class Inducer:
     induce: InductionFn = heuristic_induction
     group: str = "inducer"
 
+    join_timeout_s: float = 120.0
+    """Longest wait for the consumer to be caught up (its group joined) when not following."""
+
     def run(self, follow: bool = False, idle_s: float = 0.5) -> int:
         """Handle every pending request; with `follow`, keep waiting for new ones."""
         consumer = self.log.consumer(self.group, ["workflows"])
-        made = 0
         try:
-            while True:
-                records = consumer.poll(max_records=100, timeout_s=idle_s)
-                outputs = [self._induce(r.event) for r in records
-                           if r.event.type == "workflow.induction_requested"]
-                if outputs:
-                    consumer.transact({"workflows": outputs})
-                    made += len(outputs)
-                elif records:
-                    consumer.commit()
-                elif not follow:
-                    return made
+            return self.drain(consumer, follow=follow, idle_s=idle_s)
         finally:
             consumer.close()
+
+    def drain(self, consumer, follow: bool = False, idle_s: float = 0.5) -> int:
+        """`run` on a consumer the caller keeps (one group member across many drains)."""
+        made = 0
+        waiting_since = None
+        while True:
+            records = consumer.poll(max_records=100, timeout_s=idle_s)
+            outputs = [self._induce(r.event) for r in records
+                       if r.event.type == "workflow.induction_requested"]
+            if outputs:
+                consumer.transact({"workflows": outputs})
+                made += len(outputs)
+            elif records:
+                consumer.commit()
+            elif not follow:
+                if consumer.caught_up():
+                    return made
+                waiting_since = waiting_since or time.monotonic()
+                if time.monotonic() - waiting_since > self.join_timeout_s:
+                    raise LogUnavailable(f"inducer: group {self.group!r} got no partitions of `workflows` "
+                                         f"within {self.join_timeout_s:g} s")
+            if records:
+                waiting_since = None
 
     def _induce(self, request) -> events.Envelope:
         req: WorkflowInductionRequested = request.payload

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 
 from events.payloads import TestStatus
 
-__all__ = ["parse_junit", "parse_summary", "status_of", "JUNIT_OPTIONS"]
+__all__ = ["parse_junit", "parse_failures", "parse_summary", "status_of", "JUNIT_OPTIONS"]
 
 JUNIT_OPTIONS = ("-o", "junit_family=xunit1")
 
@@ -46,9 +46,24 @@ def _nodeid(case: ET.Element) -> str | None:
     if not name or not path:
         return None
     module = path[:-3].replace("/", ".") if path.endswith(".py") else path.replace("/", ".")
-    rest = classname[len(module):].lstrip(".") if classname.startswith(module) else ""
+    if classname.startswith(module):
+        rest = classname[len(module):].lstrip(".")
+    elif path.endswith(".py") and "." in classname:
+        # A test inherited from a class in another file: `file` is where the function is
+        # written (tests/__init__.py), `classname` where it was collected
+        # (tests.test_lru.LRUCacheTest): the module is the part before the first class.
+        path, rest = _split_classname(classname)
+    else:
+        rest = ""
     parts = [path, *(rest.split(".") if rest else []), name]
     return "::".join(parts)
+
+
+def _split_classname(classname: str) -> tuple[str, str]:
+    dotted = classname.split(".")
+    first_class = next((i for i, p in enumerate(dotted) if p[:1].isupper()), len(dotted) - 1)
+    first_class = max(first_class, 1)
+    return "/".join(dotted[:first_class]) + ".py", ".".join(dotted[first_class:])
 
 
 def parse_junit(xml_text: str) -> dict[str, TestStatus]:
@@ -76,3 +91,21 @@ def parse_summary(output: str) -> dict[str, TestStatus]:
 
 def status_of(test_id: str, statuses: dict[str, TestStatus]) -> TestStatus:
     return statuses.get(test_id, "MISSING")
+
+
+def parse_failures(xml_text: str) -> dict[str, tuple[str, str]]:
+    """node id -> (message, text) of each failed or errored JUnit test case (message: the
+    `message` attribute, e.g. `AssertionError: assert 2 == 3`; text: pytest's traceback)."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as exc:
+        raise ValueError(f"not JUnit XML: {exc}") from exc
+    failures: dict[str, tuple[str, str]] = {}
+    for case in root.iter("testcase"):
+        nodeid = _nodeid(case)
+        element = case.find("failure")
+        if element is None:
+            element = case.find("error")
+        if nodeid is not None and element is not None and nodeid not in failures:
+            failures[nodeid] = (element.get("message", ""), element.text or "")
+    return failures

@@ -95,7 +95,13 @@ def _scores(args: argparse.Namespace) -> int:
 
     from . import scores
 
-    lf = scores.from_log(args.log) if args.log else scores.load(args.lake or DEFAULT_LAKE)
+    skipped: list = []
+
+    def report(pos, reason: str) -> None:
+        skipped.append(pos)
+        print(f"ledger scores: cannot decode {pos.topic}/{pos.partition}/{pos.offset}: {reason}", file=sys.stderr)
+
+    lf = scores.from_log(args.log, report) if args.log else scores.load(args.lake or DEFAULT_LAKE)
     if args.run:
         lf = lf.filter(pl.col("run_id") == args.run)
     frame = lf.collect()
@@ -105,6 +111,10 @@ def _scores(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
     else:
         print(scores.format_table(scores.summary(frame)))
+    if skipped:
+        print(f"ledger scores: {len(skipped)} score record(s) could not be decoded: the table may be "
+              f"incomplete; run ledger check {args.log}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -59,7 +59,10 @@ _HEAD = r'^\{"id":"[^"]*","type":"([^"]+)","v":(\d+)[,}]'
 def classify(values: list[bytes]) -> dict[tuple[str, int] | None, list[int]]:
     """Indices of `values` grouped by (type, v), in order; None collects what the
     vectorised pattern (the codec's field order) did not recognise."""
-    text = pl.Series("raw", values, dtype=pl.Binary).cast(pl.String, strict=False)
+    try:
+        text = pl.Series("raw", values, dtype=pl.Binary).cast(pl.String, strict=False)
+    except pl.exceptions.PolarsError:  # bytes that are not UTF-8 (a damaged record): read them lossily
+        text = pl.Series("raw", [v.decode("utf-8", "replace") for v in values], dtype=pl.String)
     heads = text.str.extract_groups(_HEAD).struct.unnest().with_row_index("i")
     groups = heads.group_by(["1", "2"], maintain_order=True).agg("i")
     out: dict[tuple[str, int] | None, list[int]] = {}

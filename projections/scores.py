@@ -70,14 +70,16 @@ def load(lake: str | Path) -> pl.LazyFrame:
     return _empty() if updates is None else from_updates(updates)
 
 
-def from_log(log_url: str) -> pl.LazyFrame:
-    """The score index computed straight from the log's `scores` topic (no lake)."""
+def from_log(log_url: str, on_undecodable=None) -> pl.LazyFrame:
+    """The score index computed straight from the log's `scores` topic (no lake), read-only;
+    records that do not decode go to `on_undecodable` (default: a line on stderr)."""
     from events.log import open_log
 
     name = lk.default_name(log_url)
-    log = open_log(log_url)
+    log = open_log(log_url, read_only=True)
     try:
-        rows = [_row(name, rec.event, rec.partition, rec.offset) for rec in log.read("scores")
+        rows = [_row(name, rec.event, rec.partition, rec.offset)
+                for rec in log.read("scores", on_undecodable=on_undecodable)
                 if rec.event.type == "score.updated"]
     finally:
         log.close()

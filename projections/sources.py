@@ -28,7 +28,8 @@ from typing import Protocol
 
 import polars as pl
 
-from events.log.base import EventLog, LogUnavailable, RawRecord
+from events.log.base import EventLog, RawRecord
+from events.log.sqlite_schema import SQLITE_ERRORS, translate
 
 __all__ = ["TP", "Chunk", "RawSource", "source_for", "Identity"]
 
@@ -122,8 +123,8 @@ class _Sqlite(_ByPosition):
             try:
                 conn = sqlite3.connect(self.log.path.resolve().as_uri() + "?mode=ro", uri=True,
                                        check_same_thread=False, timeout=60.0)
-            except sqlite3.Error as exc:
-                raise LogUnavailable(f"cannot open {self.log.path} to read: {exc}") from exc
+            except SQLITE_ERRORS as exc:
+                raise translate(exc, self.log.where, "opening") from exc
             self._local.conn = conn
             with self._guard:
                 self._conns.append(conn)
@@ -146,8 +147,8 @@ class _Sqlite(_ByPosition):
                 stop = min(start + limit, conn.execute(_END, (topic, part)).fetchone()[0])
                 rows = conn.execute(_VALUES, (topic, part, start, stop)).fetchall() if stop > start else []
                 values = list(map(itemgetter(0), rows))
-            except sqlite3.Error as exc:
-                raise LogUnavailable(f"cannot read {self.log.path}: {exc}") from exc
+            except SQLITE_ERRORS as exc:
+                raise translate(exc, self.log.where, "reading") from exc
             if len(values) != max(0, stop - start):  # not dense after all: read the offsets too
                 out.update(super().fetch({(topic, part): start}, limit))
                 continue

@@ -8,6 +8,9 @@
 - `log_url`: parametrised over ["sqlite", "kafka"]: a fresh, empty log URL.
 - `subprocess_env`: os.environ with this checkout first on PYTHONPATH, for tests
   that run `python -m ...` / `main.py` as real subprocesses.
+- `demo_run` (session): (directory, CompletedProcess) of one `ledger run` of the demo's
+  config on a subset (tests/demo_run.py), the reference the resume, Kafka and faust
+  tests compare with; `demo_cache` (session): the dataset cache it and they share.
 """
 from __future__ import annotations
 
@@ -115,3 +118,17 @@ def swebench_mini(tmp_path_factory):
     from producers.datasets.swebench_mini import ensure_swebench_mini
 
     return ensure_swebench_mini(tmp_path_factory.mktemp("swebench-mini-cache"))
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dataset-cache")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, demo_cache):
+    from tests.demo_run import ledger_run, write_config
+
+    tmp = tmp_path_factory.mktemp("clean")
+    config = write_config(tmp, "clean", cache=demo_cache)
+    return tmp, ledger_run(config, tmp)

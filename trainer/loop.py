@@ -224,7 +224,8 @@ class Trainer:
             if self.poll():
                 idle_since = now
             self._check_stall(time.monotonic())
-            if self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s:
+            if (self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s
+                    and self.consumer.caught_up()):  # a Kafka member still joining its group is not idle
                 return None
         return None
 

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import gc
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from pydantic import ValidationError
 
 from ..codec import DecodeError, decode
 from ..envelope import Envelope
 from ..registry import EVENT_ADAPTER
-from .base import RawRecord, Record, dead_letter_for, decode_or_deadletter
+from .base import Position, RawRecord, Record, dead_letter_for, decode_or_deadletter
 
 __all__ = ["decode_chunk", "decode_rows", "gc_paused", "iter_records"]
 
@@ -73,14 +73,14 @@ def decode_rows(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]], 
     return out
 
 
-def iter_records(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]], dead: list[Envelope],
-                 consumer: str = "") -> Iterator[Record]:
-    """Decode (partition, offset, key, value) rows lazily, GC left on (see the module doc)."""
-    for part, off, key, value in rows:
+def iter_records(topic: str, rows: Iterable[tuple[int, int, str | None, bytes]],
+                 skipped: Callable[[Position, str], None]) -> Iterator[Record]:
+    """Decode (partition, offset, key, value) rows lazily, GC left on (see the module doc);
+    a row that does not decode goes to `skipped` with its position and the reason."""
+    for part, off, _key, value in rows:
         try:
             event = _decode(value)
         except DecodeError as exc:
-            if topic != "deadletter":
-                dead.append(dead_letter_for(RawRecord(topic, part, off, key, value), exc.reason, consumer))
+            skipped(Position(topic, part, off), exc.reason)
             continue
         yield Record(topic, part, off, event)

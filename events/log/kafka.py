@@ -11,19 +11,22 @@
   Ids are deterministic for derived events, so consumers detect duplicates
   (see events.log.dedupe).
 - Every kafka-python error surfaces as LogUnavailable naming the cluster.
+- `read_only=True`: no topic is created and no producer made; reads use
+  group-less consumers, which commit nothing.
 """
 from __future__ import annotations
 
 import threading
 import time
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..bounds import KAFKA_MESSAGE_BYTES
 from ..codec import encode
 from ..envelope import Envelope
 from ..registry import SPECS
 from ..topics import CATALOG, logical_name, physical_name, topic_of
-from .base import LogUnavailable, Outputs, Position, RawRecord, Record
+from .base import (LogReadOnly, LogUnavailable, OnUndecodable, Outputs, Position, RawRecord, Record, Stored,
+                   report_undecodable)
 from .decoding import iter_records
 from .kafka_options import KafkaOptions, parse_kafka_url
 from .partitioner import partition_for
@@ -40,6 +43,16 @@ def _rows(partition: int, recs: list, start: int, end: int | None) -> list[tuple
             for r in recs if r.offset >= start and (end is None or r.offset < end)]
 
 
+def _id_of(value: bytes) -> str | None:
+    import orjson
+
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    return obj.get("id") if isinstance(obj, dict) else None
+
+
 def kafka_errors():
     """The exception classes kafka-python raises (imported lazily: kafka is a heavy import)."""
     from kafka.errors import KafkaError
@@ -50,18 +63,24 @@ def kafka_errors():
 class KafkaLog:
     """An EventLog on a Kafka cluster; one producer shared by all appends (thread-safe)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
         self.url = url
+        self.read_only = read_only
         self.options: KafkaOptions = parse_kafka_url(url)
         self._where = ",".join(self.options.bootstrap)
+        self.where = url
+        """How messages name the log (what `ledger check` takes)."""
         self._lock = threading.RLock()
         self._partitions: dict[str, int] = {}
         self._producer = None
         self._meta = None  # a group-less consumer for offsets and partition counts
         try:
-            if self.options.create_topics:
-                self.create_topics()
-            self._producer = self._make_producer()
+            if read_only:
+                self._meta_consumer()  # reaches the cluster now, so a wrong address fails here
+            else:
+                if self.options.create_topics:
+                    self.create_topics()
+                self._producer = self._make_producer()
         except kafka_errors() as exc:
             self.close()
             raise LogUnavailable(f"cannot open Kafka log at {self._where}: {exc}") from exc
@@ -192,10 +211,34 @@ class KafkaLog:
         n = self.partitions(topic)
         return self._send([(topic, partition_for(k, n), k, bytes(v)) for k, v in records])
 
+    def append_counted(self, topic: str, events: Sequence[Envelope],
+                       check: Callable[[dict[str, bytes]], None] | None = None) -> Stored:
+        """Kafka has no id index: the stored values of `events`' ids are found by reading the
+        topic (a full read, and not atomic with the append); events already there, or
+        repeated in `events`, are not sent again."""
+        wanted = {ev.id for ev in events}
+        held: dict[str, bytes] = {}
+        index: dict[str, Position] = {}
+        for raw in self.read_raw(topic):
+            eid = _id_of(raw.value)
+            if eid in wanted and eid not in held:
+                held[eid], index[eid] = raw.value, Position(topic, raw.partition, raw.offset)
+        if check is not None:
+            check(held)
+        new: dict[str, Envelope] = {}
+        for ev in events:
+            if ev.id not in held:
+                new.setdefault(ev.id, ev)
+        sent = self.append(topic, list(new.values()))
+        index.update(zip(new, sent))
+        return Stored([index[ev.id] for ev in events], len(sent))
+
     def _send(self, rows: list[tuple[str, int, str | None, bytes]]) -> list[Position]:
         """Send every row, flush, then read each acknowledgement (offsets assigned by the broker)."""
         if not rows:
             return []
+        if self.read_only:
+            raise LogReadOnly(f"the Kafka log at {self._where} was opened read-only")
         producer = self._producer
         if producer is None:
             raise LogUnavailable(f"Kafka log {self._where} is closed")
@@ -215,12 +258,11 @@ class KafkaLog:
             yield from (RawRecord(topic, p, o, k, v) for p, o, k, v in chunk)
 
     def read(self, topic: str, start: int = 0, partition: int | None = None, *,
-             follow: bool = False, poll_s: float = 0.05) -> Iterator[Record]:
+             follow: bool = False, poll_s: float = 0.05,
+             on_undecodable: OnUndecodable | None = None) -> Iterator[Record]:
+        skipped = on_undecodable or report_undecodable
         for chunk in self._chunks(topic, start, partition, follow=follow, poll_s=poll_s):
-            dead: list[Envelope] = []
-            yield from iter_records(topic, chunk, dead, "read")
-            if dead:
-                self.append("deadletter", dead)
+            yield from iter_records(topic, chunk, skipped)
 
     def _chunks(self, topic: str, start: int, partition: int | None, *, follow: bool,
                 poll_s: float) -> Iterator[list[tuple[int, int, str | None, bytes]]]:

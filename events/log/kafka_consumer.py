@@ -126,6 +126,25 @@ class KafkaGroupConsumer:
             raise LogUnavailable(f"cannot read offsets of group {self.group!r}: {exc}") from exc
         return out
 
+    def caught_up(self) -> bool:
+        """Assigned (the group join is done) and at the end of every partition it holds."""
+        from .kafka import kafka_errors
+
+        try:
+            held = list(self._consumer.assignment())
+            if not held or self._rewind:
+                return False
+            ends: dict[str, dict[int, int]] = {}
+            for tp in held:
+                topic = self.log.logical(tp.topic)
+                if topic not in ends:
+                    ends[topic] = self.log.end_offsets(topic)
+                if self._consumer.position(tp) < ends[topic].get(tp.partition, 0):
+                    return False
+        except kafka_errors() as exc:
+            raise LogUnavailable(f"cannot read positions of group {self.group!r} on {self.log._where}: {exc}") from exc
+        return True
+
     def seek_to_beginning(self) -> None:
         """Replay: every partition this member holds, or will be given, restarts at offset 0."""
         self._rewind = {(t, p) for t in self.topics for p in range(self.log.partitions(t))}

@@ -1,7 +1,8 @@
 """The embedded log: one SQLite file in WAL mode (DESIGN.md §2).
 
 Invariants the engine enforces, not convention:
-- `events` rows are immutable: triggers abort every UPDATE and DELETE.
+- `events` rows are immutable: triggers abort every UPDATE, DELETE and every
+  INSERT that would replace a stored row (sqlite_schema.py).
 - an event id is UNIQUE: re-appending it is a no-op that returns its position.
 - offsets are dense per (topic, partition): assigned inside the same
   `BEGIN IMMEDIATE` transaction that inserts the rows, so concurrent
@@ -9,34 +10,43 @@ Invariants the engine enforces, not convention:
 - a batch is one transaction: a writer killed mid-batch leaves nothing of it.
 - group offsets live in the same file, so `Consumer.transact` appends outputs
   and commits input offsets atomically (exactly-once on one machine).
+
+`read_only=True` opens the file with mode=ro and query_only: readers never
+create the file, a table, a topic row or a dead letter. Every sqlite3 error is
+translated at this boundary into one line (`LogDamaged`, `LogFull`,
+`LogUnavailable`) that names the file.
 """
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from functools import lru_cache
 from itertools import chain, count, repeat
 from operator import attrgetter
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 from urllib.parse import parse_qs, urlparse
 
 from ..envelope import Envelope
 from ..ids import uuid7
 from ..registry import SPECS
 from ..topics import topic_of
-from .base import LogUnavailable, Outputs, Position, RawRecord, Record
+from .base import (LogDamaged, LogReadOnly, LogUnavailable, OnUndecodable, Outputs, Position, RawRecord, Record, Stored,
+                   report_undecodable)
 from .decoding import decode_rows, gc_paused, iter_records
 from .partitioner import partitions_for
 from .sqlite_checkpoints import CheckpointsMixin
 from .sqlite_consumer import SqliteConsumer
-from .sqlite_schema import connect
+from .sqlite_schema import SQLITE_ERRORS, connect, connect_read_only, translate
 
-__all__ = ["SqliteLog", "SqliteConsumer"]
+__all__ = ["SqliteLog", "SqliteConsumer", "parse_sqlite_url"]
 
 _FETCH = ("SELECT partition, offset, key, value FROM events "
           "WHERE topic = ? AND partition = ? AND offset >= ? ORDER BY offset LIMIT ?")
+_FETCH_KEY_BYTES = _FETCH.replace("key, value", "CAST(key AS BLOB), value")
+"""The same rows with the key as bytes: for a chunk whose stored key is not UTF-8 (a damaged file)."""
 _INSERT = "INSERT INTO events (topic, partition, offset, id, key, value) VALUES (?, ?, ?, ?, ?, ?)"
 _INSERT_WIDTH = 6
 _ROWS_PER_INSERT = 256  # at most; fewer where the library allows fewer parameters per statement
@@ -72,24 +82,38 @@ class SqliteLog(CheckpointsMixin):
     commit), `busy_timeout_ms` (default 60000).
     """
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, read_only: bool = False):
         self.url = url
-        parsed = urlparse(url)
-        path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
-        if not path:
-            raise ValueError(f"sqlite URL without a path: {url!r} (try sqlite:///.ledger/ledger.db)")
-        opts = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._synchronous = opts.get("synchronous", "normal").upper()
-        if self._synchronous not in ("NORMAL", "FULL", "EXTRA", "OFF"):
-            raise ValueError(f"synchronous must be normal or full, got {opts['synchronous']!r}")
-        self._busy_ms = int(opts.get("busy_timeout_ms", 60000))
+        self.read_only = read_only
+        self.path, self._synchronous, self._busy_ms = parse_sqlite_url(url)
+        self.where = str(self.path)
+        """How messages name the log: the path as given (what `ledger check` takes)."""
         self._lock = threading.RLock()
         self._partitions: dict[str, int] = {}
-        self._conn = connect(self.path, self._synchronous, self._busy_ms)
+        if read_only:
+            self._conn = connect_read_only(self.path, self._busy_ms)
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise LogUnavailable(f"cannot create the log's directory {self.path.parent}: "
+                                     f"{exc.strerror or exc}") from exc
+            self._conn = connect(self.path, self._synchronous, self._busy_ms)
         params = self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)  # 32766; 999 before SQLite 3.32
         self._rows_per_insert = 1 << (min(_ROWS_PER_INSERT, params // _INSERT_WIDTH).bit_length() - 1)
+
+    @contextmanager
+    def _sql(self, doing: str) -> Iterator[None]:
+        """Hold the connection's lock; sqlite3 errors leave as the log's own, one line each."""
+        with self._lock:
+            try:
+                yield
+            except SQLITE_ERRORS as exc:
+                raise translate(exc, self.where, doing) from exc
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise LogReadOnly(f"the log at {self.where} was opened read-only")
 
     def close(self) -> None:
         with self._lock:
@@ -103,11 +127,15 @@ class SqliteLog(CheckpointsMixin):
 
     # -- topics ----------------------------------------------------------------------
     def partitions(self, topic: str) -> int:
+        """The topic's partition count: stored in `topics` by the first writer (a reader
+        of a topic nobody wrote yet takes the catalog's count and stores nothing)."""
         n = self._partitions.get(topic)
         if n is None:
             default = topic_of(topic).partitions
-            with self._lock:
+            with self._sql("reading topics of"):
                 row = self._conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
+                if row is None and self.read_only:
+                    return default
                 if row is None:
                     self._conn.execute("INSERT OR IGNORE INTO topics VALUES (?, ?)", (topic, default))
                     row = self._conn.execute("SELECT partitions FROM topics WHERE name = ?", (topic,)).fetchone()
@@ -116,12 +144,14 @@ class SqliteLog(CheckpointsMixin):
 
     def end_offsets(self, topic: str) -> dict[int, int]:
         n = self.partitions(topic)
-        with self._lock:
+        with self._sql("reading end offsets from"):
             rows = self._conn.execute(
                 "SELECT partition, MAX(offset) + 1 FROM events WHERE topic = ? GROUP BY partition",
                 (topic,)).fetchall()
+        if any(type(p) is not int or type(o) is not int for p, o in rows):
+            raise LogDamaged.at(self.where, f"topic {topic} has rows whose partition or offset is not an integer")
         ends = {p: 0 for p in range(n)}
-        ends.update({int(p): int(o) for p, o in rows})
+        ends.update(rows)
         return ends
 
     # -- appends ---------------------------------------------------------------------
@@ -132,6 +162,31 @@ class SqliteLog(CheckpointsMixin):
         batches = self._batches(outputs)
         with self._lock:
             return self._in_transaction(lambda: self._insert(batches))
+
+    def append_counted(self, topic: str, events: Sequence[Envelope],
+                       check: Callable[[dict[str, bytes]], None] | None = None) -> Stored:
+        """Append, counting what was new; `check` sees the stored value of every id already
+        in the log inside the same write transaction, and may raise to append nothing."""
+        batches = self._batches({topic: events})
+
+        def work() -> Stored:
+            ids = [eid for b in batches for eid in b.ids]
+            if check is not None:
+                check(self._stored_values(ids))
+            before = self._conn.total_changes
+            positions = self._insert(batches)
+            return Stored(positions, self._conn.total_changes - before)
+
+        with self._lock:
+            return self._in_transaction(work)
+
+    def _stored_values(self, ids: list[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            marks = ",".join("?" * len(chunk))
+            found.update(self._conn.execute(f"SELECT id, value FROM events WHERE id IN ({marks})", chunk))
+        return found
 
     def append_raw(self, topic: str, records: Sequence[tuple[str | None, bytes]]) -> list[Position]:
         keys = [k for k, _ in records]
@@ -165,19 +220,30 @@ class SqliteLog(CheckpointsMixin):
         return batches
 
     def _in_transaction(self, work):
+        """Run `work` in one write transaction; on any failure nothing of it stays."""
+        self._writable()
         try:
             self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise LogUnavailable(f"cannot lock {self.path} for writing: {exc}") from exc
+        except SQLITE_ERRORS as exc:
+            raise translate(exc, self.where, "locking for writing") from exc
         try:
             result = work()
             self._conn.execute("COMMIT")
             return result
         except BaseException as exc:
-            self._conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise LogUnavailable(f"append to {self.path} failed: {exc}") from exc
+            self._rollback()
+            if isinstance(exc, SQLITE_ERRORS):
+                raise translate(exc, self.where, "appending to") from exc
             raise
+
+    def _rollback(self) -> None:
+        """SQLite rolls a transaction back by itself on some errors (a full disk): then
+        there is nothing left to roll back, and that is not a second error."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
     def _next_offsets(self, topic: str, parts: Iterable[int]) -> dict[int, int]:
         return {p: self._conn.execute(_NEXT_OFFSET, (topic, p)).fetchone()[0] for p in parts}
@@ -263,17 +329,33 @@ class SqliteLog(CheckpointsMixin):
         return found
 
     # -- reads -----------------------------------------------------------------------
+    def _rows(self, topic: str, partition: int, offset: int, limit: int, strict: bool = True) -> list[tuple]:
+        """(partition, offset, key, value) rows of one partition from `offset`. A damaged record
+        header can give a column any type: such a row raises LogDamaged, or with `strict`
+        False is left out (a reader then reports the hole it leaves in the offsets)."""
+        with self._sql("reading"):
+            try:
+                rows = self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
+            except sqlite3.OperationalError as exc:
+                if not str(exc).startswith("Could not decode"):
+                    raise
+                rows = self._conn.execute(_FETCH_KEY_BYTES, (topic, partition, offset, limit)).fetchall()
+                rows = [(p, o, None if k is None else k.decode("utf-8", "replace"), v) for p, o, k, v in rows]
+        if all(map(_sound, rows)):
+            return rows
+        if strict:
+            raise LogDamaged.at(self.where, f"a row of {topic}/{partition} after offset {offset} has "
+                                "an impossible offset or no value")
+        return [r for r in rows if _sound(r)]
+
     def fetch(self, topic: str, partition: int, offset: int, limit: int = _CHUNK) -> list[RawRecord]:
-        with self._lock:
-            rows = self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
-        return [RawRecord(topic, p, o, k, v) for p, o, k, v in rows]
+        return [RawRecord(topic, p, o, k, v) for p, o, k, v in self._rows(topic, partition, offset, limit)]
 
     def fetch_records(self, topic: str, partition: int, offset: int, limit: int, dead: list[Envelope],
                       consumer: str = "") -> tuple[list[Record], int]:
         """Decoded records from `offset` (undecodable ones into `dead`) and the next offset."""
         with gc_paused():
-            with self._lock:
-                rows = self._conn.execute(_FETCH, (topic, partition, offset, limit)).fetchall()
+            rows = self._rows(topic, partition, offset, limit)
             records = decode_rows(topic, rows, dead, consumer)
         return records, (rows[-1][1] + 1 if rows else offset)
 
@@ -290,7 +372,12 @@ class SqliteLog(CheckpointsMixin):
                 offset = chunk[-1].offset + 1
 
     def read(self, topic: str, start: int = 0, partition: int | None = None, *,
-             follow: bool = False, poll_s: float = 0.05) -> Iterator[Record]:
+             follow: bool = False, poll_s: float = 0.05,
+             on_undecodable: OnUndecodable | None = None) -> Iterator[Record]:
+        """Records from `start` per partition. Offsets are dense, so a hole (an index
+        that lost rows, a row whose topic was damaged) is reported like a record that
+        does not decode: to `on_undecodable`, with its position."""
+        skipped = on_undecodable or report_undecodable
         parts = [partition] if partition is not None else list(range(self.partitions(topic)))
         positions = {p: start for p in parts}
         ends = self.end_offsets(topic)
@@ -300,16 +387,17 @@ class SqliteLog(CheckpointsMixin):
                 limit = _CHUNK if follow else min(_CHUNK, ends[part] - positions[part])
                 if limit <= 0:
                     continue
-                with self._lock:
-                    rows = self._conn.execute(_FETCH, (topic, part, positions[part], limit)).fetchall()
+                rows = self._rows(topic, part, positions[part], limit, strict=False)
                 if not rows:
+                    if not follow:  # the end offset says more rows exist: they are missing
+                        _report_missing(topic, part, positions[part], ends[part], skipped)
+                        positions[part] = ends[part]
                     continue
                 progressed = True
+                if rows[0][1] != positions[part] or rows[-1][1] - rows[0][1] + 1 != len(rows):
+                    _report_holes(topic, part, positions[part], rows, skipped)
                 positions[part] = rows[-1][1] + 1
-                dead: list[Envelope] = []
-                yield from iter_records(topic, rows, dead, "read")
-                if dead:
-                    self.append("deadletter", dead)
+                yield from iter_records(topic, rows, skipped)
             if not progressed:
                 if not follow:
                     return
@@ -320,7 +408,7 @@ class SqliteLog(CheckpointsMixin):
         return SqliteConsumer(self, group, topics)
 
     def load_offsets(self, group: str) -> dict[tuple[str, int], int]:
-        with self._lock:
+        with self._sql("reading group offsets from"):
             rows = self._conn.execute(
                 "SELECT topic, partition, next_offset FROM group_offsets WHERE grp = ?", (group,)).fetchall()
         return {(t, p): o for t, p, o in rows}
@@ -345,5 +433,45 @@ class SqliteLog(CheckpointsMixin):
             return self._in_transaction(work)
 
     def data_version(self) -> int:
-        with self._lock:
+        with self._sql("reading"):
             return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+
+def _sound(row: tuple) -> bool:
+    """A fetched row whose offset and value have the types the schema gives them."""
+    off = row[1]
+    return type(off) is int and off >= 0 and type(row[3]) in (bytes, str)
+
+
+def _report_missing(topic: str, part: int, lo: int, hi: int, skipped: OnUndecodable) -> None:
+    for off in range(lo, hi):
+        skipped(Position(topic, part, off), "missing: the partition's offsets skip it (run ledger check)")
+
+
+def _report_holes(topic: str, part: int, expected: int, rows: list[tuple], skipped: OnUndecodable) -> None:
+    for row in rows:
+        _report_missing(topic, part, expected, row[1], skipped)
+        expected = max(expected, row[1] + 1)
+
+
+def parse_sqlite_url(url: str) -> tuple[Path, str, int]:
+    """(path, synchronous, busy timeout ms) of a `sqlite:///PATH[?options]` URL; ValueError
+    naming what is wrong."""
+    parsed = urlparse(url)
+    if parsed.scheme != "sqlite":
+        raise ValueError(f"not a sqlite URL: {url!r} (try sqlite:///.ledger/ledger.db)")
+    path = parsed.path[1:] if parsed.path.startswith("/") else parsed.path
+    if not path:
+        raise ValueError(f"sqlite URL without a path: {url!r} (try sqlite:///.ledger/ledger.db)")
+    opts = {k: v[-1] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+    unknown = set(opts) - {"synchronous", "busy_timeout_ms"}
+    if unknown:
+        raise ValueError(f"unknown sqlite log option {sorted(unknown)[0]!r} in {url!r}; "
+                         "known: busy_timeout_ms, synchronous")
+    synchronous = opts.get("synchronous", "normal").upper()
+    if synchronous not in ("NORMAL", "FULL", "EXTRA", "OFF"):
+        raise ValueError(f"synchronous must be normal, full, extra or off, got {opts['synchronous']!r}")
+    busy = opts.get("busy_timeout_ms", "60000")
+    if not busy.isdigit():
+        raise ValueError(f"busy_timeout_ms must be a whole number of milliseconds, got {busy!r}")
+    return Path(path), synchronous, int(busy)

@@ -12,14 +12,6 @@ from .base import Outputs, Position, RawRecord
 
 __all__ = ["CheckpointsMixin"]
 
-_CHECKPOINTS = """
-CREATE TABLE IF NOT EXISTS processor_checkpoints (
-    grp TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    snapshot_seq INTEGER NOT NULL,
-    snapshot BLOB
-)"""
-
 
 class CheckpointsMixin:
     """Methods of SqliteLog used by the processor runtime (processors/runtime.py)."""
@@ -32,37 +24,34 @@ class CheckpointsMixin:
         batch boundaries or restart points.
         """
         marks = ",".join("?" * len(topics))
-        with self._lock:
+        with self._sql("reading"):
             rows = self._conn.execute(
                 f"SELECT seq, topic, partition, offset, key, value FROM events "
                 f"WHERE seq > ? AND topic IN ({marks}) ORDER BY seq LIMIT ?",
                 (after_seq, *topics, limit)).fetchall()
+        if not all(type(p) is int and type(o) is int and p >= 0 and o >= 0 for _, _, p, o, _, _ in rows):
+            from .base import LogDamaged
+
+            raise LogDamaged.at(self.where, f"a row after seq {after_seq} has a non-integer partition or offset")
         return [(seq, RawRecord(t, p, o, k, v)) for seq, t, p, o, k, v in rows]
 
-    def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[bytes]:
-        """Every record value of a topic in append order (so each partition's in
-        offset order), as raw bytes: bulk re-reads such as re-scoring, one
+    def scan_values(self, topic: str, chunk: int = 20_000) -> Iterator[tuple[int, int, bytes]]:
+        """Every record of a topic in append order (so each partition's in offset order),
+        as (partition, offset, value bytes): bulk re-reads such as re-scoring, one
         sequential scan, no per-record objects."""
         cur = self._conn.cursor()
-        with self._lock:
-            cur.execute("SELECT value FROM events WHERE topic = ? ORDER BY seq", (topic,))
+        with self._sql("reading"):
+            cur.execute("SELECT partition, offset, value FROM events WHERE topic = ? ORDER BY seq", (topic,))
             rows = cur.fetchmany(chunk)
         while rows:
-            for (value,) in rows:
-                yield value
-            with self._lock:
+            yield from rows
+            with self._sql("reading"):
                 rows = cur.fetchmany(chunk)
         cur.close()
 
-    def _ensure_checkpoints(self) -> None:
-        if not getattr(self, "_checkpoints_ready", False):
-            self._conn.execute(_CHECKPOINTS)
-            self._checkpoints_ready = True
-
     def load_checkpoint(self, group: str) -> tuple[int, int, bytes | None]:
         """(seq processed, seq of the snapshot, snapshot bytes) of a group; zeros when new."""
-        with self._lock:
-            self._ensure_checkpoints()
+        with self._sql("reading checkpoints from"):
             row = self._conn.execute(
                 "SELECT seq, snapshot_seq, snapshot FROM processor_checkpoints WHERE grp = ?",
                 (group,)).fetchone()
@@ -88,5 +77,4 @@ class CheckpointsMixin:
             return positions
 
         with self._lock:
-            self._ensure_checkpoints()
             return self._in_transaction(work)

@@ -67,6 +67,15 @@ class SqliteConsumer:
         stored = self.log.load_offsets(self.group)
         return {tp: stored.get(tp, 0) for tp in self._assignment}
 
+    def caught_up(self) -> bool:
+        ends: dict[str, dict[int, int]] = {}
+        for (topic, part), pos in self._position.items():
+            if topic not in ends:
+                ends[topic] = self.log.end_offsets(topic)
+            if pos < ends[topic].get(part, 0):
+                return False
+        return True
+
     def seek_to_beginning(self) -> None:
         self._position = {tp: 0 for tp in self._assignment}
 

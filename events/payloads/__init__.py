@@ -12,6 +12,8 @@ from .rewards import RewardAssigned
 from .rollouts import RolloutGroup, RolloutSample, SampledSpan
 from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
+from .synthesis import (RejectReason, SynthesisBaseline, SynthesisFinished, SynthesisStarted,
+                        TaskRejected, TaskSynthesized)
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
 from .trainer import DropReason, PolicyUpdated, TrainerDropped, TrainerStalled, TrainerStep
 from .work import EpisodeScheduled, WorkDone, WorkOutcome
@@ -23,8 +25,9 @@ __all__ = [
     "EpisodeFinished", "EpisodeScheduled", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated", "PolicyVersion",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
-    "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted", "SandboxInfo",
-    "ScoreUpdated", "StreamEnd", "TaskFinished", "TaskPhase", "TestStatus", "TrainerDropped", "TrainerStalled",
-    "TrainerStep", "UNKNOWN_POLICY", "oldest",
-    "WorkDone", "WorkOutcome", "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
+    "RejectReason", "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted",
+    "SandboxInfo", "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished",
+    "SynthesisStarted", "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus",
+    "TrainerDropped", "TrainerStalled", "TrainerStep", "UNKNOWN_POLICY", "oldest", "WorkDone", "WorkOutcome",
+    "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["AlertRaised", "AlertResolved"]
@@ -13,7 +15,7 @@ class AlertRaised(Payload):
     severity: Literal["info", "warning", "critical"] = "warning"
     value: float
     threshold: float
-    window_s: float
+    window_s: float = Field(gt=0, allow_inf_nan=False)
     message: str = ""
 
 
@@ -21,4 +23,4 @@ class AlertResolved(Payload):
     rule: str
     value: float
     threshold: float
-    window_s: float
+    window_s: float = Field(gt=0, allow_inf_nan=False)

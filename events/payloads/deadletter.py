@@ -1,6 +1,8 @@
 """`deadletter` topic: records no consumer could decode, kept with the reason."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["DeadLetter"]
@@ -8,8 +10,8 @@ __all__ = ["DeadLetter"]
 
 class DeadLetter(Payload):
     source_topic: str
-    partition: int
-    offset: int
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
     reason: str
     raw_b64: str
     """The record's bytes, base64."""

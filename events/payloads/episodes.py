@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .base import Payload
 from .policy import UNKNOWN_POLICY, PolicyVersion
 
@@ -28,8 +30,8 @@ class SandboxInfo(Payload):
 class EpisodeStarted(Payload):
     episode_id: str
     instance_id: str
-    sample_idx: int = 0
-    attempt: int = 1
+    sample_idx: int = Field(0, ge=0)
+    attempt: int = Field(1, ge=1)
     agent: str = "bash"
     sandbox: SandboxInfo = SandboxInfo()
     policy_version: PolicyVersion = UNKNOWN_POLICY
@@ -44,14 +46,14 @@ class EpisodeStarted(Payload):
 class EpisodeFinished(Payload):
     episode_id: str
     instance_id: str
-    sample_idx: int = 0
-    attempt: int = 1
+    sample_idx: int = Field(0, ge=0)
+    attempt: int = Field(1, ge=1)
     patch: str = ""
     reason: FinishReason
-    turns: int = 0
-    steps: int = 0
+    turns: int = Field(0, ge=0)
+    steps: int = Field(0, ge=0)
     """Model calls made."""
-    duration_s: float = 0.0
+    duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
     error: str = ""
     incomplete: bool = False
     """True when some of the episode's model calls could not be recorded."""

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from ..blob import Blob
 from .base import Payload
 
@@ -18,7 +20,7 @@ INFRA: EvalStatus = "infra"
 
 class EvalResult(Payload):
     instance_id: str
-    sample_idx: int = 0
+    sample_idx: int = Field(0, ge=0)
     episode_id: str | None = None
     repo: str = ""
     resolved: bool
@@ -44,7 +46,7 @@ class EvalResult(Payload):
     harness_version: str = ""
     spec_digest: str = ""
     """sha256 of the environment spec the tests ran in (empty: the host's interpreter)."""
-    duration_s: float = 0.0
+    duration_s: float = Field(0.0, ge=0, allow_inf_nan=False)
     log: Blob | None = None
     patch_sha256: str = ""
     model: str = ""

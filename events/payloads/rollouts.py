@@ -1,6 +1,8 @@
 """`rollouts` topic: GRPO groups of trainable samples built from proxy events."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from .base import Payload
 from .policy import UNKNOWN_POLICY, PolicyVersion
 
@@ -10,11 +12,11 @@ __all__ = ["RolloutSample", "RolloutGroup", "SampledSpan"]
 class SampledSpan(Payload):
     """The tokens one model call sampled inside a sample, and under which policy."""
 
-    turn: int
+    turn: int = Field(ge=0)
     request_id: str
-    start: int
+    start: int = Field(ge=0)
     """Index in `token_ids` of the first sampled token."""
-    end: int
+    end: int = Field(ge=0)
     """One past the last sampled token."""
     policy_version: PolicyVersion = UNKNOWN_POLICY
     """proxy.response's policy_version, carried unchanged."""
@@ -25,7 +27,7 @@ class RolloutSample(Payload):
     episode_id: str
     rollout_id: str
     """Same for every fork of one episode."""
-    fork: int = 0
+    fork: int = Field(0, ge=0)
     token_ids: list[int]
     """The whole conversation of the fork: prompt, sampled, template and observation tokens,
     exactly as the model saw and sampled them."""
@@ -33,7 +35,7 @@ class RolloutSample(Payload):
     """1 on tokens the model sampled, 0 on prompt/observation/template tokens."""
     logprobs: list[float]
     """Behaviour logprobs aligned with token_ids (0.0 where loss_mask is 0)."""
-    prompt_len: int = 0
+    prompt_len: int = Field(0, ge=0)
     """Length of the fork's first prompt."""
     reward: float
     policy_version: PolicyVersion = UNKNOWN_POLICY
@@ -55,7 +57,7 @@ class RolloutGroup(Payload):
     prompt_id: str
     """The instance id the group's samples answer."""
     samples: list[RolloutSample]
-    excluded: int = 0
+    excluded: int = Field(0, ge=0)
     """Episodes of this prompt left out (incomplete or missing proxy events)."""
     excluded_reasons: dict[str, int] = {}
     trainable: bool = True

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["ScoreUpdated"]
@@ -15,13 +17,13 @@ class ScoreUpdated(Payload):
     metric: Literal["pass@k", "avg@k"]
     """`avg@k` is reported at k=1 only: the expected share of resolved samples is the same for
     every k (avg@k = avg@1 by definition)."""
-    k: int
-    value: float
-    n: int
+    k: int = Field(ge=1)
+    value: float = Field(allow_inf_nan=False)
+    n: int = Field(ge=0)
     """Instances scored (1 at instance scope; at wider scopes those with at least k samples)."""
-    samples: int
+    samples: int = Field(ge=0)
     """Samples per instance: an instance's own count; at wider scopes the fewest any scored instance has."""
-    c: int | None = None
+    c: int | None = Field(None, ge=0)
     """Resolved samples, at instance scope only (None at repo and run scope)."""
     coverage: float = 1.0
     """Instances scored / instances planned (per the dataset's own repo names at repo scope)."""
@@ -29,5 +31,5 @@ class ScoreUpdated(Payload):
     model: str = ""
     dataset: str = ""
     split: str = ""
-    dropped_duplicates: int = 0
-    dropped_malformed: int = 0
+    dropped_duplicates: int = Field(0, ge=0)
+    dropped_malformed: int = Field(0, ge=0)

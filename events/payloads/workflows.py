@@ -1,6 +1,8 @@
 """`workflows` topic: Agent Workflow Memory induction and eviction."""
 from __future__ import annotations
 
+from pydantic import Field
+
 from .base import Payload
 
 __all__ = ["WorkflowInductionRequested", "WorkflowInduced", "WorkflowEvicted"]
@@ -9,7 +11,7 @@ __all__ = ["WorkflowInductionRequested", "WorkflowInduced", "WorkflowEvicted"]
 class WorkflowInductionRequested(Payload):
     scope: str
     experience_ids: list[str]
-    successes: int
+    successes: int = Field(ge=1)
     """Successes seen in this scope so far (the trigger counts every N)."""
 
 

@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> dict:
         setup_s = time.perf_counter() - t0
         raw_s = _raw_floor(path)
         t0 = time.perf_counter()
-        made, state = rescore_scores(log, "bench-run", 1, ks)
+        made, _, state = rescore_scores(log, "bench-run", 1, ks)
         seconds = time.perf_counter() - t0
         log.close()
     run_score = [s for s in state.board.all_scores("bench-run") if s.scope == "run"]

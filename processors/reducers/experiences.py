@@ -2,16 +2,19 @@
 successes in a memory scope (the instance's repo) -> `workflow.induction_requested`
 (the AWM trigger).
 
-An episode is recorded once both its `episode.finished` (patch) and a resolved
-`eval.result` have arrived, in whichever order; its actions are those folded
-before that point, condensed (command, exit code, short observation excerpt).
-The first eval result of an episode decides.
+An episode is recorded once its `episode.finished` (patch), a resolved
+`eval.result` and all its actions (`episode.finished.turns` of them) have
+arrived, in whichever order, so what is recorded does not depend on how the
+topics interleave (the faust app reads them side by side); the actions are
+condensed (command, exit code, short observation excerpt). The first eval
+result of an episode decides.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from events.envelope import Envelope
+from events.ids import content_digest
 from events.log.base import Record
 from events.payloads import ExperienceRecorded, ExperienceStep, WorkflowInductionRequested
 from events.registry import derive
@@ -30,6 +33,7 @@ class _Episode:
     problem: str = ""
     finished: object = None
     verdict: object = None
+    actions: int = 0
 
 
 EpisodeNotes = _Episode
@@ -81,6 +85,7 @@ class Experiences:
         if ev.type == "agent.action":
             ep.steps[p.step] = ExperienceStep(command=p.command[:_COMMAND_CAP], exit_code=p.exit_code,
                                               observation_excerpt=p.observation.text[:_EXCERPT_CAP])
+            vars(ep)["actions"] = getattr(ep, "actions", 0) + 1  # (a state pickled before the count existed)
         elif ev.type == "episode.started":
             ep.problem = p.problem_statement
         elif ev.type == "episode.finished":
@@ -89,15 +94,18 @@ class Experiences:
             ep.verdict = p
         if ep.finished is None or ep.verdict is None:
             return False, None
+        if ep.verdict.resolved and getattr(ep, "actions", 0) < ep.finished.turns:
+            return False, None  # actions still on their way (another topic)
         if not ep.verdict.resolved:
             return True, None
         v = ep.verdict
-        exp = derive(ExperienceRecorded(scope=repo_of(v.instance_id, v.repo), episode_id=ep_id,
-                                        instance_id=v.instance_id, problem=ep.problem,
-                                        steps=[ep.steps[k] for k in sorted(ep.steps)],
-                                        patch=ep.finished.patch, reward=1.0),
-                     processor=self.name, version=self.version, inputs=[ep_id], run_id=ev.run_id,
-                     parent=ev.id, ts=ev.ts)
+        payload = ExperienceRecorded(scope=repo_of(v.instance_id, v.repo), episode_id=ep_id,
+                                     instance_id=v.instance_id, problem=ep.problem,
+                                     steps=[ep.steps[k] for k in sorted(ep.steps)],
+                                     patch=ep.finished.patch, reward=1.0)
+        # content-addressed: the episode and what was made of it (events.ids)
+        exp = derive(payload, processor=self.name, version=self.version, inputs=[ep_id, content_digest(payload)],
+                     run_id=ev.run_id, parent=ev.id, ts=ev.ts)
         return True, exp
 
     def count_success(self, scopes: dict, exp: Envelope) -> list[Envelope]:

@@ -4,10 +4,12 @@ Every accepted verdict updates its instance, its repo and its run; each of those
 scopes then emits its current pass@k (for every k with samples >= k) and avg@1
 (see `scoreboard` for what n, samples and c mean). Repo coverage is counted
 against the dataset's own repo names (`manifest.repos`) when the run recorded
-them. An
-output's id is derived from the input eval id plus scope/metric/k, and its value
-is a function of the verdicts folded before it, so with a deterministic input
-order (the runtime's) re-running yields the same ids with the same values.
+them. An output's id is derived from the input eval id, a digest of every input
+of its run folded so far (events.ids.InputDigest: the set, in any order) and
+scope/metric/k; its value is a function of exactly those inputs. Re-running over
+the same input yields the same ids with the same values; a fold that saw a
+different set before an input (another arrival order) yields other ids, never
+the same id with another value.
 A `run.started` folded after some of its run's verdicts re-emits the run's
 scores with the plan filled in. Duplicates and malformed results are dropped
 by the normalizer and counted in the scores (`dropped_duplicates`,
@@ -23,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.envelope import Envelope
+from events.ids import InputDigest
 from events.log.base import Record
 from events.payloads import INFRA, ScoreUpdated
 from events.registry import derive
@@ -39,6 +42,9 @@ SCORER_VERSIONS = {1: "unbiased pass@k (product form), avg@1; first verdict per 
 class ScorerState:
     board: Board
     norm: Normalizer = field(default_factory=Normalizer)
+    inputs: dict = field(default_factory=dict)
+    """run id -> what its scores were computed from: an InputDigest of the folded input ids
+    (streaming), or the names of the input set (a rescore). Part of every output id."""
 
 
 def plan_of(payload: Any) -> RunPlan:
@@ -87,36 +93,37 @@ class PassAtK:
 
     def apply(self, state: ScorerState, record: Record) -> tuple[ScorerState, list[Envelope]]:
         ev = record.event
+        if ev.type not in ("run.started", "eval.result"):
+            return state, []
+        inputs = [ev.id, _folded(state, ev.run_id, ev.id)]
         if ev.type == "run.started":
             state.board.plans[ev.run_id] = plan_of(ev.payload)
-            return state, self._replan(state, ev)
-        if ev.type != "eval.result":
-            return state, []
+            return state, self._replan(state, ev, inputs)
         p = ev.payload
         if p.status == INFRA:
             return state, []  # judged nothing: not a sample; coverage shows the pair missing
         v = Verdict(ev.run_id, p.instance_id, p.sample_idx, p.resolved, p.repo, p.status)
         if not state.norm.accept(v):
-            return state, self._dropped(state, ev, v.run_id)
+            return state, self._dropped(state, ev, v.run_id, inputs)
         out = []
         for scope, key in state.board.add(v):
             for s in state.board.scores(v.run_id, scope, key):
                 payload = score_payload(s, state, v.run_id, self.version)
-                out.append(derive(payload, processor=self.name, version=self.version, inputs=[ev.id],
+                out.append(derive(payload, processor=self.name, version=self.version, inputs=inputs,
                                   run_id=v.run_id, parent=ev.id, ts=ev.ts,
                                   discriminator=_disc(scope, s)))
         return state, out
 
-    def _dropped(self, state: ScorerState, ev: Envelope, run_id: str) -> list[Envelope]:
+    def _dropped(self, state: ScorerState, ev: Envelope, run_id: str, inputs: list[str]) -> list[Envelope]:
         """A dropped result changes the run's drop counters: re-emit the run scope, so
         its latest value carries the final totals whatever the arrival order."""
         if run_id not in state.board.runs:
             return []
         return [derive(score_payload(s, state, run_id, self.version), processor=self.name, version=self.version,
-                       inputs=[ev.id], run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=_disc("run", s))
+                       inputs=inputs, run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=_disc("run", s))
                 for s in state.board.scores(run_id, "run", run_id)]
 
-    def _replan(self, state: ScorerState, ev: Envelope) -> list[Envelope]:
+    def _replan(self, state: ScorerState, ev: Envelope, inputs: list[str]) -> list[Envelope]:
         """run.started after some of its verdicts (cross-topic order is free): re-emit
         the run's scores with the plan's coverage, model and dataset."""
         board = state.board.runs.get(ev.run_id)
@@ -126,6 +133,17 @@ class PassAtK:
         for scope, key in sorted(board.aggs):
             for s in state.board.scores(ev.run_id, scope, key):
                 out.append(derive(score_payload(s, state, ev.run_id, self.version), processor=self.name,
-                                  version=self.version, inputs=[ev.id], run_id=ev.run_id, parent=ev.id,
+                                  version=self.version, inputs=inputs, run_id=ev.run_id, parent=ev.id,
                                   ts=ev.ts, discriminator=f"{key}/{_disc(scope, s)}"))
         return out
+
+
+def _folded(state: ScorerState, run_id: str, event_id: str) -> str:
+    """Fold one input id into its run's digest; the digest of everything folded so far.
+    (A state pickled before the digests existed starts its digests here.)"""
+    digests = vars(state).setdefault("inputs", {})
+    digest = digests.get(run_id)
+    if digest is None:
+        digest = digests[run_id] = InputDigest()
+    digest.add(event_id)
+    return digest.hexdigest()

@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from events.envelope import Envelope
+from events.ids import content_digest
 from events.log.base import Record
 from events.payloads import UNKNOWN_POLICY, RolloutGroup, RolloutSample, SampledSpan
 from events.registry import derive
 
 from ..reward_fns import RewardFn, reward_fn
-
 from ..samples import Excluded, Turn, forks_of
 
 __all__ = ["Rollouts", "RolloutState", "EpisodeTurns", "PendingGroup"]
@@ -181,7 +181,9 @@ class Rollouts:
                                excluded=sum(pending.excluded.values()), excluded_reasons=dict(pending.excluded))
         pending.index += 1
         pending.excluded = {}
-        return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
+        # content-addressed: the members and what was made of them, whatever their order (events.ids)
+        return [derive(payload, processor=self.name, version=self.version,
+                       inputs=[*sorted(e for e, _ in members), _content(payload)],
                        run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
 
     def _add_untrainable(self, pending: _Pending, ep_id: str, key: tuple[str, str],
@@ -197,8 +199,16 @@ class Rollouts:
         payload = RolloutGroup(group_id=group_id, run_id=run_id, prompt_id=instance_id,
                                samples=[s for _, ss in members for s in ss], trainable=False,
                                untrainable_reason=_never_reason(members))
-        return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
+        return [derive(payload, processor=self.name, version=self.version,
+                       inputs=[*sorted(e for e, _ in members), _content(payload)],
                        run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
+
+
+def _content(group: RolloutGroup) -> str:
+    """Digest of a group's content, its samples taken in a canonical order (the order in
+    which members became ready is arrival order, not content)."""
+    samples = sorted(group.samples, key=lambda s: (s.episode_id, s.fork))
+    return content_digest(group.model_copy(update={"samples": samples}))
 
 
 def _never_reason(members: list) -> str:

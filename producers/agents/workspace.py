@@ -28,11 +28,14 @@ def repo_source_of(instance: Any) -> Path | str:
 
 
 def repo_path_of(instance: Any) -> Path:
-    """The local git repository of an instance that has one (bundled and local tasks)."""
+    """The local git repository of an instance that has one (bundled and local tasks, and
+    rows whose mirrors are a local directory)."""
+    from producers.sandbox.checkout import is_url
+
     source = repo_source_of(instance)
-    if not isinstance(source, Path):
+    if is_url(source):
         raise SourceMissing(f"instance {instance.instance_id!r} comes from {source}, not a local path")
-    return source
+    return Path(source)
 
 
 def open_sandbox(factory: SandboxFactory, instance: Any) -> Sandbox:

@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from events.payloads.policy import UNKNOWN_POLICY
@@ -29,7 +30,8 @@ from events.payloads.policy import UNKNOWN_POLICY
 from .base import Chunk, GenerateRequest, Generation, TopLogprobs, token_text_of_bytes
 from .tokenizer import BOS, IM_END, ByteTokenizer
 
-__all__ = ["DemoScript", "DemoUpstream", "SUBMIT", "UNRECOGNISED_REPLY", "scripted_logprob"]
+__all__ = ["DemoScript", "DemoUpstream", "SUBMIT", "UNRECOGNISED_REPLY", "load_scripts",
+           "scripted_logprob"]
 
 SUBMIT = "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
 UNRECOGNISED_REPLY = "This is the scripted demo policy; it has no script for this prompt."
@@ -50,6 +52,18 @@ class DemoScript:
     def picks_solve(self, seed: int) -> bool:
         digest = hashlib.sha256(f"{self.instance_id}:{seed}".encode()).digest()
         return int.from_bytes(digest[:8], "big") / 2**64 < self.solve_rate
+
+
+def load_scripts(path: str) -> dict[str, DemoScript]:
+    """Scripts from a JSON file: a list, or an object keyed by instance id, of DemoScript
+    fields (`ledger tasks synth` writes one as `demo_scripts.json`)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        rows = list(data.values()) if isinstance(data, dict) else list(data)
+        scripts = [DemoScript(**row) for row in rows]
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"demo scripts {path!r}: {exc}") from None
+    return {s.instance_id: s for s in scripts}
 
 
 def scripted_logprob(token: int, position: int) -> float:

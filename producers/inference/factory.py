@@ -5,7 +5,7 @@
 | `openai:URL[#tokenizer=SPEC]` | any OpenAI-compatible server (vLLM: token ids + logprobs captured; with a tokenizer, token in, token out) |
 | `callable:module:attr` | an in-process async generate function or Upstream object |
 | `hf:smollm2-135m`, `hf:PATH`, `hf:tiny` | an in-process Hugging Face model (`producers/inference/hf.py`); token in, token out |
-| `demo` | the scripted stand-in policy for the bundled demo tasks |
+| `demo[:SCRIPTS.json]` | the scripted stand-in policy: the bundled demo tasks' scripts, or those in the file |
 | `replay:LOG_URL[#episode=ID]` | the recorded responses of an episode, turn by turn |
 """
 from __future__ import annotations
@@ -34,9 +34,9 @@ def make_upstream(spec: str, **opts: Any) -> Upstream:
     if kind == "hf":
         return _hf(_need(rest, spec), **opts)
     if kind == "demo":
-        from .demo import DemoUpstream
+        from .demo import DemoUpstream, load_scripts
 
-        return DemoUpstream(**opts)
+        return DemoUpstream(scripts=load_scripts(rest) if rest else None, **opts)
     if kind == "replay":
         from .replay import ReplayUpstream
 

@@ -43,7 +43,7 @@ def load_recording(log_url: str) -> dict[str, _Recording]:
     """Every episode's recorded turns, read from the log's `proxy` topic."""
     from events.log import open_log
 
-    log = open_log(log_url)
+    log = open_log(log_url, read_only=True)
     try:
         records = sorted((r for r in log.read("proxy")), key=lambda r: (r.partition, r.offset))
     finally:

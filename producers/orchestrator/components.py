@@ -16,7 +16,7 @@ from rich.console import Console
 
 from events.log import EventLog, open_log
 
-from .config import RunConfig
+from .config import RunConfig, memory_bytes
 
 __all__ = ["load_instances", "make_sandbox_factory", "run_episode", "evaluate_and_record", "Sidecars",
            "processor_args", "run_rl"]
@@ -28,12 +28,6 @@ def load_instances(cfg: RunConfig):
     d = cfg.dataset
     return load_dataset(d.source, split=d.split, revision=d.revision, instance_filter=d.instance_filter,
                         limit=d.limit, cache_dir=d.cache_dir, repos=d.repos)
-
-
-def _memory_bytes(text: str) -> int:
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text = text.strip().lower()
-    return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
 
 
 def make_sandbox_factory(cfg: RunConfig, evaluation: bool = False):
@@ -51,7 +45,7 @@ def make_sandbox_factory(cfg: RunConfig, evaluation: bool = False):
     from producers.sandbox.local import LocalSandboxFactory
     from producers.sandbox.with_environment import EnvironmentSandboxes
 
-    local = LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=_memory_bytes(s.memory)))
+    local = LocalSandboxFactory(output_cap=s.output_cap, rlimits=Rlimits(memory_bytes=memory_bytes(s.memory)))
     resolver = EnvironmentResolver(cfg.dataset.environments, cfg.dataset.cache_dir)
     return EnvironmentSandboxes(local, resolver.environment_for)
 
@@ -151,11 +145,12 @@ class Sidecars:
         import time
 
         log = open_log(self.cfg.log)
+        inducing = log.consumer("inducer", ["workflows"]) if self.cfg.awm.enabled else None
         projector, projected = None, 0.0
         try:
             while not self._stop.is_set():
                 self._runtime(log).run(follow=False)
-                self._induce(log)
+                self._induce(log, inducing)
                 if time.monotonic() - projected >= self.PROJECT_EVERY_S:
                     projector = projector or self._projector(log)
                     projector.run()
@@ -164,6 +159,8 @@ class Sidecars:
         except BaseException as exc:  # reported by drain(), never lost
             self._error = exc
         finally:
+            if inducing is not None:
+                inducing.close()
             if projector is not None:
                 projector.close()
             log.close()
@@ -176,7 +173,9 @@ class Sidecars:
         return Projector(log, lake, on_round=lambda touched: refresh(lake, touched,
                                                                      max_workflows=self.cfg.awm.max_workflows))
 
-    def _induce(self, log: EventLog) -> None:
+    def _induce(self, log: EventLog, consumer=None) -> None:
+        """Induce for every pending request. One group member is kept across calls
+        (`consumer`): on Kafka each new member waits for its group to be joined."""
         from producers.inducer import Inducer, heuristic_induction, model_induction
 
         if not self.cfg.awm.enabled:
@@ -184,20 +183,36 @@ class Sidecars:
         induce = heuristic_induction
         if self.cfg.awm.inducer == "model":
             induce = model_induction(self.proxy.base_url("inducer"), self.cfg.model.name, self.proxy.token)
-        Inducer(log, induce).run(follow=False, idle_s=0.05)
+        inducer = Inducer(log, induce)
+        if consumer is None:
+            inducer.run(follow=False, idle_s=0.05)
+        else:
+            inducer.drain(consumer, follow=False, idle_s=0.05)
 
     def drain(self) -> None:
-        """Stop following, then catch every processor, the inducer and the lake up with the log."""
-        from projections.projector import project
+        """Stop following, then catch every processor and the inducer up with the log."""
+        from events.log import LogError
 
         self._stop.set()
         if self._thread:
             self._thread.join()
+        if isinstance(self._error, LogError):
+            raise self._error  # a damaged or full log: its own one-line message
         if self._error:
             raise RuntimeError(f"processors failed: {self._error}") from self._error
-        for _ in range(2):  # the inducer's outputs feed the processors once more
-            self._runtime(self.log).run(follow=False)
-            self._induce(self.log)
+        inducing = self.log.consumer("inducer", ["workflows"]) if self.cfg.awm.enabled else None
+        try:
+            for _ in range(2):  # the inducer's outputs feed the processors once more
+                self._runtime(self.log).run(follow=False)
+                self._induce(self.log, inducing)
+        finally:
+            if inducing is not None:
+                inducing.close()
+
+    def project(self) -> None:
+        """Catch the lake up with the log (after the run's last event, run.finished)."""
+        from projections.projector import project
+
         project(self.cfg.log, self.cfg.lake)
 
     def memory_for(self, repo: str) -> str:

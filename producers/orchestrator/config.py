@@ -1,8 +1,9 @@
 """RunConfig: the one file that describes a run (seed 002, R1-1).
 
-Loaded from YAML and validated by pydantic. Every error names the field and the
-line of the file it came from; an invalid config exits with code 2 before
-anything is written to the log.
+Loaded from YAML and validated by pydantic, then checked against the machine
+(config_checks.py: paths, modules, URLs, Kafka reachability). Every error is one
+line naming the file, the line and the field; a key given twice names both
+lines. An invalid config exits with code 2 before anything is created.
 """
 from __future__ import annotations
 
@@ -16,9 +17,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from events.ids import NAME_CHARS, is_name
 
-__all__ = ["RunConfig", "ConfigError", "load_config", "expand_param_search"]
+__all__ = ["RunConfig", "ConfigError", "load_config", "expand_param_search", "memory_bytes"]
 
 _KAFKA = re.compile(r"^kafka://[A-Za-z0-9_.-]+:\d{1,5}(,[A-Za-z0-9_.-]+:\d{1,5})*(\?.*)?$")
+_MEMORY = re.compile(r"^(?:(\d+(?:\.\d+)?)([kmg])|(\d+))$")
+_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def memory_bytes(text: str) -> int:
+    """`2g`, `512m`, `1024k` or a number of bytes -> bytes (> 0); ValueError naming the value."""
+    match = _MEMORY.match(text.strip().lower())
+    size = 0 if match is None else (float(match.group(1)) * _UNITS[match.group(2)] if match.group(1)
+                                    else int(match.group(3)))
+    if size < 1:
+        raise ValueError(f"{text!r} is not a memory size: use bytes or a number with k, m or g, e.g. 2g or 512m")
+    return int(size)
 
 
 class ConfigError(ValueError):
@@ -121,9 +134,9 @@ class AgentSection(_Section):
     """Model calls per episode (the recipe's max_steps)."""
     max_turns: int = Field(30, ge=1)
     """Agent turns per episode (the recipe's max_turns)."""
-    execution_timeout: float = Field(30.0, gt=0)
+    execution_timeout: float = Field(30.0, gt=0, allow_inf_nan=False)
     """Seconds one command may run."""
-    swe_agent_timeout: float = Field(600.0, gt=0)
+    swe_agent_timeout: float = Field(600.0, gt=0, allow_inf_nan=False)
     """Seconds a whole episode may run."""
     memory_scope: str | None = None
     """Inject workflow memory of this scope (default: the instance's repo) when memory exists."""
@@ -141,15 +154,21 @@ class SandboxSection(_Section):
     task_repo: str | None = None
     """A harness task repo (`tasks/<instance_id>/Dockerfile`) to build images from."""
     memory: str = "2g"
-    """Memory limit (docker; the local sandbox maps it to RLIMIT_AS)."""
-    startup_timeout: float = Field(120.0, gt=0)
+    """Memory limit: bytes, or a number with k, m or g (docker; the local sandbox maps it to RLIMIT_AS)."""
+    startup_timeout: float = Field(120.0, gt=0, allow_inf_nan=False)
     """Seconds to wait for a docker container to start."""
     output_cap: int = Field(1_000_000, ge=1024)
     """Bytes of command output kept per command (the rest is counted, not kept)."""
 
+    @field_validator("memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        memory_bytes(v)
+        return v
+
 
 class SamplingSection(_Section):
-    temperature: float = Field(0.7, ge=0)
+    temperature: float = Field(0.7, ge=0, allow_inf_nan=False)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(1024, ge=1)
     n: int = Field(1, ge=1)
@@ -281,26 +300,74 @@ def _where(lines: dict[tuple, int], loc: tuple) -> int | None:
     return lines.get(path)
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a RunConfig; ConfigError names file, line and field."""
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None, *,
+                check_machine: bool = True) -> RunConfig:
+    """Read and validate a RunConfig; ConfigError names file, line and field.
+
+    `check_machine`: also check what the config names on this machine (config_checks.py)."""
     path = Path(path)
     try:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config: {exc.strerror}") from None
-    try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    node, data = _parse_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     for dotted, value in (overrides or {}).items():
         _set(data, dotted.split("."), value)
+    lines = _line_index(node) if node else {}
     try:
-        return RunConfig.model_validate(data)
+        config = RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(path, exc, _line_index(node) if node else {})) from None
+        raise ConfigError(_describe(path, exc, lines)) from None
+    if check_machine:
+        from .config_checks import runtime_problems
+
+        problems = runtime_problems(config)
+        if problems:
+            raise ConfigError(_describe_problems(path, problems, lines))
+    return config
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, Any]:
+    """The document's node tree and its data; one-line errors for bad YAML and repeated keys."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _no_repeated_keys(path, node)
+        return node, yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        what = " ".join(str(x) for x in (exc.context, exc.problem) if x) or "syntax error"
+        raise ConfigError(f"{where}: not valid YAML: {' '.join(what.split())}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
+
+
+def _no_repeated_keys(path: Path, node: yaml.Node, where: tuple = ()) -> None:
+    if isinstance(node, yaml.MappingNode):
+        first: dict[Any, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else repr(key)
+            line = key.start_mark.line + 1
+            if name in first:
+                field = ".".join(str(x) for x in (*where, name))
+                raise ConfigError(f"{path}:{line}: {field}: key given twice (lines {first[name]} and {line})")
+            first[name] = line
+            _no_repeated_keys(path, value, (*where, name))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _no_repeated_keys(path, item, (*where, i))
+
+
+def _describe_problems(path: Path, problems: list[tuple[tuple, str]], lines: dict[tuple, int]) -> str:
+    field, message = problems[0]
+    line = _where(lines, field)
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{f'{path}:{line}' if line else path}: {'.'.join(field)}: {message}{more}"
 
 
 def _set(data: dict, keys: list[str], value: Any) -> None:

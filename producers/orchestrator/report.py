@@ -52,5 +52,9 @@ def print_summary(console: Console, summary, config) -> None:
                   f"failed {summary.failed} · given up {summary.given_up} · "
                   f"infrastructure errors {summary.infra.count}"
                   + (f" · not run {summary.not_run}" if summary.not_run else ""))
+    if summary.given_up_pairs:
+        shown = ", ".join(summary.given_up_pairs[:20])
+        more = f" and {len(summary.given_up_pairs) - 20} more" if len(summary.given_up_pairs) > 20 else ""
+        console.print(f"given up (attempts ran out; scored as empty patches): {shown}{more}")
     console.print(f"log: {config.log}\nlake: {config.lake}  (score index: ledger scores --lake {config.lake})\n"
                   f"dashboard: ledger serve --lake {config.lake}")

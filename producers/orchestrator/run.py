@@ -2,10 +2,14 @@
 
     run.started ─▶ episodes in a worker pool (each via the proxy, in its sandbox)
                 ─▶ eval.result per (instance, sample) ─▶ processors alongside
-                ─▶ lake + score index ─▶ run.finished ─▶ score table
+                ─▶ run.finished ─▶ lake + score index ─▶ score table
 
 Resuming is the same code path: the plan is recomputed from the log, so what is
-done is skipped and what was interrupted follows the resume policy.
+done is skipped. Attempts a dead orchestrator left open are closed as
+`interrupted` (they do not count against max_attempts) and their sandboxes
+removed; see plan.py for how attempts count. `run.finished` is the last event a
+run appends, before the final projection, so the lake shows the run finished; a
+resume that changes nothing does not finish the run again.
 """
 from __future__ import annotations
 
@@ -13,18 +17,20 @@ import multiprocessing
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from rich.console import Console
 
 import events
-from events.log import EventLog, open_log
+from events.log import EventLog, LogDamaged, LogFull, open_log
 from events.payloads import EpisodeFinished, RunFinished, RunStarted
 
 from .config import RunConfig, expand_param_search
 from .infra import InfraTally, tally_infra
-from .plan import ResumeError, RunState, Work, plan_specs, plan_work, read_state
+from .plan import (INTERRUPTED, ORCHESTRATOR, Finish, ResumeError, RunState, TaskSpec, Work, episode_id_for,
+                   interrupted_finish, open_attempts, plan_specs, plan_work, read_state)
 from .progress import RunProgress
 from .worker import WorkerJob, init_worker, run_job
 
@@ -55,6 +61,8 @@ class RunSummary:
     resolved: int = 0
     failed: int = 0
     given_up: int = 0
+    given_up_pairs: list[str] = field(default_factory=list)
+    """`instance_id#sample_idx` of every pair of the run given up, in this session or before."""
     scores: list[dict[str, Any]] = field(default_factory=list)
     infra: InfraTally = field(default_factory=InfraTally)
     """Pairs of the run (this invocation and earlier ones) whose results are all `infra`."""
@@ -118,18 +126,23 @@ class Orchestrator:
         unjudgeable = self._validate()
         state = self.start_or_resume()
         specs = plan_specs(self.run_id, [i.instance_id for i in self.dataset.instances], self.config.sampling.n)
-        if self.config.batch.mode == "distributed":
+        if self.config.batch.mode == "distributed":  # workers close their own dead attempts
             return self._coordinate(state, specs, unjudgeable, t0)
+        self._close_interrupted(specs, state)
         todo, done = plan_work(specs, state, self.config.resume_policy)
         summary = RunSummary(self.run_id, planned=len(specs), skipped=done)
+        summary.given_up_pairs = [f"{s.instance_id}#{s.sample_idx}" for s in specs
+                                  if s.pair in state.pairs and state.pairs[s.pair].given_up]
         todo = self._settle_given_up(todo, summary)
         todo = self._record_unjudgeable(todo, unjudgeable)
         with Sidecars(self.config, self.log, self.console) as sidecars:
             self._run_pool(todo, sidecars, summary)
             sidecars.drain()
+            summary.infra = tally_infra(self.log, self.run_id)
+            if todo or unjudgeable or not state.run_finished:  # a resume with nothing to do finishes nothing
+                self._finish(summary, time.monotonic() - t0)
+            sidecars.project()
             summary.scores = sidecars.scores(self.run_id)
-        summary.infra = tally_infra(self.log, self.run_id)
-        self._finish(summary, time.monotonic() - t0)
         return summary
 
     def _validate(self) -> dict[str, str]:
@@ -176,6 +189,40 @@ class Orchestrator:
             record_eval(self.log, result, run_id=self.run_id, parent=None, producer="orchestrator")
         return keep
 
+    def _close_interrupted(self, specs: list[TaskSpec], state: RunState) -> None:
+        """Resume: close the attempts a dead orchestrator left open (`interrupted`, not counted
+        against max_attempts) and remove the sandboxes its workers left behind."""
+        if not state.run_started:
+            return
+        closing = open_attempts(specs, state, self.config.resume_policy)  # policy `fail` raises here
+        self._remove_dead_sandboxes(specs, state)
+        out = []
+        for spec, attempt, ep in closing:
+            fin = interrupted_finish(
+                self.run_id, ep, spec.instance_id, spec.sample_idx, attempt,
+                error="the orchestrator stopped while this attempt ran; closed when the run resumed")
+            out.append(fin)
+            state.pair(spec.pair).finished[ep] = Finish(fin.id, "", INTERRUPTED, closed=True)
+        if out:
+            self.log.append("episodes", out)
+            self.console.print(f"closed {len(out)} attempt(s) interrupted when the run stopped")
+
+    def _remove_dead_sandboxes(self, specs: list[TaskSpec], state: RunState) -> None:
+        """Sandbox directories are named for their episode and their maker's pid
+        (producers/sandbox/leftovers.py): those of this run's episodes whose maker is gone."""
+        import tempfile
+        from pathlib import Path
+
+        from producers.sandbox.leftovers import remove_dead_sandboxes
+
+        if self.config.sandbox.kind != "local":
+            return
+        labels = {episode_id_for(s, a) for s in specs
+                  for a in range(1, (state.pairs[s.pair].attempts if s.pair in state.pairs else 0) + 2)}
+        removed = remove_dead_sandboxes(Path(tempfile.gettempdir()), labels)
+        if removed:
+            self.console.print(f"removed {len(removed)} sandbox(es) left by the stopped run")
+
     def _coordinate(self, state: RunState, specs: list, unjudgeable: dict[str, str], t0: float) -> RunSummary:
         """`batch.mode: distributed`: workers run the episodes (producers/orchestrator/coordinator.py)."""
         from .components import Sidecars
@@ -185,29 +232,25 @@ class Orchestrator:
         with Sidecars(self.config, self.log, self.console) as sidecars:
             Coordinator(self).run(state, specs, summary, unjudgeable)
             sidecars.drain()
+            summary.infra = tally_infra(self.log, self.run_id)
+            if summary.ran or summary.evaluated or unjudgeable or not state.run_finished:
+                self._finish(summary, time.monotonic() - t0)  # before the lake's final projection
+            sidecars.project()
             summary.scores = sidecars.scores(self.run_id)
-        summary.infra = tally_infra(self.log, self.run_id)
-        self._finish(summary, time.monotonic() - t0)
         return summary
 
-
     def _settle_given_up(self, todo: list[Work], summary: RunSummary) -> list[Work]:
-        """Pairs whose attempts ran out finish as errors with an empty patch, then get evaluated."""
+        """Pairs whose attempts ran out: evaluated from their last failed attempt (an empty
+        patch); with resume_policy `skip`, pairs whose last attempt was interrupted are not."""
         out = []
         for w in todo:
             if w.kind != "given_up":
                 out.append(w)
                 continue
-            summary.given_up += 1
-            if self.config.resume_policy.on_unfinished == "skip":
-                continue
-            fin = events.new(EpisodeFinished(
-                episode_id=w.episode_id, instance_id=w.spec.instance_id, sample_idx=w.spec.sample_idx,
-                attempt=w.attempt, reason="error", incomplete=True,
-                error=f"gave up after {w.attempt} attempts that never finished"),
-                producer="orchestrator", run_id=self.run_id)
-            self.log.append("episodes", [fin])
-            out.append(Work("evaluate", w.spec, w.attempt, w.episode_id, fin.id, ""))
+            summary.given_up_pairs.append(f"{w.spec.instance_id}#{w.spec.sample_idx}")
+            if w.finished_event_id is not None:
+                out.append(Work("evaluate", w.spec, w.attempt, w.episode_id, w.finished_event_id, ""))
+        summary.given_up = len(summary.given_up_pairs)
         return out
 
     def _run_pool(self, todo: list[Work], sidecars, summary: RunSummary) -> None:
@@ -246,7 +289,11 @@ class Orchestrator:
     def _observe(self, fut: Future, w: Work, progress: RunProgress, summary: RunSummary) -> None:
         try:
             res = fut.result()
-        except Exception as exc:  # a worker crash is a failed pair this time, retried on resume
+        except (LogFull, LogDamaged):
+            raise  # nothing more can be recorded: the run stops with the log's one-line message
+        except Exception as exc:  # a failed pair this time, retried on resume
+            if w.kind == "episode" and not isinstance(exc, BrokenProcessPool):
+                self._close_failed(w, exc)
             summary.failed += 1
             progress.failed()
             self.console.print(f"[red]{w.spec.instance_id} sample {w.spec.sample_idx} failed:[/] "
@@ -268,14 +315,32 @@ class Orchestrator:
         limit = self.config.batch.max_consecutive_infra_errors
         return limit > 0 and summary.consecutive_infra >= limit
 
+    def _close_failed(self, w: Work, exc: Exception) -> None:
+        """An attempt whose worker failed while this orchestrator watched: it failed on its
+        own and counts against max_attempts (unless its agent finished it before failing)."""
+        from events.log.partitioner import partition_for
+
+        part = partition_for(w.episode_id, self.log.partitions("episodes"))
+        if any(r.event.type == "episode.finished" and r.event.payload.episode_id == w.episode_id
+               for r in self.log.read("episodes", partition=part)):
+            return
+        fin = events.new(EpisodeFinished(
+            episode_id=w.episode_id, instance_id=w.spec.instance_id, sample_idx=w.spec.sample_idx,
+            attempt=w.attempt, reason="error", incomplete=True,
+            error=f"the attempt failed: {type(exc).__name__}: {exc}"[:2000]),
+            producer=ORCHESTRATOR, run_id=self.run_id, id=events.derived_id(ORCHESTRATOR, 1, [w.episode_id, "failed"]))
+        self.log.append("episodes", [fin])
+
     # -- reconcile ----------------------------------------------------------------------
     def _finish(self, summary: RunSummary, duration: float) -> None:
+        """run.finished: the run's last event, appended before the final projection."""
         status = "finished" if not (summary.failed or summary.stopped_after) else "failed"
         fin = events.new(RunFinished(status=status, episodes=summary.ran, evaluated=summary.evaluated,
                                      failed=summary.failed, duration_s=round(duration, 3),
                                      message=summary.infra_summary(), infra_errors=summary.infra.count,
-                                     infra_causes=dict(summary.infra.causes()), not_run=summary.not_run),
-                         producer="orchestrator", run_id=self.run_id)
+                                     infra_causes=dict(summary.infra.causes()), not_run=summary.not_run,
+                                     given_up=summary.given_up, given_up_pairs=summary.given_up_pairs),
+                         producer=ORCHESTRATOR, run_id=self.run_id)
         self.log.append("runs", [fin])
 
     def close(self) -> None:

@@ -77,6 +77,14 @@ def _proxy_saw_no_answer(job: WorkerJob, outcome: Any) -> str:
     return UPSTREAM if status.get("errors", 0) > 0 and status.get("recorded", 0) == 0 else ""
 
 
+def _label(factories, episode_id: str) -> None:
+    """Name this job's sandbox directories for its episode (producers/sandbox/leftovers.py)."""
+    for factory in factories:
+        inner = getattr(factory, "factory", factory)  # under an EnvironmentSandboxes wrapper
+        if hasattr(inner, "label"):
+            inner.label = episode_id
+
+
 def prepare(config: dict[str, Any]) -> None:
     """Load what the jobs of this config need (log, instances, sandboxes) before the first one comes."""
     _setup(config)
@@ -87,6 +95,7 @@ def run_job(job: WorkerJob) -> dict[str, Any]:
     from .components import evaluate_and_record, run_episode
 
     cfg, log, instances, sandboxes, eval_sandboxes = _setup(job.config)
+    _label((sandboxes, eval_sandboxes), job.episode_id)
     instance = instances[job.instance_id]
     patch, finished_id, infra = job.patch, job.finished_event_id, None
     if job.kind == "episode":

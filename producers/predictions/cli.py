@@ -69,7 +69,7 @@ def run_export(args: argparse.Namespace) -> int:
     from .export import export_predictions
     from .format import write_predictions
 
-    log = open_log(_log_url(args.log))
+    log = open_log(_log_url(args.log), read_only=True)
     try:
         rows = export_predictions(log, args.run_id, sample_idx=None if args.all_samples else args.sample,
                                   model_name=args.model_name)
@@ -94,7 +94,7 @@ def _export_reports(args: argparse.Namespace, rows: list[dict]) -> None:
 
     from .report import latest_results, run_report, write_instance_reports
 
-    log = open_log(_log_url(args.log))
+    log = open_log(_log_url(args.log), read_only=True)
     try:
         results = latest_results(log, args.run_id, 0 if args.all_samples else args.sample)
         dataset = next((r.event.payload.manifest.instance_ids for r in log.read("runs")

@@ -78,7 +78,12 @@ def probe_network_isolation() -> Namespace:
                                 "commands have network access")
 
 
-_SETUP = """cmd=$1 rw=$2 wd=$3 shm=$4; shift 4
+_LOOPBACK = "ip link set lo up 2>/dev/null || true"
+"""A fresh network namespace has its loopback down: up, localhost servers in tests work
+(nothing outside the namespace is reachable either way)."""
+
+_SETUP = """cmd=$1 rw=$2 wd=$3 shm=$4 net=$5; shift 5
+if [ "$net" = 1 ]; then """ + _LOOPBACK + """; fi
 mount --bind "$rw" "$rw" || exit 125
 for m in "$@"; do mount -o remount,bind,ro "$m" || exit 125; done
 if [ "$shm" = 1 ]; then mount -t tmpfs -o size=256m,mode=1777 tmpfs /dev/shm || exit 125; fi
@@ -104,9 +109,11 @@ def _mount_args(writable: Path) -> tuple[str, ...]:
     return ("1" if os.path.ismount("/dev/shm") else "0", *dict.fromkeys(shared))
 
 
-def _fs_argv(prefix: tuple[str, ...], command: str, writable: Path, cwd: Path) -> list[str]:
+def _fs_argv(prefix: tuple[str, ...], command: str, writable: Path, cwd: Path,
+             net: bool = False) -> list[str]:
+    shm, *mounts = _mount_args(writable)
     return [*prefix, "sh", "-c", _SETUP, "ledger-sandbox", command, str(writable), str(cwd),
-            *_mount_args(writable)]
+            shm, "1" if net else "0", *mounts]
 
 
 @functools.cache
@@ -151,7 +158,8 @@ def wrap_command(command: str, rlimits: Rlimits, network: Namespace | None,
         prefix = list(filesystem.prefix)
         if net:
             prefix += [f for f in network.prefix[1:] if f not in prefix]
-        return argv + _fs_argv(tuple(prefix), command, writable, cwd or writable)
+        return argv + _fs_argv(tuple(prefix), command, writable, cwd or writable, net)
     if net:
-        argv += list(network.prefix)
+        return argv + [*network.prefix, "sh", "-c", _LOOPBACK + '; exec bash -c "$1"',
+                       "ledger-sandbox", command]
     return argv + ["bash", "-c", command]

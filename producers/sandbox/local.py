@@ -3,7 +3,7 @@
 Layout of one sandbox (everything a command writes lands here, and `close`
 removes all of it)::
 
-    <root>/ledger-sbx-XXXX/
+    <root>/ledger-sbx-[LABEL.pPID-]XXXX/      (LABEL: the owner's episode id; PID: its process)
         repo/   a shallow fetch of the base commit alone, checked out detached = workdir
                 (from a local repository, a bare mirror or a URL: `checkout.py`)
                 (later commits of the source, which may hold the fix, are not there;
@@ -25,9 +25,7 @@ and pytest plugins auto-load (they are the repository's own).
 """
 from __future__ import annotations
 
-import os
 import shutil
-import stat
 import tempfile
 import uuid
 from pathlib import Path
@@ -39,6 +37,8 @@ from .base import CommandResult, SandboxError
 from .checkout import checkout_commit, is_url
 from .environment import clean_env, write_bin_dir
 from .isolation import Namespace, Rlimits, probe_filesystem_isolation, probe_network_isolation, wrap_command
+from .leftovers import force_remove as _force_remove
+from .leftovers import sandbox_prefix
 from .patch import PATCH_FILE_NAME, extract_patch
 from .process import MARKER_VAR, kill_marked, run_capped
 
@@ -66,6 +66,9 @@ class LocalSandboxFactory:
     def __init__(self, root: Path | str | None = None, output_cap: int = DEFAULT_OUTPUT_CAP,
                  rlimits: Rlimits = Rlimits(), network: bool = False, write_outside: bool = False) -> None:
         self.root = Path(root) if root is not None else Path(tempfile.gettempdir())
+        self.label = ""
+        """Ties the sandboxes made next to their owner (an episode id) by their directory
+        name, so the ones left by a killed owner can be found and removed (leftovers.py)."""
         self.output_cap = output_cap
         self.rlimits = rlimits
         self.network = network
@@ -104,7 +107,7 @@ class LocalSandbox:
         self._marker = uuid.uuid4().hex
         self._closed = False
         factory.root.mkdir(parents=True, exist_ok=True)
-        self.root = Path(tempfile.mkdtemp(prefix="ledger-sbx-", dir=factory.root))
+        self.root = Path(tempfile.mkdtemp(prefix=sandbox_prefix(factory.label), dir=factory.root))
         self.workdir = self.root / "repo"
         self.patch_file = self.root / "home" / PATCH_FILE_NAME
         self.env = clean_env(self.root, self._marker, MARKER_VAR, self.patch_file)
@@ -186,17 +189,3 @@ def _with_environment(env: dict[str, str], environment: "Environment",
     out.update(environment.command_env(workdir))
     out["PATH"] = ":".join([head, *map(str, environment.path_dirs), rest])
     return out
-
-
-def _force_remove(func, path, _exc_info) -> None:
-    """rmtree error handler: a command may have left read-only files or dirs."""
-    try:
-        parent = os.path.dirname(path)
-        os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, stat.S_IRWXU)
-            shutil.rmtree(path, onerror=_force_remove)
-        else:
-            os.unlink(path)
-    except FileNotFoundError:
-        pass

@@ -132,7 +132,16 @@ def kill_marked(marker: str, pgid: int | None = None, settle_s: float = 5.0) -> 
     none is left running (zombies awaiting their reaper count as gone), or after
     `settle_s`. SIGKILL is delivered asynchronously, hence the re-check. Returns the
     number of kill signals sent."""
-    needle = f"{MARKER_VAR}={marker}".encode() if marker else None
+    return _kill_until_gone(f"{MARKER_VAR}={marker}".encode() if marker else None, pgid, settle_s)
+
+
+def kill_with_env(entry: str, settle_s: float = 5.0) -> int:
+    """SIGKILL every live process whose environment holds `entry` (`NAME=value`), as
+    `kill_marked` does; for processes of a sandbox whose owner is gone."""
+    return _kill_until_gone(entry.encode(), None, settle_s)
+
+
+def _kill_until_gone(needle: bytes | None, pgid: int | None, settle_s: float) -> int:
     sent = 0
     deadline = time.monotonic() + settle_s
     while True:

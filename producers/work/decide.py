@@ -18,20 +18,16 @@ is closed as `interrupted` and not counted against `max_attempts`.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Literal
 
-import events
 from events.envelope import Envelope
-from events.payloads import EpisodeFinished
 
 from .index import Item, PairWork
 
 __all__ = ["Decision", "decide", "interrupted_finish", "episode_id_of"]
 
 Action = Literal["skip", "already_done", "evaluate", "run", "fail"]
-_INTERRUPTED_NS = uuid.UUID("5b0e9c62-8f1d-4a6e-a4b1-0c2f7d6e9a31")
 
 
 @dataclass(frozen=True)
@@ -76,9 +72,10 @@ def decide(run_id: str, item: Item, pair: PairWork, max_interrupted: int) -> Dec
 
 def interrupted_finish(run_id: str, instance_id: str, sample_idx: int, attempt: int, episode_id: str,
                        *, producer: str, why: str) -> Envelope:
-    """The `episode.finished` (reason `interrupted`) closing a dead attempt. Its id is a function of
-    the episode id, so closing the same attempt twice is one event (SQLite) or a visible repeat (Kafka)."""
-    payload = EpisodeFinished(episode_id=episode_id, instance_id=instance_id, sample_idx=sample_idx,
-                              attempt=attempt, reason="interrupted", incomplete=True, error=why)
-    return events.new(payload, producer=producer, run_id=run_id,
-                      id=str(uuid.uuid5(_INTERRUPTED_NS, f"{run_id}/{episode_id}")))
+    """The `episode.finished` (reason `interrupted`) closing a dead attempt: the orchestrator's own
+    (`producers.orchestrator.plan.interrupted_finish`), whose id is a function of the episode id, so
+    the same attempt closed by a worker and by a local resume is one event (SQLite) or a visible
+    repeat (Kafka)."""
+    from producers.orchestrator.plan import interrupted_finish as closing
+
+    return closing(run_id, episode_id, instance_id, sample_idx, attempt, producer=producer, error=why)

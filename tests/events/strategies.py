@@ -1,7 +1,8 @@
 """Hypothesis strategies built from the payload models' own annotations.
 
-New payload fields are picked up automatically; an annotation this module
-cannot generate raises TypeError naming the field's type.
+New payload fields are picked up automatically (their ranges too: ge/gt/le/lt
+and allow_inf_nan on int and float fields); an annotation this module cannot
+generate raises TypeError naming the field's type.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def for_model(model: type[BaseModel]) -> st.SearchStrategy:
     required = {}
     optional = {}
     for name, field in model.model_fields.items():
-        strategy = for_type(field.annotation)
+        strategy = _bounded(field.annotation, field.metadata)
+        strategy = for_type(field.annotation) if strategy is None else strategy
         (required if field.is_required() else optional)[name] = strategy
     return st.fixed_dictionaries(required, optional=optional).map(lambda kw: model(**kw))
 
@@ -47,6 +49,27 @@ def _policy_versions() -> st.SearchStrategy:
 
     known = st.builds(PolicyVersion.of, st.text(max_size=20), st.integers(0, 2**63 - 1))
     return st.just(UNKNOWN_POLICY) | known
+
+
+def _bounded(tp, metadata: list) -> st.SearchStrategy | None:
+    """An int or float strategy within the field's range (or None, for an optional one), or
+    None when it has no range."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        inner = _bounded(next(a for a in args if a is not type(None)), metadata)
+        return None if inner is None else st.none() | inner
+    bounds = {type(m).__name__: v for m in metadata for v in [getattr(m, n, None) for n in ("ge", "gt", "le", "lt")]
+              if v is not None}
+    if tp not in (int, float) or not bounds:
+        return None
+    lo = bounds.get("Ge", bounds.get("Gt"))
+    hi = bounds.get("Le", bounds.get("Lt"))
+    if tp is int:
+        lo = None if lo is None else lo + ("Gt" in bounds)
+        hi = None if hi is None else hi - ("Lt" in bounds)
+        return st.integers(-(2**63) if lo is None else lo, 2**63 - 1 if hi is None else hi)
+    return st.floats(lo, hi, exclude_min="Gt" in bounds, exclude_max="Lt" in bounds,
+                     allow_nan=False, allow_infinity=False)
 
 
 def for_type(tp) -> st.SearchStrategy:

@@ -2,6 +2,7 @@
 the field (and its line), and nothing written to the log."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -49,6 +50,59 @@ INVALID = [
     ("top_p out of range", "run: {id: a}\nsampling: {top_p: 1.5}\n", "sampling.top_p"),
     ("param_search without grid", "run: {id: a, mode: param_search}\n", "(config)"),
     ("unknown runner", "run: {id: a}\nagent: {runner: devin}\n", "agent.runner"),
+    ("memory not a size", "run: {id: a}\nsandbox: {memory: lots}\n", "sandbox.memory"),
+    ("memory zero", "run: {id: a}\nsandbox: {memory: 0g}\n", "sandbox.memory"),
+    ("memory unit unknown", "run: {id: a}\nsandbox: {memory: 2x}\n", "sandbox.memory"),
+    ("infinite command timeout", "run: {id: a}\nagent: {execution_timeout: .inf}\n", "agent.execution_timeout"),
+    ("nan episode timeout", "run: {id: a}\nagent: {swe_agent_timeout: .nan}\n", "agent.swe_agent_timeout"),
+    ("infinite startup timeout", "run: {id: a}\nsandbox: {startup_timeout: .inf}\n", "sandbox.startup_timeout"),
+    ("infinite temperature", "run: {id: a}\nsampling: {temperature: .inf}\n", "sampling.temperature"),
+    ("zero max_attempts", "run: {id: a}\nresume_policy: {max_attempts: 0}\n", "resume_policy.max_attempts"),
+    ("docker without image", "run: {id: a}\nsandbox: {kind: docker}\n", "(config)"),
+    ("openai without URL", "run: {id: a}\nmodel: {upstream: 'openai:localhost'}\n", "model.upstream"),
+]
+
+# Configs that are well-formed but name something this machine does not have; `{tmp}` is a
+# scratch directory holding a plain file `afile`.
+MACHINE = [
+    ("dataset file missing", "run: {{id: a}}\ndataset: {{source: {tmp}/none.jsonl}}\n", "dataset.source"),
+    ("dataset neither file nor hub name", "run: {{id: a}}\ndataset: {{source: 'no such thing'}}\n",
+     "dataset.source"),
+    ("log under a file", "run: {{id: a}}\nlog: sqlite:///{tmp}/afile/ledger.db\n", "log"),
+    ("log is a directory", "run: {{id: a}}\nlog: sqlite:///{tmp}\n", "log"),
+    ("log not writable", "run: {{id: a}}\nlog: sqlite:////proc/ledger-test/ledger.db\n", "log"),
+    ("synchronous bogus", "run: {{id: a}}\nlog: 'sqlite:///{tmp}/l.db?synchronous=bogus'\n", "log"),
+    ("busy timeout not a number", "run: {{id: a}}\nlog: 'sqlite:///{tmp}/l.db?busy_timeout_ms=soon'\n", "log"),
+    ("unknown sqlite option", "run: {{id: a}}\nlog: 'sqlite:///{tmp}/l.db?journal=off'\n", "log"),
+    ("kafka unreachable", "run: {{id: a}}\nlog: kafka://127.0.0.1:1\n", "log"),
+    ("kafka option unknown", "run: {{id: a}}\nlog: 'kafka://127.0.0.1:1?bogus=1'\n", "log"),
+    ("cache dir is a file", "run: {{id: a}}\ndataset: {{cache_dir: {tmp}/afile}}\n", "dataset.cache_dir"),
+    ("cache dir not writable", "run: {{id: a}}\ndataset: {{cache_dir: /proc/ledger-cache}}\n", "dataset.cache_dir"),
+    ("lake is a file", "run: {{id: a}}\nlake: {tmp}/afile\n", "lake"),
+    ("artifacts under a file", "run: {{id: a}}\nartifacts: {tmp}/afile/art\n", "artifacts"),
+    ("callable module missing", "run: {{id: a}}\nmodel: {{upstream: 'callable:no_such_module_x:f'}}\n",
+     "model.upstream"),
+    ("callable attribute missing", "run: {{id: a}}\nmodel: {{upstream: 'callable:json:no_such_attr'}}\n",
+     "model.upstream"),
+    ("callable without attribute", "run: {{id: a}}\nmodel: {{upstream: 'callable:json'}}\n", "model.upstream"),
+    ("hf path missing", "run: {{id: a}}\nmodel: {{upstream: 'hf:{tmp}/no-model'}}\n", "model.upstream"),
+    ("openai URL bad port", "run: {{id: a}}\nmodel: {{upstream: 'openai:http://127.0.0.1:99999/v1'}}\n",
+     "model.upstream"),
+    ("replay log missing", "run: {{id: a}}\nmodel: {{upstream: 'replay:sqlite:///{tmp}/none.db'}}\n",
+     "model.upstream"),
+]
+
+# Files that are not a valid YAML mapping: (name, text, what the one line must say)
+NOT_YAML = [
+    ("repeated top-level key", "run: {id: a}\nlog: sqlite:///a.db\nlog: sqlite:///b.db\n",
+     ":3: log: key given twice (lines 2 and 3)"),
+    ("repeated nested key", "run:\n  id: a\nsampling:\n  n: 2\n  k: [1]\n  n: 3\n",
+     ":6: sampling.n: key given twice (lines 4 and 6)"),
+    ("repeated key in flow style", "run: {id: a, id: b}\n", ":1: run.id: key given twice (lines 1 and 1)"),
+    ("unclosed bracket", "run:\n  id: a\n  mode: [eval\n", ": not valid YAML:"),
+    ("bad indentation", "run:\n  id: a\n mode: eval\n", ": not valid YAML:"),
+    ("tab indentation", "run:\n\tid: a\n", ": not valid YAML:"),
+    ("not a mapping", "- run\n- log\n", "expected a mapping at the top level"),
 ]
 
 
@@ -70,6 +124,39 @@ def test_invalid_config_names_field_and_line(tmp_path: Path, name: str, body: st
     assert msg.startswith(f"{path}:"), msg
 
 
+def test_the_invalid_config_set_has_at_least_40_configs() -> None:
+    assert len(INVALID) + len(MACHINE) + len(NOT_YAML) >= 40
+
+
+def _machine_case(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "afile").write_text("not a directory")
+    path = tmp_path / "bad.yaml"
+    path.write_text(body.format(tmp=tmp_path))
+    return path
+
+
+@pytest.mark.parametrize("name,body,field", MACHINE, ids=[c[0] for c in MACHINE])
+def test_what_a_config_names_is_checked_on_this_machine(tmp_path: Path, name: str, body: str, field: str) -> None:
+    path = _machine_case(tmp_path, body)
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}:2: {field}:"), msg
+    assert "\n" not in msg
+    assert sorted(tmp_path.rglob("*")) == before  # nothing created
+
+
+@pytest.mark.parametrize("name,text,says", NOT_YAML, ids=[c[0] for c in NOT_YAML])
+def test_bad_yaml_is_one_line_naming_where(tmp_path: Path, name: str, text: str, says: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}") and says in msg and "\n" not in msg, msg
+
+
 def test_error_points_at_the_offending_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("run:\n  id: a\nsampling:\n  n: 2\n  temperature: hot\n")
@@ -78,17 +165,26 @@ def test_error_points_at_the_offending_line(tmp_path: Path) -> None:
     assert str(info.value).startswith(f"{path}:5: sampling.temperature:")
 
 
-@pytest.mark.parametrize("case", [INVALID[0], INVALID[8], INVALID[14], INVALID[2]], ids=lambda c: c[0])
+CLI_CASES = [INVALID[0], INVALID[8], INVALID[14], MACHINE[0], MACHINE[8], MACHINE[12], NOT_YAML[0], NOT_YAML[3]]
+"""One of each kind through the real command (the rest are checked through load_config)."""
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c[0])
 def test_cli_exits_2_and_writes_nothing(tmp_path: Path, case) -> None:
-    db = tmp_path / "ledger.db"
+    work = tmp_path / "work"
+    work.mkdir()
+    db = work / "ledger.db"
+    body = case[1].format(tmp=work) if case in MACHINE else case[1]
+    (work / "afile").write_text("not a directory")
     path = tmp_path / "bad.yaml"
-    path.write_text(case[1] + (f"log: sqlite:///{db}\n" if "log:" not in case[1] else ""))
-    proc = subprocess.run([sys.executable, "-m", "main", "run", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    path.write_text(body + (f"log: sqlite:///{db}\n" if "log:" not in body else ""))
+    before = sorted(work.rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "main", "run", str(path)], cwd=work,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.strip().splitlines() if line]
     assert len(lines) == 1 and case[2] in lines[0], proc.stderr
-    assert not db.exists()
+    assert not db.exists() and sorted(work.rglob("*")) == before
 
 
 def test_param_search_expands_grid(tmp_path: Path) -> None:

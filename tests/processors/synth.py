@@ -45,12 +45,15 @@ def synthetic_run(run_id: str, instances: int, samples: int, seed: int = 0, dupl
 
 def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sample_idx: int = 0,
                    incomplete: bool = False, error_at: int | None = None, trainable: bool = True,
-                   policy_versions=None, reason: str = "done", untrainable_reason: str | None = None):
+                   policy_versions=None, reason: str = "done", untrainable_reason: str | None = None,
+                   actions: int = 0):
     """episode.started, proxy request/response per turn, episode.finished.
 
     `turns`: [(prompt_ids, completion_ids)]; a prompt that extends the previous
     prompt + completion is stored as a delta, any other as full ids with a fork
     reason on turns > 0 (as the proxy does).
+    `actions`: how many agent.action events the caller adds for the episode (what runners
+    record in episode.finished.turns; its model calls go in `steps`).
     """
     from events.payloads import (EpisodeFinished, EpisodeStarted, PolicyVersion, PromptDelta, ProxyError,
                                  ProxyRequest, ProxyResponse)
@@ -88,6 +91,7 @@ def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sam
                               producer="proxy", run_id=run_id))
         prev = (req_ev.id, prompt, completion)
     out.append(events.new(EpisodeFinished(episode_id=episode_id, instance_id=instance_id, sample_idx=sample_idx,
-                                          patch="diff --git a/x b/x", reason="submitted", turns=len(turns),
+                                          patch="diff --git a/x b/x", reason="submitted", turns=actions,
+                                          steps=len(turns),
                                           incomplete=incomplete), producer="agent", run_id=run_id))
     return out

@@ -12,7 +12,7 @@ from tests.processors.synth import episode_events, eval_result
 
 
 def episode(run, eid, inst, resolved, idx):
-    evs = episode_events(run, eid, inst, [([1], [2])], sample_idx=idx)
+    evs = episode_events(run, eid, inst, [([1], [2])], sample_idx=idx, actions=2)
     acts = [events.new(AgentAction(episode_id=eid, step=s, command=f"cmd {s} " + "x" * 500, exit_code=s,
                                    observation=make_blob("out" * 200)), producer="agent", run_id=run)
             for s in range(2)]
@@ -38,3 +38,21 @@ def test_records_successes_and_requests_induction_every_n(tmp_path):
     reqs = [r.event.payload for r in log.read("workflows")]
     assert [(q.successes, len(q.experience_ids)) for q in reqs] == [(2, 2), (4, 2)]
     assert reqs[1].experience_ids == [exps[2].id, exps[3].id]
+
+
+def test_an_eval_that_overtakes_the_actions_waits_for_them(tmp_path):
+    """Topics interleave freely (the faust app reads them side by side): the experience is
+    recorded once all the episode's actions (episode.finished.turns) are there."""
+    in_order = episode("r", "e0", "org__lib-0", resolved=True, idx=0)
+    acts = [e for e in in_order if e.type == "agent.action"]
+    others = [e for e in in_order if e.type != "agent.action"]
+    out = {}
+    for name, evs in (("in-order", in_order), ("eval-first", others + acts)):
+        log = open_log(f"sqlite:///{tmp_path}/{name}.db")
+        for e in evs:
+            log.append(e.topic, [e])
+        Runtime(log, [Experiences(every=5)]).run()
+        out[name] = [r.event for r in log.read("experiences")]
+    assert len(out["in-order"]) == 1
+    assert [(e.id, e.payload) for e in out["eval-first"]] == [(e.id, e.payload) for e in out["in-order"]]
+    assert len(out["in-order"][0].payload.steps) == 2

@@ -47,7 +47,7 @@ def episode(inst: str, idx: int, **kw):
     """An episode's own events (started, proxy turns with a fork, actions, finished) and its eval."""
     eid = f"ep-{inst}-{idx}"
     turns = [(P0, C0), (P0 + C0 + [4], C1), ([1, 2, 99], C2)]
-    evs = episode_events(RUN, eid, inst, turns, sample_idx=idx, **kw)
+    evs = episode_events(RUN, eid, inst, turns, sample_idx=idx, actions=2, **kw)
     acts = [events.new(AgentAction(episode_id=eid, step=s, command=f"edit {s}", exit_code=s % 2,
                                    observation=make_blob(f"out {s}")), producer="agent", run_id=RUN)
             for s in range(2)]
@@ -131,8 +131,8 @@ def test_faust_worker_outputs_equal_the_runtime(kafka_bootstrap, tmp_path, subpr
            "LEDGER_FAUST_K": "1,2", "LEDGER_FAUST_GROUP_SIZE": "2", "LEDGER_FAUST_EVERY": "2",
            "LEDGER_FAUST_ALERT_RULES": str(rules)}
     exe = FAUST if FAUST.exists() else "faust"
-    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn"], cwd=tmp_path,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn", "--without-web"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     by_episode = Topic(kafka_bootstrap, f"{prefix}faust.by_episode")
     by_prompt = Topic(kafka_bootstrap, f"{prefix}faust.rollouts.by_prompt")
     deadline = time.monotonic() + 300  # worker start-up on a busy machine: ~30-60 s
@@ -180,3 +180,85 @@ def test_faust_worker_outputs_equal_the_runtime(kafka_bootstrap, tmp_path, subpr
     for t in OUTPUTS:
         assert by_id(kafka, t) == want[t], t
     assert finals(kafka) == want_scores
+
+
+def _inputs_in_log_order(db) -> list[tuple[str, str | None, bytes]]:
+    import sqlite3
+
+    conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return conn.execute("SELECT topic, key, value FROM events WHERE topic IN "
+                            "('runs', 'episodes', 'proxy', 'actions', 'evals') ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+
+
+def _canonical(topic: str, payloads: dict) -> dict:
+    """A group's samples in a canonical order: which member became ready first is arrival
+    order (the group id, content-addressed, does not depend on it)."""
+    if topic != "rollouts":
+        return payloads
+    return {i: {**p, "samples": sorted(p["samples"], key=lambda s: (s["episode_id"], s["fork"]))}
+            for i, p in payloads.items()}
+
+
+def _requests(log) -> list:
+    return [r.event.payload for r in log.read("workflows") if r.event.type == "workflow.induction_requested"]
+
+
+def test_faust_on_the_demo_input_equals_the_runtime(demo_run, kafka_bootstrap, tmp_path, subprocess_env):
+    """The demo job's input (tests/demo_run.py: 4 tasks x 2 samples, groups of 2, induction
+    every 2 successes) through a faust worker gives what `ledger run`'s runtime gave: the same
+    rewards, experiences and rollout groups event for event (content-addressed ids; a group's
+    samples in the order its members became ready), the same final score per scope. The one difference arrival order makes: which successes of
+    a memory scope share an induction request (faust counts a scope's successes in the order
+    its stage sees them); the requests' number, scopes and experiences are the same."""
+    ref_dir, proc = demo_run
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ref = open_log(f"sqlite:///{ref_dir / 'ledger.db'}", read_only=True)
+    prefix = f"t{uuid.uuid4().hex}."
+    url = kafka_log_url(kafka_bootstrap, prefix)
+    kafka = open_log(url)
+    env = {**subprocess_env, "LEDGER_LOG": url, "LEDGER_FAUST_APP": f"t{uuid.uuid4().hex[:8]}",
+           "LEDGER_FAUST_K": "1,2", "LEDGER_FAUST_GROUP_SIZE": "2", "LEDGER_FAUST_EVERY": "2"}
+    exe = FAUST if FAUST.exists() else "faust"
+    worker = subprocess.Popen([str(exe), "-A", "processors.faust_app", "worker", "-l", "warn", "--without-web"],
+                              cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    by_episode = Topic(kafka_bootstrap, f"{prefix}faust.by_episode")
+    deadline = time.monotonic() + 400
+    want = {t: _canonical(t, by_id(ref, t)) for t in ("rewards", "experiences", "rollouts")}
+    want_scores, want_requests = finals(ref), _requests(ref)
+    try:
+        rows = _inputs_in_log_order(ref_dir / "ledger.db")
+        own = [(t, k, v) for t, k, v in rows if t != "evals"]
+        for topic, key, value in own:  # an episode's own events first, as a live run writes them
+            kafka.append_raw(topic, [(key, value)])
+        keyed = sum(t != "runs" for t, _, _ in own)
+        wait_for("episode events re-keyed", lambda: by_episode.count() >= keyed, worker, deadline)
+        evals = [(k, v) for t, k, v in rows if t == "evals"]
+        kafka.append_raw("evals", evals)
+
+        def caught_up():
+            return (all(_canonical(t, by_id(kafka, t)) == want[t] for t in want)
+                    and finals(kafka) == want_scores and len(_requests(kafka)) == len(want_requests))
+        while not caught_up() and time.monotonic() < deadline and worker.poll() is None:
+            time.sleep(2)
+        assert worker.poll() is None, worker.stderr.read()[-3000:]
+    finally:
+        by_episode.consumer.close()
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+    assert len(want["rollouts"]) == 4 and len(want["experiences"]) > 2 and want_requests
+    for topic in want:
+        assert _canonical(topic, by_id(kafka, topic)) == want[topic], topic
+    assert finals(kafka) == want_scores
+    got_requests = _requests(kafka)
+    assert sorted((q.scope, q.successes) for q in got_requests) == sorted((q.scope, q.successes) for q in want_requests)
+    scope_of = {i: p["scope"] for i, p in want["experiences"].items()}
+    for q in got_requests:  # which successes: the first `every` this stage saw in its scope
+        assert len(q.experience_ids) == 2 and {scope_of[i] for i in q.experience_ids} == {q.scope}
+    assert not list(kafka.read("deadletter"))

@@ -68,6 +68,17 @@ def test_run_scope_is_mean_of_exact_instance_values(table, ks):
             assert (key in got) == (len(row) >= k)  # samples < k is never reported
 
 
+def negative_sample(run_id: str, instance_id: str):
+    """A verdict with sample_idx -1: the payload model refuses it, so it is built unvalidated,
+    as a record from before that range existed would look to a reader that skips validation."""
+    import events
+    from events.payloads import EvalResult
+
+    payload = EvalResult.model_construct(instance_id=instance_id, sample_idx=-1, resolved=True,
+                                         episode_id=f"ep-{run_id}-{instance_id}--1")
+    return events.new(payload, producer="test", run_id=run_id)
+
+
 @settings(max_examples=60, deadline=None)
 @given(outcomes, st.data())
 def test_duplicates_and_malformed_do_not_change_scores(table, data):
@@ -81,7 +92,7 @@ def test_duplicates_and_malformed_do_not_change_scores(table, data):
         # a duplicate may only come after the verdict it repeats (the first one wins)
         at = max(at, noisy.index(src) + 1)
         bad = {"dup": lambda: eval_result("r", p.instance_id, p.sample_idx, not p.resolved),
-               "neg": lambda: eval_result("r", p.instance_id, -1, True),
+               "neg": lambda: negative_sample("r", p.instance_id),
                "empty": lambda: eval_result("r", "", 0, True),
                "norun": lambda: eval_result("", p.instance_id, 0, True),
                "contradiction": lambda: eval_result("r", "x__y-9", 0, True, status="timeout")}[kind]()

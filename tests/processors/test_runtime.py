@@ -116,21 +116,23 @@ def test_rescore_scores_equal_the_streaming_final_values(tmp_path):
     log.append("runs", [started])
     log.append("evals", evs)
     log.append_raw("evals", [("r1/zz", b"{broken")])
-    log.append("evals", [eval_result("r1", "org0__repo0-0", -1, True),
-                         eval_result("r1", "org0__repo0-0", 7, True, status="timeout")])
+    negative = eval_result("r1", "org0__repo0-0", 0, True).model_dump(mode="json")
+    negative["payload"]["sample_idx"] = -1  # outside the payload's range: undecodable, like {broken
+    log.append_raw("evals", [("r1/org0__repo0-0", json.dumps(negative).encode())])
+    log.append("evals", [eval_result("r1", "org0__repo0-0", 7, True, status="timeout")])
     Runtime(log, [PassAtK((1, 3))]).run()
     streamed = {}
     for r in log.read("scores"):
         p = r.event.payload
         streamed[(p.scope, p.scope_key, p.metric, p.k)] = p
-    made, _ = rescore_scores(log, "r1", 1, (1, 3))
+    made, _, _ = rescore_scores(log, "r1", 1, (1, 3))
     assert made == len(streamed)
     finals = [r.event.payload for r in log.read("scores")][-made:]
     assert {(p.scope, p.scope_key, p.metric, p.k) for p in finals} == set(streamed)
     for p in finals:
         s = streamed[(p.scope, p.scope_key, p.metric, p.k)]
         assert abs(p.value - s.value) < 1e-9 and (p.n, p.samples, p.c) == (s.n, s.samples, s.c)
-        assert p.dropped_duplicates == 4 and p.dropped_malformed == 2
+        assert p.dropped_duplicates == 4 and p.dropped_malformed == 1
 
 
 def test_replay_rebuilds_into_a_fresh_group_with_the_same_ids(tmp_path):

@@ -51,6 +51,19 @@ def test_heuristic_inducer_writes_one_workflow_per_request(sqlite_url):
     assert shapes.index("grep") < shapes.index("sed") < shapes.index("python -m pytest")
 
 
+def test_an_inducer_joining_its_kafka_group_does_not_take_the_join_for_an_empty_topic(kafka_url):
+    """A fresh Kafka group member gets empty polls for seconds while the group forms; a
+    one-shot inducer (as `ledger run` drives it) must wait until it is caught up."""
+    log = open_log(kafka_url)
+    try:
+        _seed(log)
+        assert Inducer(log).run(follow=False, idle_s=0.05) == 1
+        assert Inducer(log).run(follow=False, idle_s=0.05) == 0  # caught up: nothing left, and it stops
+        assert len(_induced(log)) == 1
+    finally:
+        log.close()
+
+
 def test_same_request_in_a_fresh_group_gives_the_same_event_id(sqlite_url):
     log = open_log(sqlite_url)
     _seed(log)

@@ -57,8 +57,14 @@ def producer(url: str, name: str, n: int, batch: int) -> None:
 
 
 def writer(url: str, n_first: int, n_second: int) -> None:
-    """Commit one batch, then start a second one (whose middle row the test makes slow)."""
+    """Commit one batch, then start a second one (whose middle row the test makes slow).
+
+    The log's own connection runs with the engine's triggers off (events.log.sqlite_schema);
+    the test's slow-row trigger needs them on in this writer."""
+    from events.log.sqlite_schema import set_triggers
+
     log = open_log(url)
+    assert set_triggers(log._conn, True)
     first = actions(n_first)
     log.append("actions", first)
     say(state="committed", ids=[e.id for e in first])

@@ -15,8 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from producers.environments import (RECORD_FILE, EnvironmentBuildError, EnvironmentSpec,
-                                    ensure_environment, environment_dir)
+from producers.environments import (
+    RECORD_FILE,
+    EnvironmentBuildError,
+    EnvironmentSpec,
+    ensure_environment,
+    environment_dir,
+)
 from producers.sandbox.local import LocalSandboxFactory
 from tests.conftest import REPO_ROOT
 
