@@ -6,6 +6,7 @@ from .deadletter import DeadLetter
 from .episodes import EpisodeFinished, EpisodeStarted, FinishReason, SandboxInfo
 from .evals import INFRA, EvalResult, EvalStatus, Resolution, TestStatus
 from .experiences import ExperienceRecorded, ExperienceStep
+from .policy import BASE_POLICY, UNKNOWN_POLICY, PolicyVersion, oldest
 from .proxy import PromptDelta, ProxyError, ProxyRequest, ProxyResponse, StreamEnd
 from .rewards import RewardAssigned
 from .rollouts import RolloutGroup, RolloutSample, SampledSpan
@@ -14,18 +15,19 @@ from .scores import ScoreUpdated
 from .synthesis import (RejectReason, SynthesisBaseline, SynthesisFinished, SynthesisStarted,
                         TaskRejected, TaskSynthesized)
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
-from .trainer import PolicyUpdated, TrainerStep
+from .trainer import DropReason, PolicyUpdated, TrainerDropped, TrainerStalled, TrainerStep
 from .work import EpisodeScheduled, WorkDone, WorkOutcome
 from .workflows import WorkflowEvicted, WorkflowInduced, WorkflowInductionRequested
 
 __all__ = [
-    "INFRA", "Resolution", "AgentAction", "AlertRaised", "AlertResolved", "DatasetManifest", "DeadLetter",
+    "INFRA", "Resolution", "AgentAction", "AlertRaised", "AlertResolved", "BASE_POLICY", "DatasetManifest",
+    "DeadLetter", "DropReason",
     "EpisodeFinished", "EpisodeScheduled", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
-    "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
+    "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated", "PolicyVersion",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
     "RejectReason", "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted",
     "SandboxInfo", "ScoreUpdated", "StreamEnd", "SynthesisBaseline", "SynthesisFinished",
     "SynthesisStarted", "TaskFinished", "TaskPhase", "TaskRejected", "TaskSynthesized", "TestStatus",
-    "TrainerStep", "WorkDone", "WorkOutcome",
+    "TrainerDropped", "TrainerStalled", "TrainerStep", "UNKNOWN_POLICY", "oldest", "WorkDone", "WorkOutcome",
     "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]
