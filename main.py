@@ -3,11 +3,17 @@
 Each subcommand lives in the module of the part it belongs to and registers
 itself through a `register(subparsers)` function; importing a command module
 must stay cheap (heavy imports go inside the handlers).
+
+Every command that prints stops quietly when its reader goes away
+(`ledger scores --json | head -2`): the BrokenPipeError is caught here, once
+for all of them, and stdout is pointed at /dev/null so that the interpreter's
+final flush does not raise again.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 __all__ = ["main", "build_parser", "COMMAND_MODULES"]
@@ -43,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, like cat
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ DEFAULT_CAP = 64 * 1024
 class Blob(BaseModel):
     """Text kept whole when small, else excerpt + digest of the whole."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     text: str
     """The whole text when `complete`, else its first `cap` bytes (decoded leniently)."""

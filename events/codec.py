@@ -4,6 +4,10 @@ Decoding has a fast path (pydantic's Rust validator on the bytes) for events of
 the current schema, and a slow path that upcasts older versions. Anything that
 is not a known event raises `DecodeError` with the reason; consumers route it
 to `deadletter` and keep going.
+
+Every reader decodes events within `events.bounds` (`MAX_DEPTH` levels of
+nesting, `MAX_EVENT_BYTES`); producers storing values they did not make keep
+their events inside them.
 """
 from __future__ import annotations
 

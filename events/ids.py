@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 
-__all__ = ["uuid7", "derived_id", "NAMESPACE"]
+__all__ = ["uuid7", "derived_id", "response_id", "proxy_response_of", "NAMESPACE"]
 
 NAMESPACE = uuid.UUID("6f1d7c1e-2b1a-4c55-9f0e-5e6c2a9d4b71")
 
@@ -54,3 +54,30 @@ def derived_id(processor: str, version: int | str, inputs: str | list[str] | tup
     if not isinstance(inputs, str):
         inputs = ",".join(inputs)
     return str(uuid.uuid5(NAMESPACE, f"{processor}@{version}:{inputs}"))
+
+
+def response_id(request_id: str, choice: int = 0) -> str:
+    """The id of the `proxy.response` that answers the request `request_id` (the proxy's
+    `X-Request-Id`, the completion's `id`, the `proxy.request` event's id) with choice `choice`.
+
+    Derived, so an agent that got the completion can name the model call that proposed its
+    next action (`agent.action.parent`) without reading the log. The request id is a fresh
+    UUIDv7, so the derived id is unique too; a request answered with n > 1 choices has one
+    response per choice, and choice 0 keeps the plain form an agent derives from the id alone.
+    """
+    suffix = f"#{choice}" if choice else ""
+    return str(uuid.uuid5(NAMESPACE, f"proxy.response:{request_id}{suffix}"))
+
+
+def proxy_response_of(completion_id: object) -> str | None:
+    """The `proxy.response` event id behind a completion the proxy returned, or None when the
+    completion did not come through the proxy. The proxy's completion ids are `chatcmpl-` /
+    `cmpl-` + its request id (a UUID); an upstream's own ids (`chatcmpl-1712...`) are not."""
+    if not isinstance(completion_id, str):
+        return None
+    rid = completion_id.split("-", 1)[1] if completion_id.startswith(("chatcmpl-", "cmpl-")) else completion_id
+    try:
+        uuid.UUID(rid)
+    except ValueError:
+        return None
+    return response_id(rid)

@@ -61,7 +61,7 @@ _TABLE: list[EventSpec] = [
     EventSpec("agent.action", p.AgentAction, "actions", 2, _episode),
     EventSpec("eval.result", p.EvalResult, "evals", 1, _eval_key),
     EventSpec("reward.assigned", p.RewardAssigned, "rewards", 1, _reward_key),
-    EventSpec("score.updated", p.ScoreUpdated, "scores", 1, _run),
+    EventSpec("score.updated", p.ScoreUpdated, "scores", 2, _run),
     EventSpec("experience.recorded", p.ExperienceRecorded, "experiences", 1, _scope),
     EventSpec("workflow.induction_requested", p.WorkflowInductionRequested, "workflows", 1, _scope),
     EventSpec("workflow.induced", p.WorkflowInduced, "workflows", 1, _scope),

@@ -45,3 +45,17 @@ def _agent_action_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
                               "size": len(raw), "complete": True}
     data["payload"] = payload
     return data
+
+
+@upcaster("score.updated", 1)
+def _score_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1: `n` = samples per instance, `c` summed at every scope, `instances` = instances scored.
+    v2: `n` = instances scored, `samples` = samples per instance, `c` at instance scope only."""
+    payload = dict(data["payload"])
+    instances = payload.pop("instances", 1)
+    payload["samples"] = payload.get("n", 0)
+    payload["n"] = instances
+    if payload.get("scope") != "instance":
+        payload["c"] = None
+    data["payload"] = payload
+    return data

@@ -5,8 +5,10 @@
 Replies are deterministic functions of the request. Token ids come from
 `ByteTokenizer` and are returned in vLLM's shapes when asked
 (`return_token_ids`: top-level `prompt_token_ids` for chat, per-choice for
-completions, `choices[].token_ids`; logprobs in `choices[].logprobs`). With
-`--text-only` it behaves like a server that knows no token ids.
+completions, `choices[].token_ids`; logprobs in `choices[].logprobs` with each
+token's text and bytes, and `top_logprobs` alternatives when asked). `n` > 1
+makes n choices (choice i > 0 appends ` #i` to the reply). With `--text-only`
+it behaves like a server that knows no token ids.
 
 Knobs a test may put in the request body (this is a test server):
 `stub_reply` (text to answer), `stub_pieces` (split the reply into this many
@@ -19,13 +21,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from itertools import zip_longest
 from typing import Any
 
 import orjson
 
-from producers.inference.tokenizer import BOS, IM_END, ByteTokenizer
+from producers.inference.base import token_text_of_bytes
+from producers.inference.tokenizer import BOS, IM_END, VOCAB_SIZE, ByteTokenizer
 
-__all__ = ["app", "reply_text", "prompt_ids", "completion_ids", "logprob_of", "main"]
+__all__ = ["app", "reply_text", "prompt_ids", "completion_ids", "logprob_of", "token_text", "main"]
 
 _TOK = ByteTokenizer()
 TEXT_ONLY = False
@@ -35,15 +39,16 @@ def logprob_of(token: int, position: int) -> float:
     return -0.05 - ((token * 13 + position * 7) % 89) / 50.0
 
 
-def reply_text(body: dict[str, Any], endpoint: str) -> str:
+def reply_text(body: dict[str, Any], endpoint: str, choice: int = 0) -> str:
+    suffix = f" #{choice}" if choice else ""
     if isinstance(body.get("stub_reply"), str):
-        return body["stub_reply"]
+        return body["stub_reply"] + suffix
     if endpoint == "chat":
         last = body["messages"][-1].get("content") or ""
         if isinstance(last, list):
             last = "".join(p.get("text", "") for p in last if isinstance(p, dict))
-        return f"stub reply {len(body['messages'])} ✓ to: {last[-48:]}"
-    return f"stub completion ✓ of: {body['prompt'][-48:]}"
+        return f"stub reply {len(body['messages'])} ✓ to: {last[-48:]}{suffix}"
+    return f"stub completion ✓ of: {body['prompt'][-48:]}{suffix}"
 
 
 def prompt_ids(body: dict[str, Any], endpoint: str) -> list[int]:
@@ -56,13 +61,40 @@ def completion_ids(text: str) -> list[int]:
     return [*_TOK.encode(text), IM_END]
 
 
-def _logprobs(endpoint: str, ids: list[int], start: int) -> dict:
+def token_text(token: int) -> str:
+    return _TEXT[token]
+
+
+def _token_text(token: int) -> str:
+    return token_text_of_bytes(bytes([token])) if token < 256 else _TOK.decode([token], skip_special=False)
+
+
+_TEXT = [_token_text(t) for t in range(VOCAB_SIZE)]
+_BYTES = [[t] if t < 256 else list(_TEXT[t].encode()) for t in range(VOCAB_SIZE)]
+
+
+def _alternatives(token: int, lp: float, k: int) -> list[tuple[int, float]]:
+    return [(token if j == 0 else (token + 11 * j) % 256, lp - 0.5 * j) for j in range(k)]
+
+
+def _logprobs(endpoint: str, ids: list[int], start: int, k: int = 0) -> dict:
     lps = [logprob_of(t, start + i) for i, t in enumerate(ids)]
     if endpoint == "chat":
-        return {"content": [{"token": f"token_id:{t}", "logprob": lp, "bytes": None, "top_logprobs": []}
+        if not k:
+            return {"content": [{"token": _TEXT[t], "logprob": lp, "bytes": _BYTES[t], "top_logprobs": []}
+                                for t, lp in zip(ids, lps)]}
+        return {"content": [{"token": _TEXT[t], "logprob": lp, "bytes": _BYTES[t],
+                             "top_logprobs": [{"token": _TEXT[a], "logprob": alp, "bytes": _BYTES[a]}
+                                              for a, alp in _alternatives(t, lp, k)]}
                             for t, lp in zip(ids, lps)]}
-    return {"tokens": [f"token_id:{t}" for t in ids], "token_logprobs": lps, "top_logprobs": None,
-            "text_offset": None}
+    return {"tokens": [_TEXT[t] for t in ids], "token_logprobs": lps,
+            "top_logprobs": [{_TEXT[a]: alp for a, alp in _alternatives(t, lp, k)} for t, lp in zip(ids, lps)]
+            if k else None, "text_offset": None}
+
+
+def _top(body: dict, endpoint: str) -> int:
+    k = body.get("top_logprobs") if endpoint == "chat" else body.get("logprobs")
+    return k if isinstance(k, int) and not isinstance(k, bool) else 0
 
 
 def _wants_logprobs(body: dict) -> bool:
@@ -71,27 +103,30 @@ def _wants_logprobs(body: dict) -> bool:
 
 
 def _respond(body: dict, endpoint: str) -> dict:
-    text = reply_text(body, endpoint)
-    p_ids, c_ids = prompt_ids(body, endpoint), completion_ids(text)
-    choice: dict[str, Any] = {"index": 0, "finish_reason": "stop", "logprobs": None}
-    if endpoint == "chat":
-        choice["message"] = {"role": "assistant", "content": text}
-    else:
-        choice["text"] = text
-    out = {"id": "stub-1", "object": "chat.completion" if endpoint == "chat" else "text_completion",
-           "created": 0, "model": body.get("model", ""), "choices": [choice],
-           "usage": {"prompt_tokens": len(p_ids), "completion_tokens": len(c_ids),
-                     "total_tokens": len(p_ids) + len(c_ids)}}
-    if TEXT_ONLY:
-        return out
-    if _wants_logprobs(body):
-        choice["logprobs"] = _logprobs(endpoint, c_ids, 0)
-    if body.get("return_token_ids"):
-        choice["token_ids"] = c_ids
+    p_ids = prompt_ids(body, endpoint)
+    choices, completion_tokens = [], 0
+    for index in range(int(body.get("n") or 1)):
+        text = reply_text(body, endpoint, index)
+        c_ids = completion_ids(text)
+        completion_tokens += len(c_ids)
+        choice: dict[str, Any] = {"index": index, "finish_reason": "stop", "logprobs": None}
         if endpoint == "chat":
-            out["prompt_token_ids"] = p_ids
+            choice["message"] = {"role": "assistant", "content": text}
         else:
-            choice["prompt_token_ids"] = p_ids
+            choice["text"] = text
+        if not TEXT_ONLY and _wants_logprobs(body):
+            choice["logprobs"] = _logprobs(endpoint, c_ids, 0, _top(body, endpoint))
+        if not TEXT_ONLY and body.get("return_token_ids"):
+            choice["token_ids"] = c_ids
+            if endpoint != "chat":
+                choice["prompt_token_ids"] = p_ids
+        choices.append(choice)
+    out = {"id": "stub-1", "object": "chat.completion" if endpoint == "chat" else "text_completion",
+           "created": 0, "model": body.get("model", ""), "choices": choices,
+           "usage": {"prompt_tokens": len(p_ids), "completion_tokens": completion_tokens,
+                     "total_tokens": len(p_ids) + completion_tokens}}
+    if not TEXT_ONLY and body.get("return_token_ids") and endpoint == "chat":
+        out["prompt_token_ids"] = p_ids
     return out
 
 
@@ -102,8 +137,22 @@ def _pieces(text: str, n: int) -> list[str]:
 
 
 def _stream_events(body: dict, endpoint: str) -> list[bytes]:
-    text = reply_text(body, endpoint)
     p_ids = prompt_ids(body, endpoint)
+    per_choice = [_choice_chunks(body, endpoint, i, p_ids) for i in range(int(body.get("n") or 1))]
+    out = [c for chunks in zip_longest(*per_choice) for c in chunks if c is not None]  # interleaved, like vLLM
+    positions = sum(len(completion_ids(reply_text(body, endpoint, i))) for i in range(len(per_choice)))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": len(p_ids), "completion_tokens": positions, "total_tokens": len(p_ids) + positions}
+        obj_name = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
+        out.append(b"data: " + orjson.dumps({"id": "stub-1", "object": obj_name, "created": 0,
+                                              "model": body.get("model", ""), "choices": [],
+                                              "usage": usage}) + b"\n\n")
+    out.append(b"data: [DONE]\n\n")
+    return out
+
+
+def _choice_chunks(body: dict, endpoint: str, index: int, p_ids: list[int]) -> list[bytes]:
+    text = reply_text(body, endpoint, index)
     pieces = _pieces(text, int(body.get("stub_pieces", 4)))
     want_lp = _wants_logprobs(body) and not TEXT_ONLY
     want_ids = bool(body.get("return_token_ids")) and not TEXT_ONLY
@@ -111,8 +160,8 @@ def _stream_events(body: dict, endpoint: str) -> list[bytes]:
     obj_name = "chat.completion.chunk" if endpoint == "chat" else "text_completion"
     for i, piece in enumerate([*pieces, None]):
         ids = _TOK.encode(piece) if piece is not None else [IM_END]
-        choice: dict[str, Any] = {"index": 0, "finish_reason": None if piece is not None else "stop",
-                                  "logprobs": _logprobs(endpoint, ids, pos) if want_lp else None}
+        choice: dict[str, Any] = {"index": index, "finish_reason": None if piece is not None else "stop",
+                                  "logprobs": _logprobs(endpoint, ids, pos, _top(body, endpoint)) if want_lp else None}
         if endpoint == "chat":
             choice["delta"] = {"content": piece or ""} | ({"role": "assistant"} if i == 0 else {})
         else:
@@ -128,12 +177,6 @@ def _stream_events(body: dict, endpoint: str) -> list[bytes]:
                     choice["prompt_token_ids"] = p_ids
         out.append(b"data: " + orjson.dumps(chunk) + b"\n\n")
         pos += len(ids)
-    if (body.get("stream_options") or {}).get("include_usage"):
-        usage = {"prompt_tokens": len(p_ids), "completion_tokens": pos, "total_tokens": len(p_ids) + pos}
-        out.append(b"data: " + orjson.dumps({"id": "stub-1", "object": obj_name, "created": 0,
-                                              "model": body.get("model", ""), "choices": [],
-                                              "usage": usage}) + b"\n\n")
-    out.append(b"data: [DONE]\n\n")
     return out
 
 

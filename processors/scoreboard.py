@@ -1,12 +1,21 @@
-"""Incremental pass@k / avg@k aggregates at instance, repo and run scope.
+"""Incremental pass@k / avg@1 aggregates at instance, repo and run scope.
 
-Each instance holds (n, c). A wider scope keeps running sums over its
-instances, so folding one verdict costs O(len(ks)) whatever the scope size:
-pass@k of a scope is the mean of its instances' pass@k over the instances with
-n >= k (the others are not scored for that k); avg@k is the mean of c/n over
-the same instances (the unbiased estimate of the success rate of k samples),
-so both metrics are reported for the configured k values only and a key never
-goes stale as samples arrive.
+Each instance holds its samples and resolved samples (s, c). A wider scope
+keeps running sums over its instances, so folding one verdict costs
+O(len(ks)) whatever the scope size: pass@k of a scope is the mean of its
+instances' pass@k over the instances with s >= k (the others are not scored
+for that k), for the configured k values only, so a key never goes stale as
+samples arrive.
+
+avg@k — the expected share of resolved samples among k samples — is c/s for
+every k (the mean of k draws has the mean of one draw), so it equals avg@1 by
+definition and only avg@1 is reported: the mean over instances of c/s (which
+is also what the unbiased pass@1 estimates).
+
+What a score says about its scope: `n` = instances scored, `samples` =
+samples per instance (an instance's own count; at wider scopes the fewest any
+scored instance has), `c` = resolved samples, at instance scope only (a sum
+over instances would not be comparable with anything).
 """
 from __future__ import annotations
 
@@ -27,8 +36,11 @@ class Score(NamedTuple):
     k: int
     value: float
     n: int
-    c: int
-    instances: int
+    """Instances scored."""
+    samples: int
+    """Samples per instance (the fewest among the scored instances at wider scopes)."""
+    c: int | None
+    """Resolved samples (instance scope only)."""
     coverage: float
 
 
@@ -47,9 +59,11 @@ class RunPlan:
 class ScopeAgg:
     ks: tuple
     pass_sum: dict = field(default_factory=dict)
-    pass_c: dict = field(default_factory=dict)
     pass_ns: dict = field(default_factory=dict)
-    avg_sum: dict = field(default_factory=dict)
+    """k -> Counter of the sample counts of the instances scored at k."""
+    avg_sum: float = 0.0
+    c: int = 0
+    """Resolved samples (reported at instance scope only)."""
     ns: Counter = field(default_factory=Counter)
 
     def update(self, old: tuple[int, int] | None, new: tuple[int, int]) -> None:
@@ -59,13 +73,13 @@ class ScopeAgg:
 
     def _fold(self, n: int, c: int, sign: int) -> None:
         _bump(self.ns, n, sign)
+        self.avg_sum += sign * (c / n)
+        self.c += sign * c
         for k in self.ks:
             v = pass_at_k(n, c, k)
             if v is None:
                 continue
             self.pass_sum[k] = self.pass_sum.get(k, 0.0) + sign * v
-            self.avg_sum[k] = self.avg_sum.get(k, 0.0) + sign * (c / n)
-            self.pass_c[k] = self.pass_c.get(k, 0) + sign * c
             _bump(self.pass_ns.setdefault(k, Counter()), n, sign)
 
     def scores(self, scope: str, key: str, planned: int) -> list[Score]:
@@ -73,15 +87,14 @@ class ScopeAgg:
         if not count:
             return []
         coverage = 1.0 if scope == "instance" else (count / planned if planned else 0.0)
+        c = self.c if scope == "instance" else None
         out = []
         for k in self.ks:
             ns = self.pass_ns.get(k)
             m = sum(ns.values()) if ns else 0
             if m:
-                out.append(Score(scope, key, "pass@k", k, _clamp(self.pass_sum[k] / m), min(ns),
-                                 self.pass_c[k], m, coverage))
-                out.append(Score(scope, key, "avg@k", k, _clamp(self.avg_sum[k] / m), min(ns),
-                                 self.pass_c[k], m, coverage))
+                out.append(Score(scope, key, "pass@k", k, _clamp(self.pass_sum[k] / m), m, min(ns), c, coverage))
+        out.append(Score(scope, key, "avg@k", 1, _clamp(self.avg_sum / count), count, min(self.ns), c, coverage))
         return out
 
 

@@ -49,13 +49,23 @@ def _project(args: argparse.Namespace) -> int:
     from events.cli import log_url
     from events.log import open_log
 
+    from .lake import LakeError
     from .projector import Projector
     from .views import refresh
 
-    log = open_log(log_url(args.log))
-    projector = Projector(log, args.lake, batch=args.batch, workers=args.workers,
-                          on_round=lambda touched: refresh(args.lake, touched,
-                                                           max_workflows=args.max_workflows))
+    url = log_url(args.log)
+    log = open_log(url)
+    try:
+        projector = Projector(log, args.lake, batch=args.batch, workers=args.workers,
+                              on_round=lambda touched: refresh(args.lake, touched,
+                                                               max_workflows=args.max_workflows))
+    except LakeError as exc:
+        log.close()
+        print(f"ledger project: {exc}", file=sys.stderr)
+        return 2
+    if projector.rebuilt:
+        print(f"ledger project: {args.lake} had the first lake layout; projecting it again from the log",
+              file=sys.stderr)
     try:
         projector.run(follow=args.follow)
     except KeyboardInterrupt:
@@ -63,9 +73,11 @@ def _project(args: argparse.Namespace) -> int:
     finally:
         projector.close()
         log.close()
-    print(f"projected {projector.records_read} records into {args.lake} "
-          f"({sum(projector.manifest.rows.values())} rows in the lake, "
-          f"{projector.manifest.rejected} rejected)", file=sys.stderr)
+    entry, name = projector.entry, projector.name or "-"
+    others = len(projector.manifest.logs) - (name in projector.manifest.logs)
+    print(f"projected {projector.records_read} records of {url} into {args.lake} as log {name!r} "
+          f"({sum(entry.rows.values())} rows from it in the lake, {entry.rejected} rejected, "
+          f"{entry.duplicates} duplicates; the lake follows {others} other log(s))", file=sys.stderr)
     return 0
 
 

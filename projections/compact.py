@@ -1,9 +1,10 @@
 """`ledger compact --lake DIR`: merge a partition's small files into one, rows unchanged.
 
-Files of one hive partition (`date=...`) that come from the same topic-partition
-are merged in offset order into the file of the smallest first offset, so the
-name still says topic-partition-first offset. Only files the manifest covers
-are touched (never a batch still being written). The merge is crash-safe:
+Files of one day directory (`day=...`) that come from the same log and
+topic-partition are merged in offset order into the file of the smallest first
+offset, so the name still says log.topic-partition-first offset. Only files the
+manifest covers are touched, under the lake's lock (never a batch still being
+written). The merge is crash-safe:
 
 1. a journal (`_compaction.json`) names the target, the temp file and the files replaced;
 2. the merged rows are written to the temp file and fsynced;
@@ -59,12 +60,17 @@ def repair(lake: str | Path) -> bool:
 def compact(lake: str | Path, *, min_files: int = 2) -> CompactReport:
     """Merge every group of at least `min_files` files; returns what was done."""
     lake = Path(lake)
+    with lk.locked(lake):
+        return _compact(lake, min_files)
+
+
+def _compact(lake: Path, min_files: int) -> CompactReport:
     repair(lake)
     manifest = lk.Manifest.load(lake)
-    groups: dict[tuple[Path, str, int], list[lk.DataFile]] = {}
+    groups: dict[tuple[Path, str, str, int], list[lk.DataFile]] = {}
     for f in lk.data_files(lake):
-        if f.first_offset < manifest.next_offset(f.topic, f.partition):
-            groups.setdefault((f.path.parent, f.topic, f.partition), []).append(f)
+        if f.first_offset < manifest.next_offset(f.log, f.topic, f.partition):
+            groups.setdefault((f.path.parent, f.log, f.topic, f.partition), []).append(f)
     report = CompactReport()
     for files in groups.values():
         report.files_before += len(files)

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from events.codec import DecodeError, decode, encode
 from events.registry import SPECS
 from events.upcasters import upcast
 
-from .schema import payload_columns, read_schema, required_columns, row_schema
+from .schema import column_of, event_schema, read_schema, required_fields
 from .sources import Chunk
+from .typed import typed_payload
 
 __all__ = ["header", "classify", "current_line", "to_frame", "Batch", "Prepared", "prepare"]
 
@@ -79,31 +81,37 @@ def current_line(value: bytes, event_type: str, v: int) -> bytes | None:
 
 @dataclass
 class Batch:
-    """Lines of one event type from one topic-partition, with their offsets."""
+    """Lines of one event type from one topic-partition of the log named `log`, with their offsets."""
 
     event_type: str
+    log: str
     partition: int
     lines: list[bytes]
     offsets: list[int]
 
 
 def to_frame(batch: Batch) -> tuple[pl.DataFrame, int]:
-    """Typed lake rows (with a `date` column) and the number of lines rejected."""
+    """Lake rows (the event schema) and the number of lines rejected."""
     try:
-        frame = _shape(_read(batch.event_type, batch.lines), batch.event_type, batch.partition, batch.offsets)
+        frame = _shape(_read(batch.event_type, batch.lines), batch)
         if not _has_null_required(frame, batch.event_type):
             return frame, 0
-    except (pl.exceptions.PolarsError, ValueError):
+    except (pl.exceptions.PolarsError, ValueError, TypeError, pa.ArrowException):
         pass
     batch, rejected = _valid_only(batch)
-    frame = _shape(_read(batch.event_type, batch.lines), batch.event_type, batch.partition, batch.offsets)
+    frame = _shape(_read(batch.event_type, batch.lines), batch)
     return frame, rejected
+
+
+_ENVELOPE_REQUIRED = ["id", "type", "schema_version", "ts", "key", "producer"]
 
 
 def _has_null_required(frame: pl.DataFrame, event_type: str) -> bool:
     """The reader fills missing fields with null; a null where the model forbids one
     means a line that is not a valid event."""
-    counts = frame.select(required_columns(event_type)).null_count().row(0)
+    col = pl.col(column_of(event_type))
+    exprs = [pl.col(c) for c in _ENVELOPE_REQUIRED] + [col.struct.field(f) for f in required_fields(event_type)]
+    counts = frame.select(e.null_count() for e in exprs).row(0)
     return any(counts)
 
 
@@ -124,20 +132,24 @@ def _valid_only(batch: Batch) -> tuple[Batch, int]:
         if event.type == batch.event_type:
             lines.append(encode(event))
             offsets.append(off)
-    return Batch(batch.event_type, batch.partition, lines, offsets), len(batch.lines) - len(lines)
+    return (Batch(batch.event_type, batch.log, batch.partition, lines, offsets),
+            len(batch.lines) - len(lines))
 
 
-def _shape(raw: pl.DataFrame, event_type: str, partition: int, offsets: list[int] | pl.Series) -> pl.DataFrame:
-    payload = SPECS[event_type].payload
-    names = list(payload_columns(payload).values())
-    cols = row_schema(event_type)
-    frame = raw.with_columns(
-        pl.col("payload").struct.rename_fields(names),
-        log_partition=pl.lit(partition, pl.Int64),
-        log_offset=pl.Series("log_offset", offsets, dtype=pl.Int64),
-    ).rename({"v": "schema_version"}).unnest("payload")
-    frame = frame.with_columns(ts=_utc(frame["ts"]))
-    return frame.select(list(cols)).with_columns(date=pl.col("ts").dt.date())
+def _shape(raw: pl.DataFrame, batch: Batch) -> pl.DataFrame:
+    """Reader rows -> lake rows: typed payload in its type's column, the others null."""
+    event_type = batch.event_type
+    own = column_of(event_type)
+    payload = typed_payload(event_type, raw.get_column("payload").struct.unnest(), batch.lines)
+    ts = _utc(raw["ts"])
+    frame = raw.drop("payload").rename({"v": "schema_version"}).with_columns(
+        ts=ts, date=ts.dt.date(), log_name=pl.lit(batch.log, pl.String),
+        log_partition=pl.lit(batch.partition, pl.Int64),
+        log_offset=pl.Series("log_offset", batch.offsets, dtype=pl.Int64),
+        **{own: payload.to_struct(own)})
+    schema = event_schema()
+    return frame.with_columns(pl.lit(None, dtype).alias(name) for name, dtype in schema.items()
+                              if name not in frame.columns).select(list(schema))
 
 
 def _utc(text: pl.Series) -> pl.Series:
@@ -159,10 +171,11 @@ class Prepared:
     rejected: int
 
 
-def prepare(topic: str, part: int, chunk: Chunk) -> Prepared:
+def prepare(topic: str, part: int, chunk: Chunk, log: str = "") -> Prepared:
     """Typed frames of a chunk by event type: read whole when it is uniform, else split by
-    event type (upcasting old versions) and read each type's frame."""
-    uniform = _uniform(topic, part, chunk)
+    event type (upcasting old versions) and read each type's frame. `log` is the name of
+    the log in the lake (the rows' `log_name` column)."""
+    uniform = _uniform(topic, part, chunk, log)
     if uniform is not None:
         return Prepared({uniform[0]: uniform[1]}, 0)
     values, offsets = chunk.values, chunk.offsets.to_list()
@@ -172,7 +185,7 @@ def prepare(topic: str, part: int, chunk: Chunk) -> Prepared:
     for head, idx in classify(values).items():
         for i in idx if head is None else [None]:
             one = head if i is None else header(values[i])
-            rejected += _add(batches, topic, part, values, offsets, idx if i is None else [i], one)
+            rejected += _add(batches, topic, log, part, values, offsets, idx if i is None else [i], one)
             if one is not None and one[0] in batches:
                 groups[one[0]] = groups.get(one[0], 0) + 1
     frames = {}
@@ -185,7 +198,7 @@ def prepare(topic: str, part: int, chunk: Chunk) -> Prepared:
     return Prepared(frames, rejected)
 
 
-def _uniform(topic: str, part: int, chunk: Chunk) -> tuple[str, pl.DataFrame] | None:
+def _uniform(topic: str, part: int, chunk: Chunk, log: str) -> tuple[str, pl.DataFrame] | None:
     """(type, frame) when every record of the chunk is a valid current-version event of the
     first record's type; None when the chunk needs the split path."""
     head = header(chunk.values[0]) if chunk.values else None
@@ -203,11 +216,14 @@ def _uniform(topic: str, part: int, chunk: Chunk) -> tuple[str, pl.DataFrame] | 
     if raw.height != n or not raw.select(((pl.col("type") == event_type) & (pl.col("v") == spec.version))
                                          .fill_null(False).all()).item():
         return None
-    frame = _shape(raw, event_type, part, chunk.offsets)
+    try:
+        frame = _shape(raw, Batch(event_type, log, part, chunk.values, chunk.offsets))  # type: ignore[arg-type]
+    except (pl.exceptions.PolarsError, ValueError, TypeError, pa.ArrowException):
+        return None
     return None if _has_null_required(frame, event_type) else (event_type, frame)
 
 
-def _add(batches: dict[str, Batch], topic: str, part: int, values: list[bytes], offsets: list[int],
+def _add(batches: dict[str, Batch], topic: str, log: str, part: int, values: list[bytes], offsets: list[int],
          idx: list[int], head: tuple[str, int] | None) -> int:
     """Append records `idx` (all of type/version `head`) to their type's batch; returns rejects."""
     spec = SPECS.get(head[0]) if head else None
@@ -220,7 +236,7 @@ def _add(batches: dict[str, Batch], topic: str, part: int, values: list[bytes], 
         upcast = [(current_line(values[i], event_type, v), offsets[i]) for i in idx]
         lines = [line for line, _ in upcast if line is not None]
         offs = [o for line, o in upcast if line is not None]
-    b = batches.setdefault(event_type, Batch(event_type, part, [], []))
+    b = batches.setdefault(event_type, Batch(event_type, log, part, [], []))
     b.lines += lines
     b.offsets += offs
     return len(idx) - len(lines)

@@ -72,7 +72,7 @@ class WorkflowMemory:
     def from_lake(cls, lake: str | Path, max_workflows: int = DEFAULT_MAX_WORKFLOWS) -> "WorkflowMemory":
         frames = []
         for event_type in ("workflow.induced", "workflow.evicted"):
-            table = lk.scan(Path(lake), "workflows", event_type)
+            table = lk.table(lake, event_type)
             if table is not None:
                 frames.append(table.select(_COLUMNS[event_type]).collect())
         if not frames:

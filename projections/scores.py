@@ -5,9 +5,15 @@
     lf.filter(pl.col("run_id") == "r1").collect()
 
 The index lives at `DIR/views/scores.parquet`; the projector rebuilds it after
-every round that wrote `score.updated` rows. A key is (run_id, scope,
+every round that wrote `score.updated` rows. A key is (log_name, run_id, scope,
 scope_key, metric, k, scorer_version); the latest update (by event time, then
-log position) wins.
+log position) wins. `n` is the instances scored, `samples` the samples per
+instance, `c` the resolved samples (instance rows only); see
+processors/scoreboard.py.
+
+Join key to the evaluations a score was computed from: (log_name, run_id) and, by
+scope, `eval.result`'s `instance_id` (instance rows) or `repo` (repo rows);
+each `eval.result` names its `episode_id`.
 """
 from __future__ import annotations
 
@@ -18,14 +24,14 @@ import polars as pl
 
 from . import lake as lk
 
-__all__ = ["load", "build", "from_updates", "from_log", "summary", "KEY", "COLUMNS", "index_path"]
+__all__ = ["load", "build", "from_updates", "from_log", "summary", "format_table", "KEY", "COLUMNS", "index_path"]
 
-KEY = ["run_id", "scope", "scope_key", "metric", "k", "scorer_version"]
-COLUMNS = ["run_id", "model", "dataset", "split", "scope", "scope_key", "metric", "k", "value", "n",
-           "c", "coverage", "scorer_version", "updated_at"]
-_SCHEMA = {"run_id": pl.String, "model": pl.String, "dataset": pl.String, "split": pl.String,
+KEY = ["log_name", "run_id", "scope", "scope_key", "metric", "k", "scorer_version"]
+COLUMNS = ["log_name", "run_id", "model", "dataset", "split", "scope", "scope_key", "metric", "k", "value", "n",
+           "samples", "c", "coverage", "scorer_version", "updated_at"]
+_SCHEMA = {"log_name": pl.String, "run_id": pl.String, "model": pl.String, "dataset": pl.String, "split": pl.String,
            "scope": pl.String, "scope_key": pl.String, "metric": pl.String, "k": pl.Int64,
-           "value": pl.Float64, "n": pl.Int64, "c": pl.Int64, "coverage": pl.Float64,
+           "value": pl.Float64, "n": pl.Int64, "samples": pl.Int64, "c": pl.Int64, "coverage": pl.Float64,
            "scorer_version": pl.Int64, "updated_at": pl.Datetime("us", "UTC")}
 
 
@@ -39,7 +45,7 @@ def from_updates(updates: pl.LazyFrame) -> pl.LazyFrame:
             .unique(subset=KEY, keep="last", maintain_order=True)
             .rename({"ts": "updated_at"})
             .select(COLUMNS)
-            .sort(["run_id", "scope", "scope_key", "metric", "k", "scorer_version"]))
+            .sort(["log_name", "run_id", "scope", "scope_key", "metric", "k", "scorer_version"]))
 
 
 def _empty() -> pl.LazyFrame:
@@ -48,7 +54,7 @@ def _empty() -> pl.LazyFrame:
 
 def build(lake: str | Path) -> Path:
     """Rebuild `views/scores.parquet` from the lake's `score.updated` table."""
-    updates = lk.scan(Path(lake), "scores", "score.updated")
+    updates = lk.table(lake, "score.updated")
     frame = (_empty() if updates is None else from_updates(updates)).collect()
     path = index_path(lake)
     lk.write_parquet(path, frame)
@@ -60,7 +66,7 @@ def load(lake: str | Path) -> pl.LazyFrame:
     path = index_path(lake)
     if path.exists():
         return pl.scan_parquet(path)
-    updates = lk.scan(Path(lake), "scores", "score.updated")
+    updates = lk.table(lake, "score.updated")
     return _empty() if updates is None else from_updates(updates)
 
 
@@ -68,9 +74,10 @@ def from_log(log_url: str) -> pl.LazyFrame:
     """The score index computed straight from the log's `scores` topic (no lake)."""
     from events.log import open_log
 
+    name = lk.default_name(log_url)
     log = open_log(log_url)
     try:
-        rows = [_row(rec.event, rec.partition, rec.offset) for rec in log.read("scores")
+        rows = [_row(name, rec.event, rec.partition, rec.offset) for rec in log.read("scores")
                 if rec.event.type == "score.updated"]
     finally:
         log.close()
@@ -82,53 +89,51 @@ def from_log(log_url: str) -> pl.LazyFrame:
     return from_updates(frame.lazy())
 
 
-def _row(event: Any, partition: int, offset: int) -> dict[str, Any]:
+def _row(log: str, event: Any, partition: int, offset: int) -> dict[str, Any]:
     p = event.payload
-    return {"run_id": event.run_id, "model": p.model, "dataset": p.dataset, "split": p.split,
+    return {"log_name": log, "run_id": event.run_id, "model": p.model, "dataset": p.dataset, "split": p.split,
             "scope": p.scope, "scope_key": p.scope_key, "metric": p.metric, "k": p.k,
-            "value": p.value, "n": p.n, "c": p.c, "coverage": p.coverage,
+            "value": p.value, "n": p.n, "samples": p.samples, "c": p.c, "coverage": p.coverage,
             "scorer_version": p.scorer_version, "ts": event.ts, "log_partition": partition,
             "log_offset": offset}
 
 
 def summary(scores: pl.DataFrame, run: str | None = None) -> list[dict[str, Any]]:
-    """One line per run and per repo: pass@1, pass@k and avg@k at the largest k."""
+    """One line per run and per repo (latest scorer version): n, samples, coverage, pass@k at
+    every k scored, avg@1. pass@k values are under "pass@K" keys."""
     frame = scores.filter(pl.col("scope").is_in(["run", "repo"]))
     if run is not None:
         frame = frame.filter(pl.col("run_id") == run)
     frame = frame.filter(pl.col("scorer_version") == pl.col("scorer_version").max()
-                         .over(["run_id", "scope", "scope_key", "metric"]))
+                         .over(["log_name", "run_id", "scope", "scope_key", "metric"]))
     out = []
-    for (run_id, scope, key), rows in frame.sort(["run_id", "scope", "scope_key"]).group_by(
-            ["run_id", "scope", "scope_key"], maintain_order=True):
-        out.append(_line(run_id, scope, key, rows))
-    return sorted(out, key=lambda r: (r["run_id"], r["scope"] != "run", r["scope_key"]))
+    for (log, run_id, scope, key), rows in frame.sort(["log_name", "run_id", "scope", "scope_key"]).group_by(
+            ["log_name", "run_id", "scope", "scope_key"], maintain_order=True):
+        out.append(_line(log, run_id, scope, key, rows))
+    return sorted(out, key=lambda r: (r["log_name"], r["run_id"], r["scope"] != "run", r["scope_key"]))
 
 
-def _line(run_id: str, scope: str, key: str, rows: pl.DataFrame) -> dict[str, Any]:
-    def pick(metric: str, k: int | None) -> tuple[int | None, float | None]:
-        sel = rows.filter(pl.col("metric") == metric)
-        if k is not None:
-            sel = sel.filter(pl.col("k") == k)
-        if sel.height == 0:
-            return None, None
-        best = sel.sort("k").row(-1, named=True)
-        return best["k"], best["value"]
-
-    _, p1 = pick("pass@k", 1)
-    kp, pk = pick("pass@k", None)
-    ka, ak = pick("avg@k", None)
-    n = rows["n"].max()
-    return {"run_id": run_id, "scope": scope, "scope_key": key, "n": n, "pass@1": p1,
-            "k": kp, "pass@k": pk, "avg_k": ka, "avg@k": ak}
+def _line(log: str, run_id: str, scope: str, key: str, rows: pl.DataFrame) -> dict[str, Any]:
+    passes = rows.filter(pl.col("metric") == "pass@k").sort("k")
+    avg = rows.filter((pl.col("metric") == "avg@k") & (pl.col("k") == 1))
+    first = (avg if avg.height else rows).row(0, named=True)
+    line = {"log_name": log, "run_id": run_id, "scope": scope, "scope_key": key, "n": first["n"],
+            "samples": first["samples"], "coverage": first["coverage"],
+            "avg@1": avg["value"][0] if avg.height else None}
+    line.update({f"pass@{k}": v for k, v in passes.select("k", "value").iter_rows()})
+    return line
 
 
 def format_table(lines: Iterable[dict[str, Any]]) -> str:
-    """A plain-text table of `summary` lines."""
-    header = ["run", "scope", "key", "n", "pass@1", "pass@k", "avg@k"]
-    body = [[r["run_id"], r["scope"], r["scope_key"], str(r["n"] if r["n"] is not None else "-"),
-             _pct(r["pass@1"]), _at(r["pass@k"], r["k"]), _at(r["avg@k"], r["avg_k"])]
-            for r in lines]
+    """A plain-text table of `summary` lines: a pass@k column for every k any line has."""
+    lines = list(lines)
+    ks = sorted({int(name[5:]) for r in lines for name in r if name.startswith("pass@")})
+    logs = {r["log_name"] for r in lines}
+    header = (["log"] if len(logs) > 1 else []) + ["run", "scope", "key", "n", "samples", "coverage",
+                                                   *(f"pass@{k}" for k in ks), "avg@1"]
+    body = [([r["log_name"]] if len(logs) > 1 else []) +
+            [r["run_id"], r["scope"], r["scope_key"], _int(r["n"]), _int(r["samples"]), _num(r["coverage"]),
+             *(_num(r.get(f"pass@{k}")) for k in ks), _num(r["avg@1"])] for r in lines]
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(header)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -136,9 +141,9 @@ def format_table(lines: Iterable[dict[str, Any]]) -> str:
                       *(fmt.format(*row) for row in body)])
 
 
-def _pct(value: float | None) -> str:
+def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _at(value: float | None, k: int | None) -> str:
-    return "-" if value is None else f"{value:.3f} (k={k})"
+def _int(value: int | None) -> str:
+    return "-" if value is None else str(value)

@@ -13,7 +13,9 @@ group's offsets afterwards so operators see its lag like any consumer's.
 - Anything else with `fetch` or `read_raw`: read by position; no group commit.
 
 Every source hands back a `Chunk` per topic-partition: the record values and
-their offsets, in log order.
+their offsets, in log order, and says which log it reads (`identity()`): for
+SQLite the id of the file's first event (None while the file is empty), for
+Kafka the cluster id and the topic prefix.
 """
 from __future__ import annotations
 
@@ -28,7 +30,9 @@ import polars as pl
 
 from events.log.base import EventLog, LogUnavailable, RawRecord
 
-__all__ = ["TP", "Chunk", "RawSource", "source_for"]
+__all__ = ["TP", "Chunk", "RawSource", "source_for", "Identity"]
+
+Identity = dict
 
 TP = tuple[str, int]
 
@@ -61,10 +65,17 @@ class RawSource(Protocol):
 
     def close(self) -> None: ...
 
+    def identity(self) -> tuple[Identity | None, str]:
+        """(what identifies the log, a name to follow it under); None while it cannot be known."""
+
 
 class _ByPosition:
     def __init__(self, log: EventLog, group: str):
         self.log, self.group = log, group
+
+    def identity(self) -> tuple[Identity | None, str]:
+        url = str(getattr(self.log, "url", "") or type(self.log).__name__)
+        return {"kind": type(self.log).__name__, "url": url}, "log"
 
     def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         fetch = getattr(self.log, "fetch", None)
@@ -118,6 +129,14 @@ class _Sqlite(_ByPosition):
                 self._conns.append(conn)
         return conn
 
+    def identity(self) -> tuple[Identity | None, str]:
+        try:
+            row = self._connection().execute("SELECT id FROM events ORDER BY seq LIMIT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise LogUnavailable(f"cannot read {self.log.path}: {exc}") from exc
+        name = self.log.path.stem
+        return (None, name) if row is None else ({"kind": "sqlite", "first_event": row[0]}, name)
+
     def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         out = {}
         conn = self._connection()
@@ -147,6 +166,21 @@ class _Kafka:
     def __init__(self, log, group: str):
         self.log, self.group = log, group
         self._consumer = log.make_consumer(group_id=group, max_partition_fetch_bytes=4 * 1024 * 1024)
+
+    def identity(self) -> tuple[Identity | None, str]:
+        from kafka import KafkaAdminClient
+
+        prefix = self.log.options.prefix
+        admin = KafkaAdminClient(**self.log.options.client_config())
+        try:
+            cluster = admin.describe_cluster().get("cluster_id")
+        except Exception:  # a broker without DescribeCluster: its bootstrap list stands in
+            cluster = None
+        finally:
+            admin.close()
+        cluster = cluster or "bootstrap:" + ",".join(sorted(self.log.options.bootstrap))
+        name = "kafka-" + prefix.strip(".-_") if prefix.strip(".-_") else "kafka"
+        return {"kind": "kafka", "cluster_id": cluster, "prefix": prefix}, name
 
     def fetch(self, starts: dict[TP, int], limit: int) -> dict[TP, Chunk]:
         ends: dict[TP, int] = {}

@@ -87,7 +87,7 @@ def fold(rows: Iterable[dict[str, Any]]) -> dict[str, TaskStatus]:
 def from_lake(lake: str | Path) -> dict[str, TaskStatus]:
     frames = []
     for event_type in ("task.phase", "gate.result", "task.finished"):
-        table = lk.scan(Path(lake), "tasks", event_type)
+        table = lk.table(lake, event_type)
         if table is not None:
             frames.append(table.drop("date").collect())
     if not frames:

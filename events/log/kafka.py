@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Iterator, Sequence
 
+from ..bounds import KAFKA_MESSAGE_BYTES
 from ..codec import encode
 from ..envelope import Envelope
 from ..registry import SPECS
@@ -78,7 +79,7 @@ class KafkaLog:
 
         return KafkaProducer(**self.options.client_config(), acks="all", enable_idempotence=True,
                              linger_ms=self.options.linger_ms, batch_size=self.options.batch_size,
-                             max_request_size=8 * 1024 * 1024)  # events hold blobs up to 64 KiB each
+                             max_request_size=KAFKA_MESSAGE_BYTES)  # one event of events.bounds.MAX_EVENT_BYTES
 
     def make_consumer(self, **config):
         from kafka import KafkaConsumer
@@ -92,7 +93,8 @@ class KafkaLog:
 
         wanted = {self.physical(n): topic_of(n) for n in (names or CATALOG)}
         spec = {name: {"num_partitions": t.partitions, "replication_factor": self.options.replication_factor,
-                       "configs": {"retention.ms": str(t.retention_ms)}} for name, t in wanted.items()}
+                       "configs": {"retention.ms": str(t.retention_ms),
+                                   "max.message.bytes": str(KAFKA_MESSAGE_BYTES)}} for name, t in wanted.items()}
         admin = KafkaAdminClient(**self.options.client_config())
         try:
             result = admin.create_topics(spec, raise_errors=False, wait_for_metadata=True)

@@ -9,4 +9,4 @@ __all__ = ["Payload"]
 class Payload(BaseModel):
     """Frozen, strict about unknown fields: a typo is an error, not a silent drop."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)

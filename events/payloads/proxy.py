@@ -71,6 +71,14 @@ class ProxyResponse(Payload):
     tool_calls: list[dict[str, Any]] | None = None
     scripted: bool = False
     """True when the upstream is a scripted stand-in, not a model."""
+    choice: int = 0
+    """Index of this choice among the request's `n` (each choice is its own response event,
+    trainable on its own; all name the same proxy.request as parent)."""
+    tokens: list[str] | None = None
+    """Text of each completion token as the agent received it (when it asked for logprobs);
+    OpenAI's `bytes:\\xNN...` for a token that is not whole UTF-8."""
+    top_logprobs: list[list[tuple[str, float]]] | None = None
+    """Per completion token, [token, logprob] of the alternatives the agent asked for."""
 
 
 class ProxyError(Payload):

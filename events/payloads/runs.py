@@ -20,6 +20,8 @@ class DatasetManifest(Payload):
     """sha256 of the canonical JSON of the loaded instances."""
     count: int
     instance_ids: list[str] = []
+    repos: dict[str, int] = {}
+    """Instances per repository, by the dataset's own `repo` field (what repo scores are keyed by)."""
 
 
 class RunStarted(Payload):

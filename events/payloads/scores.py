@@ -1,4 +1,4 @@
-"""`scores` topic: pass@k / avg@k at run, repo and instance scope."""
+"""`scores` topic: pass@k / avg@1 at run, repo and instance scope."""
 from __future__ import annotations
 
 from typing import Literal
@@ -13,15 +13,18 @@ class ScoreUpdated(Payload):
     scope_key: str
     """The run id, repo name or instance id the value is about."""
     metric: Literal["pass@k", "avg@k"]
+    """`avg@k` is reported at k=1 only: the expected share of resolved samples is the same for
+    every k (avg@k = avg@1 by definition)."""
     k: int
     value: float
     n: int
-    """Samples considered (per instance, min over instances at wider scopes)."""
-    c: int
-    """Correct samples (summed at wider scopes)."""
+    """Instances scored (1 at instance scope; at wider scopes those with at least k samples)."""
+    samples: int
+    """Samples per instance: an instance's own count; at wider scopes the fewest any scored instance has."""
+    c: int | None = None
+    """Resolved samples, at instance scope only (None at repo and run scope)."""
     coverage: float = 1.0
-    """Instances scored / instances planned."""
-    instances: int = 1
+    """Instances scored / instances planned (per the dataset's own repo names at repo scope)."""
     scorer_version: int = 1
     model: str = ""
     dataset: str = ""

@@ -2,16 +2,17 @@
 
 Two figures, each beside the raw tool measured in the same run:
 - `project_eps`: events projected per second by the real `Projector` (the
-  embedded SQLite log -> the lake: typed frames, dedupe by id, hive dates,
+  embedded SQLite log -> the lake: typed frames in the one event schema, maps
+  and open shapes decoded into their types, dedupe by id, day directories,
   atomic files, manifest, group commit) vs `raw_eps`: the same bytes read
   with `sqlite3` and written with `polars.read_ndjson` + `write_parquet` only
-  (no types beyond the read schema, no ids, no manifest) -- the floor.
+  (the reader's plain fields only, no ids, no manifest) -- the floor.
   `*_cpu_s` is the user+sys CPU time of the process (all its threads) and
   its children, and `*_eps_cpu` events per CPU-second: on a shared machine
   wall time mostly measures the neighbours (`load_avg` says how busy it was),
   and on a quiet one wall time is at most the CPU time.
 - `query_s`: filter one run and aggregate pass@k by repo over `--rows` score rows
-  in the lake layout (hive `date=` directories), `scan_parquet` with predicate
+  in the score index's columns, in `day=` directories, `scan_parquet` with predicate
   pushdown, median of 3; `duckdb_query_s` is the same query in DuckDB.
 """
 from __future__ import annotations
@@ -67,7 +68,7 @@ def _events(n: int):
         if kind == 0:
             t, topic, key = "score.updated", "scores", run
             payload = {"scope": "instance", "scope_key": inst, "metric": "pass@k", "k": 1 + i % 5,
-                       "value": (i % 11) / 10, "n": 5, "c": i % 6, "coverage": 1.0, "instances": 1,
+                       "value": (i % 11) / 10, "n": 1, "samples": 5, "c": i % 6, "coverage": 1.0,
                        "scorer_version": 1, "model": "m", "dataset": "d", "split": "test",
                        "dropped_duplicates": 0, "dropped_malformed": 0}
         elif kind == 1:
@@ -87,7 +88,7 @@ def _events(n: int):
                        "exit_code": 0, "observation": {"text": "a\nb\n", "sha256": "0" * 64, "size": 4,
                                                        "complete": True},
                        "duration_s": 0.01, "timed_out": False, "output_capped": False}
-        v = 2 if t == "agent.action" else 1
+        v = 2 if t in ("agent.action", "score.updated") else 1
         yield topic, key, orjson.dumps({"id": uuid7(), "type": t, "v": v, "ts": ts, "run_id": run, "key": key,
                                         "parent": None, "producer": "bench", "payload": payload})
 
@@ -200,11 +201,12 @@ def _write_scores(root: Path, rows: int, runs: int) -> None:
             "metric": np.where(idx % 2 == 0, "pass@k", "avg@k"),
             "k": (idx % 5 + 1).astype(np.int64),
             "value": rng.random(per_day),
-            "n": np.full(per_day, 5, dtype=np.int64),
+            "n": np.full(per_day, 1, dtype=np.int64),
+            "samples": np.full(per_day, 5, dtype=np.int64),
             "c": (idx % 6).astype(np.int64),
             "scorer_version": np.ones(per_day, dtype=np.int64),
         }).with_columns(ts=pl.lit(t0 + timedelta(days=d)).dt.replace_time_zone("UTC"))
-        path = root / f"date={(t0 + timedelta(days=d)).date().isoformat()}" / f"scores-0-{d * per_day:020d}.parquet"
+        path = root / f"day={(t0 + timedelta(days=d)).date().isoformat()}" / f"scores-0-{d * per_day:020d}.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(path, compression="zstd", row_group_size=100_000, statistics=True)
 

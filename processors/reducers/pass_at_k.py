@@ -1,7 +1,10 @@
 """pass_at_k: `eval.result` (+ `run.started`) -> `score.updated` at every scope.
 
 Every accepted verdict updates its instance, its repo and its run; each of those
-scopes then emits its current pass@k (for every k with n >= k) and avg@k. An
+scopes then emits its current pass@k (for every k with samples >= k) and avg@1
+(see `scoreboard` for what n, samples and c mean). Repo coverage is counted
+against the dataset's own repo names (`manifest.repos`) when the run recorded
+them. An
 output's id is derived from the input eval id plus scope/metric/k, and its value
 is a function of the verdicts folded before it, so with a deterministic input
 order (the runtime's) re-running yields the same ids with the same values.
@@ -29,7 +32,7 @@ from ..scoreboard import Board, RunPlan, Score
 
 __all__ = ["PassAtK", "ScorerState", "plan_of", "SCORER_VERSIONS", "score_payload"]
 
-SCORER_VERSIONS = {1: "unbiased pass@k (product form), avg@k; first verdict per sample wins"}
+SCORER_VERSIONS = {1: "unbiased pass@k (product form), avg@1; first verdict per sample wins"}
 
 
 @dataclass
@@ -41,10 +44,11 @@ class ScorerState:
 def plan_of(payload: Any) -> RunPlan:
     """The scoring plan of a run from its run.started payload."""
     ids = list(payload.manifest.instance_ids)
-    by_repo: dict[str, int] = {}
-    for iid in ids:
-        r = repo_of(iid)
-        by_repo[r] = by_repo.get(r, 0) + 1
+    by_repo: dict[str, int] = dict(getattr(payload.manifest, "repos", None) or {})
+    if not by_repo:  # runs recorded before manifests named repos: guessed from the ids
+        for iid in ids:
+            r = repo_of(iid)
+            by_repo[r] = by_repo.get(r, 0) + 1
     cfg = payload.config or {}
     model = cfg.get("model", "")
     if isinstance(model, dict):
@@ -56,7 +60,7 @@ def plan_of(payload: Any) -> RunPlan:
 def score_payload(s: Score, state: ScorerState, run_id: str, version: int) -> ScoreUpdated:
     plan = state.board.plans.get(run_id) or RunPlan()
     return ScoreUpdated(scope=s.scope, scope_key=s.scope_key, metric=s.metric, k=s.k, value=s.value,
-                        n=s.n, c=s.c, coverage=s.coverage, instances=s.instances, scorer_version=version,
+                        n=s.n, samples=s.samples, c=s.c, coverage=s.coverage, scorer_version=version,
                         model=plan.model, dataset=plan.dataset, split=plan.split,
                         dropped_duplicates=state.norm.duplicates.get(run_id, 0),
                         dropped_malformed=state.norm.malformed.get(run_id, 0))

@@ -103,6 +103,8 @@ class _Episode:
         self.deadline = start + ctx.limits.swe_agent_timeout
         self.model = ProxyModel(ctx, request_timeout_s=config.request_timeout_s)
         self.steps = 0
+        self.proposed_by: str | None = None
+        """The `proxy.response` event of the last model call (the next action's parent)."""
         self.trajectory = (Path(config.trajectory_dir) / f"{ctx.episode_id}.traj.json"
                            if config.trajectory_dir else None)
         self.messages: list[dict[str, Any]] = [
@@ -165,6 +167,7 @@ class _Episode:
                 raise _Stop("timeout", str(exc)) from exc
             self.recorder.infra_cause = exception_cause(exc)
             raise _Stop("error", f"model call {step}: {exc}", incomplete=exc.unrecorded) from exc
+        self.proposed_by = reply.response_event_id
         # Raw replies are kept even when they fail to parse.
         self.messages.append({"role": "assistant", "content": reply.text,
                               "extra": {"step": step, "finish_reason": reply.finish_reason}})
@@ -173,7 +176,7 @@ class _Episode:
     def execute(self, command: str) -> None:
         timeout = min(self.limits.execution_timeout, self.remaining())
         result = self.sandbox.run(command, timeout_s=timeout)
-        self.recorder.action(self.steps - 1, command, result)
+        self.recorder.action(self.steps - 1, command, result, proposed_by=self.proposed_by)
         if is_submission(result):
             raise _Submitted()
         if result.timed_out and self.deadline <= time.monotonic():

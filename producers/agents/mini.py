@@ -115,7 +115,8 @@ class MiniSweAgent:
             cfg = self._yaml(mini)
             agent_box: list[Any] = []
             env = SandboxEnvironment(sandbox, recorder, ctx.limits, start,
-                                     step=lambda: agent_box[0].n_calls - 1)
+                                     step=lambda: agent_box[0].n_calls - 1,
+                                     proposed_by=lambda: _last_response_event(agent_box[0].messages))
             agent = DefaultAgent(
                 self._model(ctx, cfg), env, system_template=cfg["agent"]["system_template"],
                 instance_template=cfg["agent"]["instance_template"],
@@ -136,6 +137,18 @@ class MiniSweAgent:
         if not self.config.trajectory_dir:
             return None
         return Path(self.config.trajectory_dir) / f"{ctx.episode_id}.traj.json"
+
+
+def _last_response_event(messages: list[dict]) -> str | None:
+    """The `proxy.response` id of the latest model reply (mini-swe-agent keeps the completion in
+    the assistant message's `extra.response`; its `id` is the proxy's request id)."""
+    from events.ids import proxy_response_of
+
+    for msg in reversed(messages):
+        if msg.get("role") == "assistant":
+            response = (msg.get("extra") or {}).get("response")
+            return proxy_response_of(response.get("id") if isinstance(response, dict) else None)
+    return None
 
 
 def _task(ctx: EpisodeContext) -> str:

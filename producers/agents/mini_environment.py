@@ -23,10 +23,12 @@ MAX_TURNS_STATUS = "MaxTurnsExceeded"
 
 class SandboxEnvironment:
     def __init__(self, sandbox: Sandbox, recorder: EpisodeRecorder, limits: AgentLimits,
-                 start: float, step: Callable[[], int]):
+                 start: float, step: Callable[[], int], proposed_by: Callable[[], str | None] = lambda: None):
         self.sandbox, self.recorder, self.limits = sandbox, recorder, limits
         self.deadline = start + limits.swe_agent_timeout
         self.step = step
+        self.proposed_by = proposed_by
+        """The `proxy.response` event id of the model call whose action runs now."""
         self.config = {"cwd": str(sandbox.workdir), "timeout": limits.execution_timeout}
 
     def _exit(self, exc_type: type, status: str, content: str = "") -> Exception:
@@ -44,7 +46,7 @@ class SandboxEnvironment:
         command = action.get("command", "")
         limit = min(timeout or self.limits.execution_timeout, self.limits.execution_timeout, left)
         result = self.sandbox.run(command, timeout_s=limit)
-        self.recorder.action(max(self.step(), 0), command, result)
+        self.recorder.action(max(self.step(), 0), command, result, proposed_by=self.proposed_by())
         if is_submission(result):
             raise self._exit(Submitted, "Submitted", result.output)
         info = "" if not result.timed_out else f"the command timed out after {limit:g}s and was killed"

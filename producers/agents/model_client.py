@@ -22,6 +22,15 @@ class ModelReply:
     text: str
     finish_reason: str | None
     raw: dict[str, Any]
+    request_id: str | None = None
+    """The completion's `id` (through the proxy: `chatcmpl-` + the proxy's request id)."""
+
+    @property
+    def response_event_id(self) -> str | None:
+        """The call's `proxy.response` event id (None when the reply did not come through the proxy)."""
+        from events.ids import proxy_response_of
+
+        return proxy_response_of(self.request_id)
 
 
 class ModelCallFailed(RuntimeError):
@@ -74,7 +83,7 @@ class ProxyModel:
             raise ModelCallFailed("proxy answered with no choices")
         choice = resp.choices[0]
         return ModelReply(text=choice.message.content or "", finish_reason=choice.finish_reason,
-                          raw=resp.model_dump(mode="json"))
+                          raw=resp.model_dump(mode="json"), request_id=resp.id or None)
 
 
 def _wire(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import re
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,8 @@ def manifest_of(instances: list[Instance], source: str, split: str,
     canonical = json.dumps([_content(i) for i in instances], sort_keys=True, separators=(",", ":"))
     return DatasetManifest(source=source, split=split, revision=revision,
                            sha256=hashlib.sha256(canonical.encode()).hexdigest(),
-                           count=len(instances), instance_ids=[i.instance_id for i in instances])
+                           count=len(instances), instance_ids=[i.instance_id for i in instances],
+                           repos=dict(Counter(i.repo for i in instances)))
 
 
 def _content(instance: Instance) -> dict[str, Any]:

@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
 
 __all__ = ["GenerateRequest", "Generation", "Chunk", "Upstream", "UpstreamError",
-           "UpstreamTimeout", "ReplayDiverged", "whole_as_stream"]
+           "UpstreamTimeout", "ReplayDiverged", "whole_as_stream", "TopLogprobs", "choices_of",
+           "supports_n", "stream_of", "token_text_of_bytes"]
+
+TopLogprobs = list[list[tuple[str, float]]]
+"""Per completion token, (token text, logprob) of the most likely alternatives, best first."""
 
 
 class UpstreamError(RuntimeError):
@@ -63,6 +67,11 @@ class Generation:
     tool_calls: list[dict[str, Any]] | None = None
     scripted: bool = False
     upstream: str = ""
+    tokens: list[str] | None = None
+    """Text of each completion token as the upstream detokenised it (OpenAI's convention:
+    `bytes:\\xNN...` for a token that is not whole UTF-8); None when the upstream gives none."""
+    top_logprobs: TopLogprobs | None = None
+    """The alternatives the request asked for (`top_logprobs`), when the upstream gives them."""
 
     @property
     def trainable(self) -> bool:
@@ -79,10 +88,20 @@ class Chunk:
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     final: Generation | None = None
+    index: int = 0
+    """The choice this chunk belongs to (requests with n > 1); each choice ends with its own `final`."""
+    tokens: list[str] = field(default_factory=list)
+    top_logprobs: TopLogprobs = field(default_factory=list)
 
 
 @runtime_checkable
 class Upstream(Protocol):
+    """Makes one choice per request. An upstream that can make several (`n` > 1) also sets
+    `supports_n = True` and has `async def generate_choices(request, n) -> list[Generation]`
+    and `stream_choices(request, n) -> AsyncIterator[Chunk]`, whose chunks carry their
+    choice's `index` and which ends every choice with a chunk holding its `final`
+    Generation; the proxy then calls those two for every request, n = 1 included."""
+
     name: str
 
     async def generate(self, request: GenerateRequest) -> Generation: ...
@@ -92,8 +111,36 @@ class Upstream(Protocol):
     async def aclose(self) -> None: ...
 
 
+def supports_n(upstream: Any) -> bool:
+    return bool(getattr(upstream, "supports_n", False)) and hasattr(upstream, "generate_choices")
+
+
+async def choices_of(upstream: Any, request: GenerateRequest, n: int) -> list[Generation]:
+    """`n` generations for `request`."""
+    if not supports_n(upstream):
+        return [await upstream.generate(request)]
+    gens = list(await upstream.generate_choices(request, n))
+    if len(gens) != n:
+        raise UpstreamError(f"{upstream.name} made {len(gens)} choices, {n} were asked for")
+    return gens
+
+
+def stream_of(upstream: Any, request: GenerateRequest, n: int) -> AsyncIterator[Chunk]:
+    """The chunks of `n` choices for `request`."""
+    return upstream.stream_choices(request, n) if supports_n(upstream) else upstream.stream(request)
+
+
+def token_text_of_bytes(data: bytes) -> str:
+    """A token's text: itself when it is whole UTF-8, else OpenAI's `bytes:\\xNN...` form."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "bytes:" + "".join(f"\\x{b:02x}" for b in data)
+
+
 async def whole_as_stream(upstream: Upstream, request: GenerateRequest) -> AsyncIterator[Chunk]:
     """`stream` for upstreams that only produce whole generations: one final chunk."""
     gen = await upstream.generate(request)
     yield Chunk(text=gen.text, token_ids=list(gen.completion_token_ids or []),
-                logprobs=list(gen.logprobs or []), final=gen)
+                logprobs=list(gen.logprobs or []), final=gen, tokens=list(gen.tokens or []),
+                top_logprobs=list(gen.top_logprobs or []))

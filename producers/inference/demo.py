@@ -8,6 +8,12 @@ either the solving or the wrong script, then the submit command. Which script
 is a deterministic function of (instance_id, sampling seed). A prompt it does
 not recognise gets a short fixed reply. Token ids come from `ByteTokenizer`,
 so its samples flow through the pipeline like a real model's.
+
+Like a model it honours `max_tokens` (or `max_completion_tokens`): the reply is
+cut to that many tokens, finish reason `length`, no tool call; and `stop`: the
+reply ends before the first stop string, finish reason `stop`. Token texts are
+the tokenizer's bytes (OpenAI's `bytes:\\xNN` for part of a character); asked
+for `top_logprobs`, it lists the sampled token and scripted alternatives.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
-from .base import Chunk, GenerateRequest, Generation
+from .base import Chunk, GenerateRequest, Generation, TopLogprobs, token_text_of_bytes
 from .tokenizer import BOS, IM_END, ByteTokenizer
 
 __all__ = ["DemoScript", "DemoUpstream", "SUBMIT", "UNRECOGNISED_REPLY", "scripted_logprob"]
@@ -68,13 +74,16 @@ class DemoUpstream:
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         gen = self.reply(request)
         ids, lps = gen.completion_token_ids or [], gen.logprobs or []
+        tokens, tops = gen.tokens or [], gen.top_logprobs or []
         pos = 0
         for start in range(0, len(gen.text), _PIECE):
             piece = gen.text[start:start + _PIECE]
-            n = len(self.tokenizer.encode(piece))
-            yield Chunk(text=piece, token_ids=ids[pos:pos + n], logprobs=lps[pos:pos + n])
+            n = min(len(self.tokenizer.encode(piece)), len(ids) - pos)
+            yield Chunk(text=piece, token_ids=ids[pos:pos + n], logprobs=lps[pos:pos + n],
+                        tokens=tokens[pos:pos + n], top_logprobs=tops[pos:pos + n])
             pos += n
-        yield Chunk(token_ids=ids[pos:], logprobs=lps[pos:], final=gen)
+        yield Chunk(token_ids=ids[pos:], logprobs=lps[pos:], tokens=tokens[pos:], top_logprobs=tops[pos:],
+                    final=gen)
 
     async def aclose(self) -> None:
         pass
@@ -114,14 +123,51 @@ class DemoUpstream:
             prompt_ids = tok.apply_chat_template(request.messages or [])
         else:
             prompt_ids = [BOS, *tok.encode(request.prompt or "")]
-        completion = [*tok.encode(text), IM_END]
+        text, completion, finish, tool_calls = _limited(text, finish, tool_calls, request.sampling)
         logprobs = [scripted_logprob(t, i) for i, t in enumerate(completion)]
         return Generation(
             text=text, finish_reason=finish, prompt_token_ids=prompt_ids,
             completion_token_ids=completion, logprobs=logprobs, logprobs_mode="scripted",
             usage={"prompt_tokens": len(prompt_ids), "completion_tokens": len(completion),
                    "total_tokens": len(prompt_ids) + len(completion)},
-            policy_version=0, tool_calls=tool_calls, scripted=True, upstream=self.name)
+            policy_version=0, tool_calls=tool_calls, scripted=True, upstream=self.name,
+            tokens=[_token_text(t) for t in completion], top_logprobs=_alternatives(completion, logprobs, request))
+
+
+_TOK = ByteTokenizer()
+
+
+def _limited(text: str, finish: str, tool_calls: list[dict] | None,
+             sampling: dict) -> tuple[str, list[int], str, list[dict] | None]:
+    """The reply cut before its first stop string, then to max_tokens: (text, ids, finish, tool calls)."""
+    stops = sampling.get("stop") or []
+    stopped = False
+    for stop in [stops] if isinstance(stops, str) else stops:
+        at = text.find(stop) if isinstance(stop, str) and stop else -1
+        if at >= 0:
+            text, stopped = text[:at], True
+    if stopped:  # ended by a stop string: no end-of-message token was sampled
+        completion, finish, tool_calls = _TOK.encode(text), "stop", None
+    else:
+        completion = [*_TOK.encode(text), IM_END]
+    limit = sampling.get("max_tokens") or sampling.get("max_completion_tokens")
+    if isinstance(limit, int) and 0 < limit < len(completion):
+        completion = completion[:limit]
+        return _TOK.decode(completion), completion, "length", None
+    return text, completion, finish, tool_calls
+
+
+def _token_text(token: int) -> str:
+    return token_text_of_bytes(bytes([token])) if token < 256 else _TOK.decode([token], skip_special=False)
+
+
+def _alternatives(completion: list[int], logprobs: list[float], request: GenerateRequest) -> TopLogprobs | None:
+    """The sampled token first, then scripted others, each less likely than the one before."""
+    k = request.sampling.get("top_logprobs") if request.endpoint == "chat" else request.sampling.get("logprobs")
+    if not isinstance(k, int) or isinstance(k, bool) or k <= 0:
+        return None
+    return [[(_token_text(t if j == 0 else (t + 7 * j) % 256), lp - j) for j in range(k)]
+            for t, lp in zip(completion, logprobs)]
 
 
 def _turn(request: GenerateRequest) -> int:

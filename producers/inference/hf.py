@@ -19,17 +19,52 @@ and with `log_url` a background thread follows `policy.updated` events on the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 from typing import Any, AsyncIterator, Callable
 
-from .base import Chunk, GenerateRequest, Generation, UpstreamError
+from .base import Chunk, GenerateRequest, Generation, UpstreamError, token_text_of_bytes
 
 __all__ = ["HfUpstream"]
 
 _DEFAULT_MAX_TOKENS = 256
 
 
-class HfUpstream:
+class _Choices:
+    """n > 1 and token texts, around the sampling below (choice i of a seeded request uses seed + i)."""
+
+    supports_n = True
+
+    async def generate_choices(self, request: GenerateRequest, n: int) -> list[Generation]:
+        return [self._with_tokens(await self.generate(_nth(request, i, n))) for i in range(n)]
+
+    async def stream_choices(self, request: GenerateRequest, n: int) -> AsyncIterator[Chunk]:
+        for i in range(n):
+            async for chunk in self.stream(_nth(request, i, n)):
+                chunk.index = i
+                chunk.tokens = [self.token_text(t) for t in chunk.token_ids]
+                if chunk.final is not None:
+                    self._with_tokens(chunk.final)
+                yield chunk
+
+    def _with_tokens(self, gen: Generation) -> Generation:
+        gen.tokens = [self.token_text(t) for t in gen.completion_token_ids or []]
+        return gen
+
+    def token_text(self, token: int) -> str:
+        tok = self.policy.tokenizer
+        if self.spec == "tiny":
+            return token_text_of_bytes(bytes([token])) if token < 256 else tok.decode([token], skip_special=False)
+        return tok.decode([token])
+
+
+def _nth(request: GenerateRequest, i: int, n: int) -> GenerateRequest:
+    if n == 1 or request.sampling.get("seed") is None:
+        return request
+    return dataclasses.replace(request, sampling={**request.sampling, "seed": int(request.sampling["seed"]) + i})
+
+
+class HfUpstream(_Choices):
     def __init__(self, spec: str, *, device: str = "cpu", log_url: str | None = None,
                  trainer_id: str | None = None, seed: int = 0, poll_s: float = 0.05):
         import torch

@@ -52,14 +52,15 @@ class _Conn(asyncio.Protocol):
         self.got_bytes = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ConnectionFailed(f"bad HTTP response from upstream: {exc}"))
+        except httptools.HttpParserError:
+            self._fail(ConnectionFailed("bad HTTP response from upstream (unparsable)"))
             self.transport.close()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
         if not self.complete:
-            self._fail(ConnectionFailed(f"upstream closed the connection{f': {exc}' if exc else ''}"))
+            reason = getattr(exc, "strerror", None) if exc else None
+            self._fail(ConnectionFailed(f"upstream closed the connection{f' ({reason})' if reason else ''}"))
 
     # -- httptools callbacks ---------------------------------------------------------
     def on_headers_complete(self) -> None:
@@ -157,7 +158,8 @@ class Pool:
         try:
             _, conn = await loop.create_connection(_Conn, self.host, self.port)
         except OSError as exc:
-            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port}: {exc}") from exc
+            raise ConnectionFailed(f"cannot connect to {self.host}:{self.port} "
+                                   f"({exc.strerror or 'no connection'})") from exc
         return conn
 
     async def post(self, path: str, body: bytes) -> Response:

@@ -18,7 +18,7 @@ import orjson
 
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, UpstreamTimeout
 from .http1 import ConnectionFailed, Pool, Response
-from .openai_parse import StreamAccumulator, generation_from_body
+from .openai_parse import StreamAccumulator, generations_from_body
 
 __all__ = ["OpenAIUpstream"]
 
@@ -26,7 +26,9 @@ _RETRYABLE = {429, 500, 502, 503, 504}
 
 
 class OpenAIUpstream:
-    """Forwards to `base_url` (e.g. `http://127.0.0.1:8000/v1`)."""
+    """Forwards to `base_url` (e.g. `http://127.0.0.1:8000/v1`); `n` > 1 is forwarded as is."""
+
+    supports_n = True
 
     def __init__(self, base_url: str, *, timeout_s: float = 600.0,
                  retries: int = 2, backoff_s: float = 0.2, api_key: str | None = None,
@@ -52,6 +54,9 @@ class OpenAIUpstream:
 
     # -- protocol --------------------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> Generation:
+        return (await self.generate_choices(request, 1))[0]
+
+    async def generate_choices(self, request: GenerateRequest, n: int) -> list[Generation]:
         body = self._body(request, stream=False)
         resp = await self._post(request, body)
         try:
@@ -65,14 +70,14 @@ class OpenAIUpstream:
             resp.close()
         try:
             parsed = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from exc
-        return self._finish(generation_from_body(parsed, request.endpoint))
+        except orjson.JSONDecodeError:
+            raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from None
+        return [self._finish(g) for g in generations_from_body(parsed, request.endpoint, n, _detail(request))]
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body = self._body(request, stream=True)
         resp = await self._post(request, body)
-        acc = StreamAccumulator(request.endpoint)
+        acc = StreamAccumulator(request.endpoint, _n(request), _detail(request))
         lines = resp.iter_lines()
         try:
             while not acc.done:
@@ -92,7 +97,11 @@ class OpenAIUpstream:
             resp.close()
         if not acc.done and not acc.saw_finish:
             raise UpstreamError(f"{self.name}: stream ended without [DONE] or a finish_reason")
-        yield Chunk(final=self._finish(acc.generation()))
+        for index, gen in enumerate(acc.generations()):
+            yield Chunk(final=self._finish(gen), index=index)
+
+    def stream_choices(self, request: GenerateRequest, n: int) -> AsyncIterator[Chunk]:
+        return self.stream(request)  # the request's `n` is forwarded; chunks carry their index
 
     async def aclose(self) -> None:
         self._pool.close()
@@ -150,3 +159,14 @@ class OpenAIUpstream:
                 break
         assert last is not None
         raise last
+
+
+def _n(request: GenerateRequest) -> int:
+    n = request.sampling.get("n")
+    return n if type(n) is int and n > 1 else 1
+
+
+def _detail(request: GenerateRequest) -> bool:
+    """Whether the agent asked for logprobs (then token texts and alternatives are kept)."""
+    lp = request.sampling.get("logprobs")
+    return lp is not None and lp is not False

@@ -60,7 +60,7 @@ def load_recording(log_url: str) -> dict[str, _Recording]:
             by_request[ev.id] = turn
         elif ev.type == "proxy.response" and p.request_id in by_request:
             turn = by_request[p.request_id]
-            if p.reason == "done":
+            if p.reason == "done" and p.choice == 0:  # a call with n > 1 is replayed as its first choice
                 turn.response = p
                 if ev.parent in prompts and p.completion_token_ids is not None:
                     prompts[ev.parent] = (prompts[ev.parent][0], list(p.completion_token_ids))
@@ -117,7 +117,8 @@ class ReplayUpstream:
             text=r.text, finish_reason=r.finish_reason or "stop", prompt_token_ids=turn.prompt_ids,
             completion_token_ids=r.completion_token_ids, logprobs=r.logprobs, logprobs_mode=r.logprobs_mode,
             usage=dict(r.usage), policy_version=r.policy_version, tool_calls=r.tool_calls,
-            scripted=r.scripted, upstream=self.name)
+            scripted=r.scripted, upstream=self.name, tokens=r.tokens,
+            top_logprobs=[list(alts) for alts in r.top_logprobs] if r.top_logprobs is not None else None)
 
     def _check(self, request: GenerateRequest, turn: RecordedTurn) -> None:
         rec = turn.request

@@ -97,8 +97,12 @@ def processor_args(cfg: RunConfig) -> argparse.Namespace:
 
 
 class Sidecars:
-    """What runs beside the episode workers: the proxy, the processors, the inducer;
-    and afterwards the lake projection. Each has its own connection to the log."""
+    """What runs beside the episode workers: the proxy, the processors, the inducer and
+    the lake projection (every few seconds, so a dashboard follows the run; once more at
+    the end). Each has its own connection to the log."""
+
+    PROJECT_EVERY_S = 3.0
+    """Seconds between two projections of the lake while the run goes."""
 
     PROCESSORS = ("rewards", "pass_at_k", "experiences", "rollouts", "alerts", "evictor")
 
@@ -142,16 +146,33 @@ class Sidecars:
                        snapshot_dir=Path(self.cfg.artifacts) / "snapshots")
 
     def _follow(self) -> None:
+        import time
+
         log = open_log(self.cfg.log)
+        projector, projected = None, 0.0
         try:
             while not self._stop.is_set():
                 self._runtime(log).run(follow=False)
                 self._induce(log)
+                if time.monotonic() - projected >= self.PROJECT_EVERY_S:
+                    projector = projector or self._projector(log)
+                    projector.run()
+                    projected = time.monotonic()
                 self._stop.wait(0.5)
         except BaseException as exc:  # reported by drain(), never lost
             self._error = exc
         finally:
+            if projector is not None:
+                projector.close()
             log.close()
+
+    def _projector(self, log: EventLog):
+        from projections.projector import Projector
+        from projections.views import refresh
+
+        lake = self.cfg.lake
+        return Projector(log, lake, on_round=lambda touched: refresh(lake, touched,
+                                                                     max_workflows=self.cfg.awm.max_workflows))
 
     def _induce(self, log: EventLog) -> None:
         from producers.inducer import Inducer, heuristic_induction, model_induction

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = ["RunConfig", "ConfigError", "load_config", "expand_param_search"]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,127}$")
 _KAFKA = re.compile(r"^kafka://[A-Za-z0-9_.-]+:\d{1,5}(,[A-Za-z0-9_.-]+:\d{1,5})*(\?.*)?$")
 
 
@@ -39,7 +39,7 @@ class RunSection(_Section):
     @classmethod
     def _id(cls, v: str) -> str:
         if not _RUN_ID.match(v):
-            raise ValueError("must be 1-128 chars of letters, digits, '_', '.', '-' starting with a letter or digit")
+            raise ValueError("must be 1-128 chars of letters, digits, '_', '.', '-', '=' starting with a letter or digit")
         return v
 
 

@@ -12,16 +12,17 @@ __all__ = ["print_summary", "score_table"]
 
 def score_table(rows: list[dict[str, Any]], title: str, ks: list[int], run_id: str = "",
                 infra: Counter | None = None, infra_total: int = 0) -> Table:
-    """pass@k and avg@k for the run's k values, per scope key (the run, then each repo), and
-    the pairs per scope that hit infrastructure errors. A value that was not computed (no
-    sample judged there, or fewer than k) shows as "—", never as 0."""
+    """pass@k for the run's k values and avg@1 (avg@k = avg@1 by definition), per scope key (the
+    run, then each repo), and the pairs per scope that hit infrastructure errors; `n` is the
+    instances scored, `samples` the samples per instance (see processors/scoreboard.py). A value
+    that was not computed (no sample judged there, or fewer than k) shows as "—", never as 0."""
     table = Table(title=title)
     table.add_column("scope")
     table.add_column("n", justify="right")
+    table.add_column("samples", justify="right")
     for k in ks:
         table.add_column(f"pass@{k}", justify="right")
-    for k in ks:
-        table.add_column(f"avg@{k}", justify="right")
+    table.add_column("avg@1", justify="right")
     table.add_column("infra", justify="right")
     infra = infra or Counter()
     order = {"run": 0, "repo": 1}
@@ -32,12 +33,11 @@ def score_table(rows: list[dict[str, Any]], title: str, ks: list[int], run_id: s
     index = {(r["scope"], r["scope_key"], r["metric"], r["k"]): r for r in rows}
     for scope, key in sorted(keys, key=lambda sk: (order[sk[0]], sk[1])):
         cells = [key if scope == "repo" else f"run {key}"]
-        ns = [r["n"] for r in rows if r["scope"] == scope and r["scope_key"] == key]
-        cells.append(str(max(ns)) if ns else "—")
-        for metric in ("pass@k", "avg@k"):
-            for k in ks:
-                r = index.get((scope, key, metric, k))
-                cells.append("—" if r is None else f"{r['value']:.3f}")
+        first = index.get((scope, key, "avg@k", 1)) or {}
+        cells += [str(first.get("n", "—")), str(first.get("samples", "—"))]
+        for metric, k in [("pass@k", k) for k in ks] + [("avg@k", 1)]:
+            r = index.get((scope, key, metric, k))
+            cells.append("—" if r is None else f"{r['value']:.3f}")
         cells.append(str(infra_total if scope == "run" else infra.get(key, 0)))
         table.add_row(*cells)
     return table

@@ -16,6 +16,7 @@ from typing import Any
 import events
 from events.blob import make_blob
 from events.envelope import Envelope
+from events.ids import response_id
 from events.payloads import PromptDelta, ProxyError, ProxyRequest, ProxyResponse
 from producers.inference.base import GenerateRequest, Generation
 
@@ -140,15 +141,20 @@ def request_event(req: GenerateRequest, *, raw: bytes, stream: bool, state: Epis
 
 
 def response_event(req: GenerateRequest, gen: Generation, *, parent: str, run_id: str, stream: bool,
-                   latency_ms: float, ttft_ms: float | None, reason: str = "done") -> Envelope:
+                   latency_ms: float, ttft_ms: float | None, reason: str = "done", choice: int = 0,
+                   tokens: list[str] | None = None, top_logprobs: list | None = None) -> Envelope:
+    """`tokens` and `top_logprobs`: what the agent received of them (None when it did not ask)."""
     payload = ProxyResponse.model_construct(
         episode_id=req.episode_id, request_id=req.request_id, turn=req.turn, text=gen.text,
         finish_reason=gen.finish_reason, completion_token_ids=gen.completion_token_ids,
         logprobs=gen.logprobs, logprobs_mode=gen.logprobs_mode,
         trainable=gen.trainable and reason == "done", usage=gen.usage, latency_ms=latency_ms,
         ttft_ms=ttft_ms, upstream=gen.upstream, policy_version=gen.policy_version, stream=stream,
-        reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted)
-    return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent)
+        reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted, choice=choice, tokens=tokens,
+        top_logprobs=top_logprobs)
+    # id derived from the request id (and choice): agents name this event as their actions' parent
+    return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent,
+                      id=response_id(req.request_id, choice or 0))
 
 
 def error_event(req: GenerateRequest, *, status: int, kind: str, message: str, upstream: str,
@@ -164,8 +170,11 @@ def recorded_turn(req_event: Envelope, gen: Generation, turn: int) -> Turn | Non
     return Turn(turn, req_event.id, list(gen.prompt_token_ids), list(gen.completion_token_ids))
 
 
-def sampling_of(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in _STRUCTURAL}
+def sampling_of(body: dict[str, Any], endpoint: str = "chat") -> dict[str, Any]:
+    """Every field of the body but those the request event keeps in fields of their own."""
+    own = _OWN_FIELDS[endpoint]
+    return {k: v for k, v in body.items() if k not in own}
 
 
-_STRUCTURAL = frozenset({"model", "messages", "prompt", "stream", "stream_options", "tools"})
+_OWN_FIELDS = {"chat": frozenset({"model", "messages", "stream", "tools"}),
+               "completions": frozenset({"model", "prompt", "stream"})}

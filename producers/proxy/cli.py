@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import argparse
 
+from events.bounds import MAX_EVENT_BYTES
+
+from .config import ProxyConfig
+
 __all__ = ["register", "run"]
 
 
@@ -18,7 +22,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port-tries", type=int, default=20, help="busy port: try this many next ones")
     p.add_argument("--token", default=None, help="bearer token agents must send (default: generated)")
     p.add_argument("--run-id", default="", help="run_id stamped on every event")
-    p.add_argument("--max-body-bytes", type=int, default=16 * 1024 * 1024, help="larger bodies get 413")
+    d = ProxyConfig()
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes,
+                   help=f"larger bodies, and requests whose recorded events would be larger, get 413 "
+                   f"(default {d.max_body_bytes}; at most {MAX_EVENT_BYTES})")
+    p.add_argument("--max-header-bytes", type=int, default=d.max_header_bytes,
+                   help=f"request line + headers larger than this get 431 (default {d.max_header_bytes})")
+    p.add_argument("--max-headers", type=int, default=d.max_headers,
+                   help=f"more header lines than this get 431 (default {d.max_headers})")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout_s,
+                   help=f"seconds to send a request's headers, from connecting or its first byte; 408 after "
+                   f"(default {d.header_timeout_s})")
+    p.add_argument("--body-timeout", type=float, default=d.body_timeout_s,
+                   help=f"seconds to send a request's body after its headers; 408 after (default {d.body_timeout_s})")
+    p.add_argument("--send-timeout", type=float, default=d.send_timeout_s,
+                   help=f"a client reading nothing of its response this long is disconnected "
+                   f"(default {d.send_timeout_s})")
+    p.add_argument("--keep-alive", type=float, default=d.keep_alive_s,
+                   help=f"seconds an idle keep-alive connection stays open (default {d.keep_alive_s})")
+    p.add_argument("--max-connections", type=int, default=d.max_connections,
+                   help=f"connections beyond this many get 503 and are closed (default {d.max_connections})")
     p.add_argument("--keep-turns", type=int, default=1024,
                    help="episodes whose last turn's token ids stay in memory for prompt deltas (default 1024)")
     p.add_argument("--upstream-timeout", type=float, default=600.0, help="seconds per upstream call")
@@ -40,14 +63,18 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import sys
 
-    from .config import ProxyConfig
     from .server import ProxyServer
 
-    if args.keep_turns < 1:
-        print(f"ledger proxy: --keep-turns must be at least 1, got {args.keep_turns}", file=sys.stderr)
-        return 2
     config = ProxyConfig(port_tries=args.port_tries, max_body_bytes=args.max_body_bytes,
-                         keep_turns=args.keep_turns)
+                         keep_turns=args.keep_turns, max_header_bytes=args.max_header_bytes,
+                         max_headers=args.max_headers, header_timeout_s=args.header_timeout,
+                         body_timeout_s=args.body_timeout, send_timeout_s=args.send_timeout,
+                         keep_alive_s=args.keep_alive, max_connections=args.max_connections, run_id=args.run_id)
+    try:
+        config.check()
+    except ValueError as exc:
+        print(f"ledger proxy: {exc}", file=sys.stderr)
+        return 2
     server = ProxyServer(args.log, args.upstream, host=args.host, port=args.port, token=args.token,
                          run_id=args.run_id, config=config, upstream_opts=upstream_opts(args))
     server.start()

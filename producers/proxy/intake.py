@@ -1,7 +1,11 @@
 """Validating what an agent sent, before anything is forwarded or recorded.
 
-Every rejection is a `Rejected` with an HTTP status and a message that names
-what was wrong; a rejected request is never forwarded and leaves no event.
+A body is read as JSON (orjson), bounded in depth (`BODY_DEPTH`, derived from
+events.bounds.MAX_DEPTH so that the stored events decode in every reader), then
+checked against the request models of `schema`. Every rejection is a `Rejected`
+with an HTTP status, an OpenAI error `code`, the `param` path and a message
+naming it (`messages[0].content[1].text: expected string, got integer`); a
+rejected request is never forwarded and leaves no event.
 """
 from __future__ import annotations
 
@@ -10,23 +14,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, ValidationError
 
-__all__ = ["Rejected", "Parsed", "parse_body", "check_episode_id", "EPISODE_ID"]
+from events.bounds import MAX_DEPTH, depth_beyond, json_path
 
-EPISODE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$")
-_ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
-_NUMBERS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "repetition_penalty", "min_p")
-_INTS = ("max_tokens", "max_completion_tokens", "seed", "top_k")
+from .schema import ChatRequest, CompletionRequest, is_tag
+
+__all__ = ["Rejected", "Parsed", "parse_body", "check_id", "check_episode_id", "ID_RULE", "BODY_DEPTH"]
+
+ID_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
+"""Episode and run ids: 1-200 characters, letters, digits and . _ : @ -, starting with a letter or digit."""
+
+BODY_DEPTH = MAX_DEPTH - 2
+"""Deepest nesting of a request body: a top-level field's value sits two levels
+deeper in its proxy.request event (envelope, payload, `sampling`)."""
+
+_MODELS: dict[str, type[BaseModel]] = {"chat": ChatRequest, "completions": CompletionRequest}
 
 
 class Rejected(Exception):
-    """A request refused before forwarding: `status` and a clear `message`."""
+    """A request refused before forwarding: `status`, OpenAI `code`, the offending `param`, a clear `message`."""
 
-    def __init__(self, status: int, message: str, code: str = "invalid_request"):
+    def __init__(self, status: int, message: str, code: str = "invalid_request", param: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.param = param
+        self.headers = headers
 
 
 @dataclass(slots=True)
@@ -37,98 +53,137 @@ class Parsed:
     messages: list[dict[str, Any]] | None
     prompt: str | None
     tools: list[dict[str, Any]] | None
+    n: int = 1
+
+
+def check_id(value: str, what: str) -> str:
+    """`value` if it is a whole valid id (no trailing newline, no other characters), else 400."""
+    if ID_RULE.fullmatch(value) is None:
+        raise Rejected(400, f"bad {what} {value[:80]!r}: use 1-200 characters from letters, digits and "
+                       ". _ : @ -, starting with a letter or digit", f"bad_{what.replace(' ', '_')}")
+    return value
 
 
 def check_episode_id(episode_id: str) -> str:
-    if not EPISODE_ID.match(episode_id):
-        raise Rejected(400, f"bad episode id {episode_id[:80]!r}: use 1-200 characters from "
-                       "letters, digits and . _ : @ -, starting with a letter or digit", "bad_episode_id")
-    return episode_id
+    return check_id(episode_id, "episode id")
 
 
 def parse_body(raw: bytes, endpoint: str) -> Parsed:
+    """The checked request, or `Rejected` naming the first thing wrong with it."""
     if not raw:
-        raise Rejected(400, "empty request body: expected a JSON object")
+        raise Rejected(400, "empty request body: expected a JSON object", "invalid_json")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise Rejected(400, f"request body is not valid JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise Rejected(400, f"request body must be a JSON object, got {type(body).__name__}")
-    model = body.get("model", "")
-    if not isinstance(model, str):
-        raise Rejected(400, f"'model' must be a string, got {type(model).__name__}")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool) and stream is not None:
-        raise Rejected(400, f"'stream' must be a boolean, got {type(stream).__name__}")
-    _check_sampling(body)
+        raise Rejected(400, f"request body is not valid JSON: {exc}", "invalid_json") from None
+    if type(body) is not dict:
+        raise Rejected(400, f"request body must be a JSON object, got {json_type(body)}", "invalid_type")
+    if raw.count(b"[") + raw.count(b"{") > BODY_DEPTH:  # fewer brackets cannot nest that deep
+        path = depth_beyond(body, BODY_DEPTH)
+        if path is not None:
+            where = json_path(path[:6]) + ("…" if len(path) > 6 else "")
+            raise Rejected(400, f"{where}: nested deeper than {BODY_DEPTH} levels (the limit that keeps "
+                           "every recorded event readable)", "too_deep", json_path(path[:1]))
+    try:
+        _MODELS[endpoint].__pydantic_validator__.validate_python(body)
+    except ValidationError as exc:
+        param, message = explain(exc, body)
+        raise Rejected(400, message, _code(exc), param) from None
+    stream = bool(body.get("stream"))
+    n = body.get("n") or 1
     if endpoint == "chat":
-        messages = _messages(body)
-        tools = _tools(body)
-        return Parsed(body, model, bool(stream), messages, None, tools)
-    return Parsed(body, model, bool(stream), None, _prompt(body), None)
-
-
-def _check_sampling(body: dict[str, Any]) -> None:
-    for name in _NUMBERS:
-        v = body.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise Rejected(400, f"'{name}' must be a number, got {type(v).__name__}")
-    for name in _INTS:
-        v = body.get(name)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
-            raise Rejected(400, f"'{name}' must be an integer, got {type(v).__name__}")
-    n = body.get("n")
-    if n is not None and n != 1:
-        raise Rejected(400, f"'n' must be 1 (one sample per call; the orchestrator runs samples "
-                       f"as separate episodes), got {n!r}")
-    stop = body.get("stop")
-    if stop is not None and not isinstance(stop, str) and not (
-            isinstance(stop, list) and all(isinstance(s, str) for s in stop)):
-        raise Rejected(400, "'stop' must be a string or a list of strings")
-
-
-def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    if "messages" not in body:
-        raise Rejected(400, "missing required field 'messages'")
-    messages = body["messages"]
-    if not isinstance(messages, list) or not messages:
-        raise Rejected(400, "'messages' must be a non-empty list of message objects")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict):
-            raise Rejected(400, f"messages[{i}] must be an object, got {type(m).__name__}")
-        role = m.get("role")
-        if role not in _ROLES:
-            raise Rejected(400, f"messages[{i}].role must be one of {sorted(_ROLES)}, got {role!r}")
-        content = m.get("content")
-        if content is None:
-            if role != "assistant" and role != "tool":
-                raise Rejected(400, f"messages[{i}].content is missing")
-        elif isinstance(content, list):
-            if not all(isinstance(p, dict) for p in content):
-                raise Rejected(400, f"messages[{i}].content parts must be objects")
-        elif not isinstance(content, str):
-            raise Rejected(400, f"messages[{i}].content must be a string or a list of parts, "
-                           f"got {type(content).__name__}")
-    return messages
-
-
-def _tools(body: dict[str, Any]) -> list[dict[str, Any]] | None:
-    tools = body.get("tools")
-    if tools is None:
-        return None
-    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
-        raise Rejected(400, "'tools' must be a list of tool objects")
-    return tools
-
-
-def _prompt(body: dict[str, Any]) -> str:
-    if "prompt" not in body:
-        raise Rejected(400, "missing required field 'prompt'")
+        return Parsed(body, body["model"], stream, body["messages"], None, body.get("tools"), n)
     prompt = body["prompt"]
-    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
-        return prompt[0]
-    if not isinstance(prompt, str):
-        raise Rejected(400, "'prompt' must be a string (or a list holding one string); "
-                       "batched and token-id prompts are not supported")
-    return prompt
+    return Parsed(body, body["model"], stream, None, prompt if isinstance(prompt, str) else prompt[0], None, n)
+
+
+# -- wording pydantic's errors ---------------------------------------------------------
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+               dict: "object", type(None): "null"}
+_EXPECTED = {"string_type": "string", "int_type": "integer", "float_type": "number", "bool_type": "boolean",
+             "list_type": "array", "dict_type": "object", "model_type": "object",
+             "model_attributes_type": "object", "int_from_float": "integer"}
+_BOUNDS = {"greater_than_equal": (">=", "ge"), "greater_than": (">", "gt"), "less_than_equal": ("<=", "le"),
+           "less_than": ("<", "lt")}
+
+
+def json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+def explain(exc: ValidationError, body: Any) -> tuple[str, str]:
+    """(param path, message) for the first error of a validation."""
+    err = exc.errors(include_url=False)[0]
+    path = _path(err["loc"], body)
+    kind, value = err["type"], err.get("input")
+    if kind.startswith("tag:"):  # a union told apart by one field (`role`, `type`)
+        field = kind[4:]
+        if isinstance(value, dict):
+            path = f"{path}.{field}"
+            got = f"got {_show(value[field])}" if field in value else "it is missing"
+            return path, f"{path}: expected one of {err['msg']}; {got}"
+        return path, f"{path}: expected object, got {json_type(value)}"
+    if kind == "value_error":  # the models' own checks name their field first
+        message = str(err["ctx"]["error"])
+        return message.split(":", 1)[0], message
+    key = "[key]" in err["loc"]
+    return path, f"{path}: {'key ' if key else ''}{_wording(kind, err, value)}"
+
+
+def _wording(kind: str, err: dict, value: Any) -> str:
+    ctx = err.get("ctx") or {}
+    if kind in _EXPECTED:
+        return f"expected {_EXPECTED[kind]}, got {json_type(value)}"
+    if kind in _BOUNDS:
+        op, key = _BOUNDS[kind]
+        return f"must be {op} {ctx[key]}, got {_show(value)}"
+    if kind == "missing":
+        return "missing required field"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind == "literal_error":
+        return f"expected one of {ctx['expected']}, got {_show(value)}"
+    if kind in ("too_short", "too_long"):
+        word = "at least" if kind == "too_short" else "at most"
+        return f"must have {word} {ctx.get('min_length', ctx.get('max_length'))} item(s)"
+    if kind in ("string_too_short", "string_too_long"):
+        word = "at least" if kind == "string_too_short" else "at most"
+        return f"must be {word} {ctx.get('min_length', ctx.get('max_length'))} character(s) long"
+    if kind == "string_pattern_mismatch":
+        return f"must match {ctx['pattern']}, got {_show(value)}"
+    if kind in ("text_or_parts", "mode_or_object"):
+        return f"{err['msg']}, got {json_type(value)}"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float)) else json_type(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _path(loc: tuple, body: Any) -> str:
+    """The JSON path of an error location, union tags left out, guided by the body itself."""
+    parts: list[str | int] = []
+    node = body
+    for part in loc:
+        if part == "[key]" or (is_tag(part) and not (isinstance(node, dict) and part in node)):
+            continue
+        parts.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return json_path(parts)
+
+
+def _code(exc: ValidationError) -> str:
+    kind = exc.errors(include_url=False)[0]["type"]
+    if kind == "missing":
+        return "missing_required_parameter"
+    if kind in _EXPECTED or kind in ("text_or_parts", "mode_or_object"):
+        return "invalid_type"
+    if kind == "extra_forbidden":
+        return "unknown_parameter"
+    return "invalid_value"

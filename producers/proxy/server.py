@@ -25,6 +25,7 @@ from .app import create_app
 from .config import ProxyConfig
 from .forwarding import Forwarder
 from .metrics import Metrics
+from .protocol import bounded_protocol
 from .writer import GroupWriter
 
 __all__ = ["ProxyServer", "PortsBusy", "bind_with_fallback"]
@@ -62,6 +63,7 @@ class ProxyServer:
                  config: ProxyConfig | None = None, upstream_opts: dict[str, Any] | None = None):
         self.config = config or ProxyConfig()
         self.config.host, self.config.port, self.config.run_id = host, port, run_id
+        self.config.check()
         self.token = token or self.config.token or secrets.token_urlsafe(24)
         self._owns_log = isinstance(log_url_or_log, str)
         self.log = open_log(log_url_or_log) if isinstance(log_url_or_log, str) else log_url_or_log
@@ -87,8 +89,9 @@ class ProxyServer:
     def start(self, timeout_s: float = 30.0) -> "ProxyServer":
         sock = bind_with_fallback(self.host, self.config.port, self.config.port_tries)
         self.port = sock.getsockname()[1]
-        cfg = uvicorn.Config(self.app, loop="uvloop", http="httptools", lifespan="off",
-                             log_level="warning", access_log=False, timeout_keep_alive=300,
+        protocol = bounded_protocol(self.config, on_refused=self.metrics.error)
+        cfg = uvicorn.Config(self.app, loop="uvloop", http=protocol, ws="none", lifespan="off",
+                             log_level="warning", access_log=False, timeout_keep_alive=self.config.keep_alive_s,
                              proxy_headers=False, server_header=False, date_header=False)
         self._server = uvicorn.Server(cfg)
         self._thread = threading.Thread(target=self._run, args=(sock,), name="proxy-server", daemon=True)

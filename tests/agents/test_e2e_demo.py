@@ -65,7 +65,13 @@ def test_bash_agent_solves_bundled_tasks_and_the_log_tells_the_story(world, pick
     responses = [e for e in proxy if e.type == "proxy.response"]
     assert len(requests) == len(responses) == out.steps >= 2
     assert all(r.payload.scripted for r in responses)
-    assert len(actions) == out.turns and all(a.parent == started.id for a in actions)
+    # each action's parent is the model response that proposed it (the same turn)
+    by_id = {r.id: r for r in responses}
+    assert len(actions) == out.turns and all(a.parent in by_id for a in actions)
+    assert [by_id[a.parent].payload.turn for a in actions] == [a.payload.step for a in actions]
+    assert all(by_id[a.parent].parent == r.id for a in actions for r in requests
+               if r.payload.request_id == by_id[a.parent].payload.request_id)
+    assert started.payload.problem_statement == task.instance.problem_statement != ""
     assert actions[-1].payload.command == "echo COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT"
     assert finished.parent == started.id and finished.payload.patch == out.patch
     assert evals == [eval_event] and eval_event.parent == finished.id
@@ -88,5 +94,7 @@ def test_mini_swe_agent_completes_an_episode_through_the_proxy(world, mode):
     assert result.resolved, (result.status, result.reason)
     (started, finished), proxy, actions, _ = _story(world[2], ep)
     assert started.payload.agent == "mini-swe-agent"
-    assert len([e for e in proxy if e.type == "proxy.response"]) == out.steps
+    responses = {e.id: e for e in proxy if e.type == "proxy.response"}
+    assert len(responses) == out.steps
     assert len(actions) == out.turns and finished.parent == started.id
+    assert [responses[a.parent].payload.turn for a in actions] == [a.payload.step for a in actions]

@@ -10,8 +10,14 @@ import yaml
 
 from events.log import open_log
 from producers.agents import AgentLimits, EpisodeContext, Sampling, make_runner
-from producers.agents.swe_agent import (AgentConfigValidator, ConfigValidationError, PatchExtractor,
-                                        SWEAgentConfigBuilder, SweAgentSettings, unique_instance_id)
+from producers.agents.swe_agent import (
+    AgentConfigValidator,
+    ConfigValidationError,
+    PatchExtractor,
+    SWEAgentConfigBuilder,
+    SweAgentSettings,
+    unique_instance_id,
+)
 from producers.agents.swe_agent.runner import exit_reason
 from producers.sandbox.local import LocalSandboxFactory
 
@@ -141,3 +147,24 @@ def test_missing_executable_is_an_error_result(env):
     out = make_runner("swe-agent", executable=("/nonexistent/sweagent",)).run(_ctx(toy, log, factory=factory))
     assert out.reason == "error" and "cannot start /nonexistent/sweagent" in out.error
     assert [r.event.type for r in log.read("episodes")] == ["episode.started", "episode.finished"]
+
+
+def test_actions_link_to_the_model_responses_that_proposed_them(env):
+    """Through the real proxy (the scripted server as its `openai:` upstream): SWE-agent keeps no
+    ids of its calls, so each trajectory step is matched to its response by text."""
+    from producers.proxy.server import ProxyServer
+
+    toy, log, factory = env
+    with ScriptedServer([FIX, "no block here", SUBMIT]) as server:
+        upstream = f"openai:{server.base_url('upstream')}"
+        with ProxyServer(log, upstream, run_id="r") as proxy:
+            runner = make_runner("swe-agent", executable=STANDIN)
+            ctx = _ctx(toy, log, proxy.base_url("ep-s"), factory=factory)
+            ctx.api_key = proxy.token
+            out = runner.run(ctx)
+    assert out.reason == "submitted", out.error
+    responses = {r.event.id: r.event for r in log.read("proxy") if r.event.type == "proxy.response"}
+    actions = [r.event for r in log.read("actions")]
+    assert len(responses) == 3 and len(actions) == 2
+    assert [responses[a.parent].payload.text for a in actions] == [FIX, SUBMIT]
+    assert [responses[a.parent].payload.turn for a in actions] == [0, 2]

@@ -128,7 +128,7 @@ def test_export_matches_the_harness_and_imports_back(sqlite_url, tmp_path, subpr
         ("swe-mini__pyops-pytest-1", "infra", "upstream unreachable")]
     run_score = {run: next(s for s in rows if s.scope == "run") for run, rows in scores.items()}
     assert run_score["orig"].value == run_score["back-ours"].value == 2 / 6   # the infra pair stays unscored
-    assert run_score["orig"].instances == run_score["back-ours"].instances == 6
+    assert run_score["orig"].n == run_score["back-ours"].n == 6  # instances scored
     assert {iid for iid, r in summary.items() if r.resolved} == set(ours["resolved_ids"])
 
 

@@ -61,6 +61,8 @@ def for_type(tp) -> st.SearchStrategy:
         return st.dictionaries(for_type(args[0]), for_type(args[1]), max_size=3)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return st.lists(for_type(args[0]), max_size=3).map(tuple)
+    if origin is tuple:
+        return st.tuples(*(for_type(a) for a in args))
     if origin is typing.Annotated:
         return for_type(args[0])
     raise TypeError(f"no hypothesis strategy for annotation {tp!r}; extend tests/events/strategies.py")

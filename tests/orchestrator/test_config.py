@@ -105,3 +105,5 @@ def test_param_search_expands_grid(tmp_path: Path) -> None:
         "sweep.temperature=0.8.top_p=0.9", "sweep.temperature=0.8.top_p=1.0"]
     assert {(s.sampling.temperature, s.sampling.top_p) for s in subs} == {(0.2, 0.9), (0.2, 1.0), (0.8, 0.9), (0.8, 1.0)}
     assert all(s.run.mode == "eval" for s in subs)
+    # a sub-run's config is validated again in its episode workers: its id must pass too
+    assert [type(s).model_validate(s.model_dump()).run.id for s in subs] == [s.run.id for s in subs]

@@ -54,9 +54,9 @@ def test_unreachable_upstream_stops_early_and_exits_3(tmp_path):
     rows = [[c.strip() for c in line.split("│")[1:-1]] for line in proc.stdout.splitlines() if "│" in line]
     header = next(line for line in proc.stdout.splitlines() if "┃" in line)
     assert [c.strip() for c in header.split("┃")[1:-1]] == [
-        "scope", "n", "pass@1", "pass@2", "pass@4", "avg@1", "avg@2", "avg@4", "infra"]
+        "scope", "n", "samples", "pass@1", "pass@2", "pass@4", "avg@1", "infra"]
     run_row = next(r for r in rows if r[0] == "run outage")
-    assert run_row[1:8] == ["—"] * 7 and run_row[8] == str(len(evals))
+    assert run_row[1:7] == ["—"] * 6 and run_row[7] == str(len(evals))
     assert not any("0.000" in cell for row in rows for cell in row)
 
 

@@ -77,6 +77,6 @@ def test_scores_are_printed_and_the_run_exits_3_naming_the_cause(run):
         "ledger run: 1 of 6 pairs hit infrastructure errors: repository missing (1); see ledger events --topic evals")
     assert "pass@1" in proc.stdout and "swe-mini/minidjango" in proc.stdout and "swe-mini/minisympy" in proc.stdout
     run_scores = [e.payload for e in topics["scores"] if e.payload.scope == "run" and e.payload.metric == "pass@k"]
-    assert run_scores[-1].coverage == pytest.approx(5 / 6) and run_scores[-1].instances == 5
+    assert run_scores[-1].coverage == pytest.approx(5 / 6) and run_scores[-1].n == 5
     [fin] = [e.payload for e in topics["runs"] if e.type == "run.finished"]
     assert fin.infra_errors == 1 and fin.infra_causes == {"repository missing": 1} and fin.evaluated == 5

@@ -77,7 +77,7 @@ def finals(log):
         p = r.event.payload
         drops = (p.dropped_duplicates, p.dropped_malformed) if p.scope == "run" else ()
         out[(p.scope, p.scope_key, p.metric, p.k if p.metric == "pass@k" else 0)] = (
-            round(p.value, 9), p.n, p.c, p.instances, round(p.coverage, 9), drops)
+            round(p.value, 9), p.n, p.samples, p.c, round(p.coverage, 9), drops)
     return out
 
 

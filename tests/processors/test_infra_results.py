@@ -36,7 +36,7 @@ def test_infra_results_leave_the_sample_unscored_and_a_later_verdict_counts():
     out = _fold(PassAtK((1, 2)), evs)
     last = _last(out)
     inst = last[("instance", "a__b-1", "pass@k", 1)]
-    assert (inst.n, inst.c, inst.value) == (1, 1, 1.0)           # the infra sample is not n=2, c=1
+    assert (inst.samples, inst.c, inst.value) == (1, 1, 1.0)     # the infra sample is not samples=2, c=1
     assert ("instance", "a__b-1", "pass@k", 2) not in last       # n < k: no value, not 0
     assert not any(k[1] == "a__b-2" for k in last)               # only infra: missing, not 0.0
     run = last[("run", "r", "pass@k", 1)]
@@ -44,7 +44,7 @@ def test_infra_results_leave_the_sample_unscored_and_a_later_verdict_counts():
     # the outage is over: a real verdict of the same sample is its first, not a duplicate
     out = _fold(PassAtK((1, 2)), [*evs, eval_result("r", "a__b-1", 1, False)])
     p = _last(out)[("instance", "a__b-1", "pass@k", 2)]
-    assert (p.n, p.c, p.value, p.dropped_duplicates) == (2, 1, 1.0, 0)
+    assert (p.samples, p.c, p.value, p.dropped_duplicates) == (2, 1, 1.0, 0)
 
 
 def test_no_reward_for_an_infra_result():

@@ -7,6 +7,7 @@ from math import comb
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import events
 from events.log.base import Record
 from processors.normalizer import Normalizer, Verdict
 from processors.reducers.pass_at_k import PassAtK
@@ -27,7 +28,7 @@ def final(out):
     last = {}
     for ev in out:
         p = ev.payload
-        last[(p.scope, p.scope_key, p.metric, p.k if p.metric == "pass@k" else 0)] = (p.value, p.n, p.c)
+        last[(p.scope, p.scope_key, p.metric, p.k)] = (p.value, p.n, p.samples, p.c)
     return last
 
 
@@ -51,13 +52,20 @@ def test_run_scope_is_mean_of_exact_instance_values(table, ks):
             assert key not in got
             continue
         want = sum(exact_pass(n, c, k) for n, c in scored) / len(scored)
-        value, n, c = got[key]
+        value, n, samples, c = got[key]
         assert abs(value - float(want)) < 1e-9
-        assert n == min(n for n, _ in scored) and c == sum(c for _, c in scored)
+        # n: instances scored; samples: the fewest samples among them; c only at instance scope
+        assert n == len(scored) and samples == min(s for s, _ in scored) and c is None
+    avg = got[("run", "r", "avg@k", 1)]
+    assert abs(avg[0] - sum(Fraction(sum(r), len(r)) for r in table) / len(table)) < 1e-9
+    assert avg[1] == len(table) and avg[3] is None
+    assert not [key for key in got if key[2] == "avg@k" and key[3] != 1]  # avg@k = avg@1 by definition
     for i, row in enumerate(table):
+        inst = got[("instance", f"o__p-{i}", "avg@k", 1)]
+        assert inst[1:] == (1, len(row), sum(row))
         for k in ks:
             key = ("instance", f"o__p-{i}", "pass@k", k)
-            assert (key in got) == (len(row) >= k)  # n < k is never reported
+            assert (key in got) == (len(row) >= k)  # samples < k is never reported
 
 
 @settings(max_examples=60, deadline=None)
@@ -96,7 +104,8 @@ def test_score_payload_fields_and_deterministic_ids():
     assert len({e.id for e in out}) == len(out)
     last = {(e.payload.scope, e.payload.metric, e.payload.k): e.payload for e in out}
     run = last[("run", "pass@k", 1)]
-    assert run.coverage == 0.5 and run.instances == 2 and run.dataset == "bundled"
+    assert run.coverage == 0.5 and run.n == 2 and run.samples == 1 and run.c is None
+    assert run.dataset == "bundled"
     assert run.model == "demo-model" and run.dropped_duplicates == 1 and run.scorer_version == 1
     assert abs(run.value - 0.25) < 1e-12  # (1/2 + 0) / 2
     repo = [e.payload for e in out if e.payload.scope == "repo" and e.payload.scope_key == "a/b"][-1]
@@ -105,7 +114,9 @@ def test_score_payload_fields_and_deterministic_ids():
              and e.payload.metric == "pass@k"]
     assert inst2 and inst2[-1].value == 1.0  # n=2, c=1: pass@2 = 1
     assert not [e for e in out if e.payload.scope == "run" and e.payload.metric == "pass@k"
-                and e.payload.k == 2 and e.payload.instances != 1]
+                and e.payload.k == 2 and e.payload.n != 1]
+    inst1 = [e.payload for e in out if e.payload.scope == "instance" and e.payload.scope_key == "a__b-1"][-1]
+    assert (inst1.n, inst1.samples, inst1.c) == (1, 2, 1)
 
 
 def test_normalizer_first_wins():
@@ -128,3 +139,36 @@ def test_run_started_after_verdicts_reemits_with_coverage():
     run = [p for p in late if p.scope == "run" and p.metric == "pass@k"][0]
     assert run.coverage == 0.5 and run.model == "demo-model"
     assert [p.coverage for p in [e.payload for e in out[:6]] if p.scope == "run"] == [0.0, 0.0]
+
+
+def test_repo_coverage_counts_the_plan_by_the_datasets_own_repo_names():
+    """Instance ids say nothing reliable about the repo (`textkit__3` is ledger-bundled/textkit):
+    the plan comes from the manifest's repos, the results from eval.result.repo."""
+    from events.payloads import DatasetManifest, RunStarted
+
+    ids = ["textkit__1", "textkit__2", "money__1", "pager__1"]
+    repos = {"ledger-bundled/textkit": 2, "ledger-bundled/money": 1, "ledger-bundled/pager": 1}
+    manifest = DatasetManifest(source="bundled", sha256="0" * 64, count=4, instance_ids=ids, repos=repos)
+    plan = events.new(RunStarted(config={}, manifest=manifest, planned=4), producer="test", run_id="r")
+    evs = [eval_result("r", "textkit__1", 0, True, repo="ledger-bundled/textkit"),
+           eval_result("r", "money__1", 0, False, repo="ledger-bundled/money")]
+    _, out = fold(PassAtK((1,)), [plan] + evs)
+    cover = {e.payload.scope_key: e.payload.coverage for e in out if e.payload.scope == "repo"}
+    assert cover == {"ledger-bundled/textkit": 0.5, "ledger-bundled/money": 1.0}
+    assert [e.payload.coverage for e in out if e.payload.scope == "run"][-1] == 0.5
+
+
+def test_a_v1_score_reads_with_the_v2_meaning_of_n_samples_and_c():
+    import orjson
+
+    from events.codec import decode
+
+    v1 = {"id": events.uuid7(), "type": "score.updated", "v": 1, "ts": "2026-01-02T03:04:05Z", "run_id": "r",
+          "key": "r", "parent": None, "producer": "processor.pass_at_k@1",
+          "payload": {"scope": "run", "scope_key": "r", "metric": "pass@k", "k": 1, "value": 0.5, "n": 4,
+                      "c": 10, "coverage": 1.0, "instances": 5, "scorer_version": 1}}
+    p = decode(orjson.dumps(v1)).payload
+    assert (p.n, p.samples, p.c) == (5, 4, None)
+    inst = {**v1, "payload": {**v1["payload"], "scope": "instance", "n": 4, "c": 3, "instances": 1}}
+    p = decode(orjson.dumps(inst)).payload
+    assert (p.n, p.samples, p.c) == (1, 4, 3)

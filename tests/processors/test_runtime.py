@@ -129,7 +129,7 @@ def test_rescore_scores_equal_the_streaming_final_values(tmp_path):
     assert {(p.scope, p.scope_key, p.metric, p.k) for p in finals} == set(streamed)
     for p in finals:
         s = streamed[(p.scope, p.scope_key, p.metric, p.k)]
-        assert abs(p.value - s.value) < 1e-9 and (p.n, p.c, p.instances) == (s.n, s.c, s.instances)
+        assert abs(p.value - s.value) < 1e-9 and (p.n, p.samples, p.c) == (s.n, s.samples, s.c)
         assert p.dropped_duplicates == 4 and p.dropped_malformed == 2
 
 

@@ -31,8 +31,8 @@ def write_bulk(log, n: int, seed: int = 7) -> None:
                             producer="proxy", run_id=run, ts=ts)
         elif kind == 2:
             ev = events.new(ScoreUpdated(scope="instance", scope_key=f"repo__x-{i % 50}", metric="pass@k",
-                                         k=1, value=rng.random(), n=5, c=2), producer="processor.pass_at_k@1",
-                            run_id=run, ts=ts)
+                                         k=1, value=rng.random(), n=1, samples=5, c=2),
+                            producer="processor.pass_at_k@1", run_id=run, ts=ts)
         else:
             ev = events.new(AgentAction(episode_id=f"ep-{i % 40}", step=i, command="ls",
                                         observation=make_blob("a\nb\n")), producer="agent", run_id=run, ts=ts)

@@ -24,3 +24,14 @@ def demo_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_lake(demo_root):
     return demo_root / ".ledger" / "lake"
+
+
+@pytest.fixture(scope="session")
+def fresh_demo(tmp_path_factory):
+    """A directory where the real `ledger` commands just ran a small demo (tests/projections/demo_run.py):
+    `.ledger/ledger.db` (eval + param_search runs), `.ledger/demo-rl.db` (RL) and `.ledger/lake` (both)."""
+    from .demo_run import make_demo
+
+    root = tmp_path_factory.mktemp("fresh-demo")
+    make_demo(root, tmp_path_factory.mktemp("bundled-cache"))
+    return root

@@ -10,9 +10,21 @@ from datetime import datetime, timedelta, timezone
 from math import comb
 
 import events
-from events.payloads import (AlertRaised, AlertResolved, DatasetManifest, EvalResult, GateResult,
-                             RunFinished, RunStarted, ScoreUpdated, TaskFinished, TaskPhase,
-                             TrainerStep, WorkflowEvicted, WorkflowInduced)
+from events.payloads import (
+    AlertRaised,
+    AlertResolved,
+    DatasetManifest,
+    EvalResult,
+    GateResult,
+    RunFinished,
+    RunStarted,
+    ScoreUpdated,
+    TaskFinished,
+    TaskPhase,
+    TrainerStep,
+    WorkflowEvicted,
+    WorkflowInduced,
+)
 
 __all__ = ["write_demo_run", "resolved", "RUNS", "REPOS", "INSTANCES", "SAMPLES", "DAYS"]
 
@@ -88,9 +100,9 @@ def _instance_c(run: str) -> dict[str, list[int]]:
             for r, repo in enumerate(REPOS)}
 
 
-def _score(run: str, scope: str, key: str, metric: str, k: int, value: float, c: int, ts) -> object:
-    return events.new(ScoreUpdated(scope=scope, scope_key=key, metric=metric, k=k, value=value, n=SAMPLES,
-                                   c=c, model=f"model-{run}", dataset="bundled:demo", split="test"),
+def _score(run: str, scope: str, key: str, metric: str, k: int, value: float, n: int, ts) -> object:
+    return events.new(ScoreUpdated(scope=scope, scope_key=key, metric=metric, k=k, value=value, n=n,
+                                   samples=SAMPLES, model=f"model-{run}", dataset="bundled:demo", split="test"),
                       producer="processor.pass_at_k@1", run_id=run, ts=ts)
 
 
@@ -100,14 +112,14 @@ def _scores(run: str, clock) -> list:
     out = [_score(run, "run", run, "pass@k", 1, 0.0, 0, next(clock))]  # superseded below
     for k in range(1, SAMPLES + 1):
         value = sum(pass_at_k(SAMPLES, c, k) for c in every) / len(every)
-        out.append(_score(run, "run", run, "pass@k", k, value, sum(every), next(clock)))
-    out.append(_score(run, "run", run, "avg@k", SAMPLES, sum(every) / (SAMPLES * len(every)),
-                      sum(every), next(clock)))
+        out.append(_score(run, "run", run, "pass@k", k, value, len(every), next(clock)))
+    out.append(_score(run, "run", run, "avg@k", 1, sum(every) / (SAMPLES * len(every)),
+                      len(every), next(clock)))
     for repo, cs in per_repo.items():
         for k in (1, SAMPLES):
             value = sum(pass_at_k(SAMPLES, c, k) for c in cs) / len(cs)
-            out.append(_score(run, "repo", repo, "pass@k", k, value, sum(cs), next(clock)))
-        out.append(_score(run, "repo", repo, "avg@k", SAMPLES, sum(cs) / (SAMPLES * len(cs)), sum(cs),
+            out.append(_score(run, "repo", repo, "pass@k", k, value, len(cs), next(clock)))
+        out.append(_score(run, "repo", repo, "avg@k", 1, sum(cs) / (SAMPLES * len(cs)), len(cs),
                           next(clock)))
     return out
 

@@ -16,7 +16,7 @@ from .bulk import write_bulk
 
 
 def _all_rows(lake) -> pl.DataFrame:
-    frames = [pl.read_parquet(f.path, hive_partitioning=False).with_columns(date=pl.lit(f.date))
+    frames = [pl.read_parquet(f.path, hive_partitioning=False).with_columns(day=pl.lit(f.date))
               for f in lk.data_files(lake)]
     return pl.concat(frames, how="diagonal_relaxed").sort(["type", "log_partition", "log_offset"])
 

@@ -8,13 +8,25 @@ import events
 from events.log import open_log
 from events.payloads import PolicyUpdated, ScoreUpdated, TrainerStep
 from projections import lake as lk
-from projections.frames import prepare
+from projections.frames import prepare as prepare_typed
+from projections.lake import flatten
 from projections.projector import Projector
 from projections.sources import Chunk
 
 
 def _chunk(values: list[bytes], first: int = 0) -> Chunk:
     return Chunk(pl.Series("log_offset", range(first, first + len(values)), dtype=pl.Int64), values)
+
+
+def prepare(topic: str, part: int, chunk: Chunk):
+    """Frames by type, flattened (payload fields as columns) for the assertions."""
+    prepared = prepare_typed(topic, part, chunk, "log")
+    prepared.frames = {t: flatten(f, t) for t, f in prepared.frames.items()}
+    return prepared
+
+
+def _table(lake, event_type: str) -> pl.DataFrame:
+    return lk.table(lake, event_type).collect().sort("log_offset")
 
 
 def _step(s: int):
@@ -35,17 +47,17 @@ def test_another_type_between_the_sampled_records_is_split_out():
 
 def test_a_record_with_line_breaks_is_still_one_row_at_its_offset(tmp_path):
     log = open_log(f"sqlite:///{tmp_path}/log.db")
-    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, c=1),
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, samples=1),
                       producer="p", run_id="r") for k in range(1, 6)]
     values = [events.encode(e) for e in evs]
     values[2] = values[2][:-1].replace(b'"payload":', b'"payload":\n') + b"\n}"  # valid JSON on three lines
     assert values[2].count(b"\n") == 2 and orjson.loads(values[2])["id"] == evs[2].id
     log.append_raw("scores", [(e.key, v) for e, v in zip(evs, values)])
     Projector(log, tmp_path / "lake").run()
-    frame = pl.scan_parquet(tmp_path / "lake/scores/score.updated/*/*.parquet").collect().sort("log_offset")
+    frame = _table(tmp_path / "lake", "score.updated")
     assert frame["id"].to_list() == [e.id for e in evs]
     assert frame["log_offset"].to_list() == [0, 1, 2, 3, 4] and frame["k"].to_list() == [1, 2, 3, 4, 5]
-    assert lk.Manifest.load(tmp_path / "lake").rejected == 0
+    assert lk.Manifest.load(tmp_path / "lake").logs["log"].rejected == 0
     log.close()
 
 
@@ -84,7 +96,7 @@ def test_offsets_with_gaps_are_read_with_the_records(tmp_path):
 
     log = open_log(f"sqlite:///{tmp_path}/log.db")
     assert log.partitions("scores") == 1
-    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, c=1),
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, samples=1),
                       producer="p", run_id="r") for k in (1, 2, 3)]
     raw = sqlite3.connect(tmp_path / "log.db")  # a log written by another tool, with holes in its offsets
     raw.executemany("INSERT INTO events (topic, partition, offset, id, key, value) VALUES ('scores', 0, ?, ?, ?, ?)",
@@ -92,7 +104,7 @@ def test_offsets_with_gaps_are_read_with_the_records(tmp_path):
     raw.commit()
     raw.close()
     Projector(log, tmp_path / "lake").run()
-    frame = pl.scan_parquet(tmp_path / "lake/scores/score.updated/*/*.parquet").collect().sort("log_offset")
+    frame = _table(tmp_path / "lake", "score.updated")
     assert frame["log_offset"].to_list() == [0, 1, 5] and frame["k"].to_list() == [1, 2, 3]
-    assert lk.Manifest.load(tmp_path / "lake").offsets == {"scores/0": 5}
+    assert lk.Manifest.load(tmp_path / "lake").logs["log"].offsets == {"scores/0": 5}
     log.close()

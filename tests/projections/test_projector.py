@@ -29,7 +29,7 @@ def _tables(lake: Path) -> dict[str, pl.DataFrame]:
     out = {}
     for f in lk.data_files(lake):
         out.setdefault(f"{f.topic}/{f.event_type}", []).append(pl.read_parquet(f.path, hive_partitioning=False)
-                                                               .with_columns(date=pl.lit(f.date)))
+                                                               .with_columns(day=pl.lit(f.date)))
     return {k: pl.concat(v).sort("id") for k, v in out.items()}
 
 
@@ -39,9 +39,20 @@ def _project_cmd(url: str, lake: Path, batch: int) -> list[str]:
 
 def _progress(lake: Path) -> int:
     try:
-        return sum(json.loads((lake / lk.MANIFEST).read_text())["offsets"].values())
+        logs = json.loads((lake / lk.MANIFEST).read_text()).get("logs", {})
+        return sum(sum(e["offsets"].values()) for e in logs.values())
     except (FileNotFoundError, ValueError):
         return -1
+
+
+def _entry(lake: Path) -> lk.LogEntry:
+    """The manifest entry of the one log a lake follows."""
+    (entry,) = lk.Manifest.load(lake).logs.values()
+    return entry
+
+
+def _rows(lake: Path, event_type: str) -> pl.DataFrame:
+    return lk.table(lake, event_type).collect()
 
 
 def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path):
@@ -73,7 +84,7 @@ def test_sigkill_at_ten_points_leaves_every_event_exactly_once(log_url, tmp_path
     assert len(got) == len(set(got)), "an event is in the lake twice"
     assert sorted(got) == sorted(set(expected))
     assert len(expected) - len(set(expected)) == 25  # the log really held duplicates
-    assert lk.Manifest.load(lake).duplicates == 25
+    assert _entry(lake).duplicates == 25
     clean = tmp_path / "clean"
     Projector(log, clean).run()
     assert _tables(lake).keys() == _tables(clean).keys()
@@ -101,16 +112,19 @@ def test_rows_are_typed_and_partitioned_by_event_day(tmp_path):
     log = open_log(f"sqlite:///{tmp_path}/log.db")
     write_bulk(log, 400)
     Projector(log, tmp_path / "lake").run()
-    days = sorted(p.name for p in (tmp_path / "lake/proxy/proxy.response").iterdir())
-    assert days == ["date=2026-03-01", "date=2026-03-02"]
-    frame = pl.scan_parquet(tmp_path / "lake/proxy/proxy.response", hive_partitioning=True).collect()
-    assert frame.schema["completion_token_ids"] == pl.List(pl.Int64)
-    assert frame.schema["logprobs"] == pl.List(pl.Float64)
+    days = sorted(p.name for p in (tmp_path / "lake/events/proxy/proxy.response").iterdir())
+    assert days == ["day=2026-03-01", "day=2026-03-02"]
+    frame = pl.scan_parquet(tmp_path / "lake/events/proxy/proxy.response", hive_partitioning=True).collect()
+    assert frame.schema["day"] == pl.Date and frame.schema["date"] == pl.Date
+    assert (frame["day"] == frame["date"]).all() and (frame["date"] == frame["ts"].dt.date()).all()
+    resp = frame["proxy_response"].struct.unnest()
+    assert resp.schema["completion_token_ids"] == pl.List(pl.Int64)
+    assert resp.schema["logprobs"] == pl.List(pl.Float64)
     assert frame.schema["ts"] == pl.Datetime("us", "UTC")
-    assert json.loads(frame["usage"][0]) == {"completion_tokens": 8}
-    assert (frame["schema_version"] == 1).all()
-    names = [p.name for p in (tmp_path / "lake/proxy/proxy.response/date=2026-03-01").iterdir()]
-    assert all(n.startswith("proxy-") and n.endswith(".parquet") for n in names)
+    assert resp["usage"][0] == {"prompt_tokens": None, "completion_tokens": 8, "total_tokens": None, "other": None}
+    assert (frame["schema_version"] == 1).all() and frame["eval_result"].is_null().all()
+    names = [p.name for p in (tmp_path / "lake/events/proxy/proxy.response/day=2026-03-01").iterdir()]
+    assert all(n.startswith("log.proxy-") and n.endswith(".parquet") for n in names)
     log.close()
 
 
@@ -125,24 +139,24 @@ def test_old_versions_are_upcast_and_garbage_is_rejected_not_fatal(tmp_path):
                                ("ep", b'{"type":"agent.action","v":2,"payload":{}}'),
                                ("ep", events.encode(v2))])
     Projector(log, tmp_path / "lake").run()
-    frame = pl.scan_parquet(tmp_path / "lake/actions/agent.action/*/*.parquet").collect().sort("step")
+    frame = _rows(tmp_path / "lake", "agent.action").sort("step")
     assert frame["id"].to_list() == [v1["id"], v2.id]
     assert frame["observation"][0]["text"] == "a b"
     assert frame["schema_version"].to_list() == [2, 2]
-    assert lk.Manifest.load(tmp_path / "lake").rejected == 2
+    assert _entry(tmp_path / "lake").rejected == 2
     log.close()
 
 
 def test_restart_sweeps_files_past_the_manifest(tmp_path):
     log = open_log(f"sqlite:///{tmp_path}/log.db")
-    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, c=1),
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, samples=1),
                       producer="p", run_id="r") for _ in range(10)]
     log.append("scores", evs)
     lake = tmp_path / "lake"
     Projector(log, lake).run()
-    day = next((lake / "scores/score.updated").iterdir())
-    orphan = day / lk.file_name("scores", 0, 10)  # as if a batch died before its manifest
-    orphan.write_bytes((day / lk.file_name("scores", 0, 0)).read_bytes())
+    day = next((lake / "events/scores/score.updated").iterdir())
+    orphan = day / lk.file_name("log", "scores", 0, 10)  # as if a batch died before its manifest
+    orphan.write_bytes((day / lk.file_name("log", "scores", 0, 0)).read_bytes())
     (day / "x.parquet.tmp").write_bytes(b"half")
     fresh = events.new(evs[0].payload, producer="p", run_id="r")
     log.append("scores", evs[:1] + [fresh])
@@ -161,7 +175,7 @@ def test_every_backend_projects_exactly_once_and_commits_group_offsets(log_url, 
     projector = Projector(log, lake, batch=64)
     assert projector.run() == len(log_ids(log))
     assert sorted(lake_ids(lake)) == sorted(set(log_ids(log)))
-    more = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, c=1),
+    more = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=1, value=0.5, n=1, samples=1),
                        producer="p", run_id="r") for _ in range(5)]
     log.append("scores", more)
     assert projector.run() == 5
@@ -186,7 +200,7 @@ def test_follow_projects_new_events_and_refreshes_views(tmp_path):
     proc = subprocess.Popen([*_project_cmd(url, lake, 100), "--follow"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=k / 10, n=5, c=1),
+        evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=k / 10, n=5, samples=1),
                           producer="p", run_id="r") for k in (1, 2, 3)]
         log.append("scores", evs)
         index = lake / "views" / "scores.parquet"
@@ -242,14 +256,14 @@ def test_a_failed_round_can_be_retried_without_loss_or_duplicates(tmp_path):
 
 def test_repeats_inside_one_batch_keep_the_first_copy(tmp_path):
     log = open_log(f"sqlite:///{tmp_path}/log.db")
-    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, c=1),
+    evs = [events.new(ScoreUpdated(scope="run", scope_key="r", metric="pass@k", k=k, value=0.5, n=1, samples=1),
                       producer="p", run_id="r") for k in (1, 2)]
     raw = [(e.key, events.encode(e)) for e in evs]
     log.append_raw("scores", raw + raw[:1] + raw)
     Projector(log, tmp_path / "lake").run()
-    frame = pl.scan_parquet(tmp_path / "lake/scores/score.updated/*/*.parquet").collect()
+    frame = _rows(tmp_path / "lake", "score.updated")
     assert frame["id"].to_list() == [evs[0].id, evs[1].id] and frame["log_offset"].to_list() == [0, 1]
-    assert lk.Manifest.load(tmp_path / "lake").duplicates == 3
+    assert _entry(tmp_path / "lake").duplicates == 3
     log.close()
 
 

@@ -144,19 +144,49 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _responses(recorder: EpisodeRecorder) -> list[tuple[str, str]]:
+    """(text, event id) of the episode's `proxy.response`s in turn order, read back from its
+    partition of the log (SWE-agent keeps no ids of its model calls)."""
+    from events.codec import DecodeError, decode
+    from events.log.partitioner import partitions_for
+
+    log, episode = recorder.ctx.log, recorder.ctx.episode_id
+    part = partitions_for([episode], log.partitions("proxy"))[0]
+    found = []
+    for raw in log.read_raw("proxy", 0, part):
+        if raw.key != episode:
+            continue
+        try:
+            ev = decode(raw.value)
+        except DecodeError:
+            continue
+        if ev.type == "proxy.response":
+            found.append((ev.payload.turn, ev.payload.text, ev.id))
+    return [(text, eid) for _, text, eid in sorted(found, key=lambda t: t[0])]
+
+
 def _record_actions(recorder: EpisodeRecorder, traj: dict[str, Any]) -> int:
-    """One `agent.action` per trajectory step; returns the model calls made."""
+    """One `agent.action` per trajectory step, each linked to the model response whose text it
+    came from (the first unused one in turn order, so requeried format errors are skipped);
+    returns the model calls made."""
     items = traj.get("trajectory") or []
+    responses = _responses(recorder) if items else []
     for step, item in enumerate(items):
         action = str(item.get("action") or "")
         if not action.strip():
             continue
+        text = str(item.get("response") or "")
+        at = next((i for i, (t, _) in enumerate(responses) if t == text), None)
+        proposed_by = None
+        if at is not None:
+            proposed_by = responses[at][1]
+            del responses[:at + 1]
         obs = str(item.get("observation") or "")
         code = item.get("exit_code")
         recorder.action(step, action, CommandResult(
             exit_code=code if isinstance(code, int) else None, output=obs,
             output_size=len(obs.encode("utf-8", "surrogateescape")), output_capped=False,
-            timed_out=False, duration_s=float(item.get("execution_time") or 0.0)))
+            timed_out=False, duration_s=float(item.get("execution_time") or 0.0)), proposed_by=proposed_by)
     calls = ((traj.get("info") or {}).get("model_stats") or {}).get("api_calls")
     return int(calls) if isinstance(calls, int) else len(items)
 

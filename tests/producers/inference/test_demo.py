@@ -83,3 +83,31 @@ def test_stream_chunks_add_up_to_the_generation():
     assert "".join(c.text for c in chunks) == final.text
     assert [i for c in chunks for i in c.token_ids] == final.completion_token_ids
     assert [x for c in chunks for x in c.logprobs] == final.logprobs
+
+
+def test_honours_max_tokens_and_stop_like_a_model():
+    up = DemoUpstream({SCRIPT.instance_id: SCRIPT})
+    msgs = _conversation(0)
+    whole = _run(up, _req(msgs, seed=1))
+    for limit in (1, 5, len(whole.completion_token_ids) - 1):
+        cut = _run(up, GenerateRequest(episode_id="e", turn=0, messages=msgs, sampling={"seed": 1, "max_tokens": limit}))
+        assert cut.completion_token_ids == whole.completion_token_ids[:limit] and cut.finish_reason == "length"
+        assert len(cut.logprobs) == limit and cut.usage["completion_tokens"] == limit
+    roomy = _run(up, GenerateRequest(episode_id="e", turn=0, messages=msgs, sampling={"seed": 1, "max_tokens": 10_000}))
+    assert roomy.completion_token_ids == whole.completion_token_ids and roomy.finish_reason == "stop"
+    stopped = _run(up, GenerateRequest(episode_id="e", turn=0, messages=msgs, sampling={"seed": 1, "stop": ["step", "```"]}))
+    assert stopped.text == whole.text[:whole.text.index("step")] and stopped.finish_reason == "stop"
+    assert stopped.completion_token_ids == ByteTokenizer().encode(stopped.text)  # no end-of-message token
+    tools = _run(up, GenerateRequest(
+        episode_id="e", turn=0, messages=msgs, tools=TOOLS, sampling={"seed": 1, "max_tokens": 3}))
+    assert tools.tool_calls is None and tools.finish_reason == "length"
+
+
+def test_token_texts_and_alternatives():
+    up = DemoUpstream({})
+    gen = _run(up, GenerateRequest(episode_id="e", turn=0, messages=[{"role": "user", "content": "x"}],
+                                   sampling={"top_logprobs": 3}))
+    assert "".join(gen.tokens[:-1]) == gen.text and gen.tokens[-1] == "<|im_end|>"
+    assert all(len(alts) == 3 and alts[0] == (tok, lp) for alts, tok, lp in zip(gen.top_logprobs, gen.tokens,
+                                                                                gen.logprobs))
+    assert _run(up, _req([{"role": "user", "content": "x"}])).top_logprobs is None

@@ -1,17 +1,23 @@
 """Failure paths: client gone mid-stream, upstream dead/slow/broken, log unavailable."""
 from __future__ import annotations
 
+import socket
 import sqlite3
 import time
 
 import httpx
 import openai
+import orjson
 import pytest
 from openai import OpenAI
 
+from events.log import LogUnavailable
+from events.log.sqlite import SqliteLog
+from producers.proxy.config import ProxyConfig
 from producers.proxy.server import ProxyServer
 
 from .conftest import Stub, proxy_events
+from .harness import PYTHON_TEXT
 
 MSG = [{"role": "user", "content": "hello"}]
 
@@ -112,3 +118,62 @@ def test_log_unavailable_gives_503_and_no_response_without_its_event(tmp_path, s
     responses = [e.payload for e in proxy_events(url.split("?")[0], "ep-lock") if e.type == "proxy.response"]
     assert [r.text for r in responses] == [first, after]  # exactly the two answers the client got
     assert {r.turn for r in responses} == {0, 3}
+
+
+class RefusingLog(SqliteLog):
+    """A real SQLite log that refuses the next `refusals` appends, as a full disk would."""
+
+    refusals = 0
+
+    def append_many(self, outputs):
+        if self.refusals:
+            self.refusals -= 1
+            raise LogUnavailable("disk full (refused on purpose)")
+        return super().append_many(outputs)
+
+
+def test_log_refusal_is_503_without_exception_text_and_its_error_has_its_parent(tmp_path):
+    log = RefusingLog(f"sqlite:///{tmp_path}/refusing.db")
+    with ProxyServer(log, "demo") as p:
+        client = OpenAI(base_url=p.base_url("ep-full"), api_key=p.token, max_retries=0)
+        for stream in (False, True):
+            log.refusals = 2  # the batch and its item-by-item retry are refused; the error + request are taken after
+            with pytest.raises(openai.APIError) as err:
+                r = client.chat.completions.create(model="m", messages=MSG, stream=stream)
+                list(r) if stream else None
+            message = str(err.value.message)
+            assert "log unavailable" in message and "refused on purpose" not in message
+            assert not PYTHON_TEXT.search(message)
+            evs = _wait_for(f"sqlite:///{tmp_path}/refusing.db", "ep-full", 4 if stream else 2)
+    by_id = {e.id: e for e in evs}
+    errors = [e for e in evs if e.type == "proxy.error"]
+    assert len(errors) == 2 and not any(e.type == "proxy.response" for e in evs)
+    for e in errors:
+        assert e.payload.kind == "log_unavailable" and e.payload.status == 503
+        assert by_id[e.parent].type == "proxy.request" and not PYTHON_TEXT.search(e.payload.message)
+
+
+def test_a_client_that_stops_reading_is_cut_off_and_its_stream_still_recorded(log_url, stub):
+    config = ProxyConfig(send_timeout_s=1.0)
+    with ProxyServer(log_url, f"openai:{stub.url}", config=config) as p:
+        for listener in p._server.servers[0].sockets:  # small kernel buffers: the proxy's own buffer fills fast
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        body = orjson.dumps({"model": "m", "stream": True, "messages": MSG, "stub_reply": "r" * 150_000,
+                             "stub_pieces": 150})
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", p.port))
+            sock.sendall(b"POST /e/ep-stalled/v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                         + p.token.encode() + b"\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            req, resp = _wait_for(log_url, "ep-stalled", 2, 60)  # recorded once the proxy gave up on the reader
+            got = b""
+            sock.settimeout(10)
+            try:
+                while data := sock.recv(1 << 16):
+                    got += data
+            except ConnectionResetError:
+                pass
+        assert httpx.get(f"{p.url}/healthz").status_code == 200
+    assert b"[DONE]" not in got and 0 < len(got) < 150_000  # cut off long before the end
+    # recorded either as cancelled, or (if the whole stream was made before the cut was noticed) as done
+    assert resp.payload.reason in ("cancelled", "done") and resp.payload.text.startswith("r" * 1000)
