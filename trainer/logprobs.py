@@ -3,13 +3,15 @@
 `TokenLogprobs(model, chunk=N)` wraps a causal LM as the module the trainer
 calls (and DDP/FSDP wrap: their hooks run on this module's forward). It runs
 the decoder once for hidden states (B, L, H), then applies the output
-projection `chunk` positions at a time: each chunk's logits (B, chunk, V) are
-made in the compute dtype, turned into fp32 logprobs of the sampled tokens and
-entropies, and dropped; under autograd each chunk is checkpointed, so the
-backward pass makes them again one chunk at a time. Peak memory is the hidden
-states plus one chunk's logits instead of (B, L, V) fp32 logits and their
-gradient. `chunk=None` is the plain path (full logits, verl's
-`logprobs_from_logits` / `entropy_from_logits`), kept for comparison.
+projection `chunk` positions at a time (`auto`: about AUTO_LOGITS logits per
+chunk, e.g. 85 positions of one row with a 49k vocabulary): each chunk's
+logits (B, chunk, V) are made in the compute dtype (`autocast`, e.g. bf16),
+turned into fp32 logprobs of the sampled tokens and entropies, and dropped;
+under autograd each chunk is checkpointed, so the backward pass makes them
+again one chunk at a time. Peak memory is the hidden states plus one chunk's
+logits instead of (B, L, V) fp32 logits and their gradient. `chunk=None` is
+the plain path (full logits, verl's `logprobs_from_logits` /
+`entropy_from_logits`), kept for comparison.
 
 The math is the same in both: logits / temperature in fp32, log-softmax at the
 sampled token, entropy of the softmax. Models whose logits are more than the
@@ -25,36 +27,50 @@ Padding then costs nothing, and a micro-batch is sized in tokens.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["TokenLogprobs", "chunk_logprobs"]
+__all__ = ["TokenLogprobs", "chunk_logprobs", "AUTO_LOGITS"]
+
+AUTO_LOGITS = 1 << 22
+"""Logits per chunk when the chunk is `auto` (16 MB in fp32): 85 positions of a 49k vocabulary."""
 
 
 class TokenLogprobs(torch.nn.Module):
     """forward(input_ids, attention_mask=None, position_ids=None, with_entropy=False) ->
     ((B, L-1) logprob of token t given tokens < t, (B, L-1) entropy or None)."""
 
-    def __init__(self, model: Any, chunk: int | None = 1024, temperature: float = 1.0, pack: bool = False):
+    def __init__(self, model: Any, chunk: int | str | None = "auto", temperature: float = 1.0, pack: bool = False,
+                 autocast: torch.dtype | None = None):
         super().__init__()
-        if chunk is not None and chunk < 1:
-            raise ValueError(f"logprob chunk must be >= 1 positions, got {chunk}")
+        if chunk is not None and chunk != "auto" and (not isinstance(chunk, int) or chunk < 1):
+            raise ValueError(f"logprob chunk must be 'auto', None or >= 1 positions, got {chunk!r}")
         if chunk is not None and getattr(model.config, "final_logit_softcapping", None):
             raise ValueError(f"{type(model).__name__} soft-caps its logits; use the plain path (chunk=None)")
         self.model = model
         self.chunk = chunk
+        """Positions per chunk; `auto`: as many as make AUTO_LOGITS logits (rows x positions x vocabulary)."""
         self.temperature = float(temperature)
         self.pack = pack
+        self.autocast = autocast
+        """Compute dtype for the decoder and the output projection (torch.autocast), e.g. bfloat16."""
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 position_ids: torch.Tensor | None = None,
                 with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """input_ids, attention_mask: (B, L), right-padded."""
-        if self.pack and attention_mask is not None and position_ids is None:
-            return self._packed(input_ids, attention_mask, with_entropy)
-        return self._forward(input_ids, attention_mask, position_ids, with_entropy)
+        with self._compute():
+            if self.pack and attention_mask is not None and position_ids is None:
+                return self._packed(input_ids, attention_mask, with_entropy)
+            return self._forward(input_ids, attention_mask, position_ids, with_entropy)
+
+    def _compute(self):
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.model.device.type, dtype=self.autocast)
 
     def _packed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, with_entropy: bool):
         lengths = attention_mask.sum(-1)
@@ -74,8 +90,11 @@ class TokenLogprobs(torch.nn.Module):
         hidden = self.model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
                                           position_ids=position_ids, use_cache=False).last_hidden_state
         head = self.model.get_output_embeddings()
+        chunk = self.chunk
+        if chunk == "auto":
+            chunk = max(1, AUTO_LOGITS // (hidden.shape[0] * head.weight.shape[0]))
         return chunk_logprobs(hidden[:, :-1], input_ids[:, 1:], head.weight, getattr(head, "bias", None),
-                              self.temperature, self.chunk, with_entropy)
+                              self.temperature, chunk, with_entropy)
 
     def _plain(self, input_ids, attention_mask, position_ids, with_entropy):
         from verl.utils.torch_functional import entropy_from_logits, logprobs_from_logits
