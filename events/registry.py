@@ -56,7 +56,7 @@ _TABLE: list[EventSpec] = [
     EventSpec("episode.started", p.EpisodeStarted, "episodes", 1, _episode),
     EventSpec("episode.finished", p.EpisodeFinished, "episodes", 1, _episode),
     EventSpec("proxy.request", p.ProxyRequest, "proxy", 1, _episode),
-    EventSpec("proxy.response", p.ProxyResponse, "proxy", 1, _episode),
+    EventSpec("proxy.response", p.ProxyResponse, "proxy", 2, _episode),
     EventSpec("proxy.error", p.ProxyError, "proxy", 1, _episode),
     EventSpec("agent.action", p.AgentAction, "actions", 2, _episode),
     EventSpec("eval.result", p.EvalResult, "evals", 1, _eval_key),

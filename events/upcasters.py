@@ -59,3 +59,17 @@ def _score_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         payload["c"] = None
     data["payload"] = payload
     return data
+
+
+@upcaster("proxy.response", 1)
+def _proxy_response_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 marked scripted and replayed responses trainable when they carried ids; v2 never does."""
+    payload = dict(data["payload"])
+    reason = "scripted" if payload.get("scripted") else (
+        "replayed" if str(payload.get("upstream", "")).startswith("replay:") else None)
+    if reason is not None:
+        payload["trainable"] = False
+    if not payload.get("trainable", False):
+        payload["untrainable_reason"] = reason or "unknown"
+    data["payload"] = payload
+    return data

@@ -20,6 +20,7 @@ BENCHES: dict[str, str] = {
     "train": "infra.benchmarks.train",
     "proxy": "infra.benchmarks.proxy",
     "sandbox": "infra.benchmarks.sandbox",
+    "fidelity": "infra.benchmarks.fidelity",
 }
 
 

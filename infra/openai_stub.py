@@ -3,7 +3,9 @@
 `python -m infra.openai_stub --port 8000 [--text-only]` prints `listening on PORT`.
 
 Replies are deterministic functions of the request. Token ids come from
-`ByteTokenizer` and are returned in vLLM's shapes when asked
+`ByteTokenizer` and are returned in vLLM's shapes when asked. A completions
+`prompt` may be a list of token ids (vLLM's token-in path): those are the prompt
+ids, used as they are
 (`return_token_ids`: top-level `prompt_token_ids` for chat, per-choice for
 completions, `choices[].token_ids`; logprobs in `choices[].logprobs` with each
 token's text and bytes, and `top_logprobs` alternatives when asked). `n` > 1
@@ -48,12 +50,17 @@ def reply_text(body: dict[str, Any], endpoint: str, choice: int = 0) -> str:
         if isinstance(last, list):
             last = "".join(p.get("text", "") for p in last if isinstance(p, dict))
         return f"stub reply {len(body['messages'])} ✓ to: {last[-48:]}{suffix}"
-    return f"stub completion ✓ of: {body['prompt'][-48:]}{suffix}"
+    prompt = body["prompt"]
+    if isinstance(prompt, list):
+        return f"stub completion ✓ of {len(prompt)} ids{suffix}"
+    return f"stub completion ✓ of: {prompt[-48:]}{suffix}"
 
 
 def prompt_ids(body: dict[str, Any], endpoint: str) -> list[int]:
     if endpoint == "chat":
         return _TOK.apply_chat_template(body["messages"])
+    if isinstance(body["prompt"], list):
+        return [int(i) for i in body["prompt"]]
     return [BOS, *_TOK.encode(body["prompt"])]
 
 

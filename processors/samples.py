@@ -1,17 +1,25 @@
 """Training samples from one episode's proxy events (token fidelity, DESIGN.md §4).
 
-Each turn's prompt ids are rebuilt from the stored full ids or delta; turns are
-folded into forks: a turn whose prompt extends the fork's tokens (previous
-prompt + completion) continues it, any other turn starts a new fork (context
-compaction, sub-agents). A fork's sample is its last prompt + completion, with
-loss mask 1 exactly on tokens some turn of the fork sampled, and behaviour
-logprobs on those positions (0.0 elsewhere).
+An episode is one trajectory: turn 0's prompt ids, then for each later turn the
+ids its `prompt_delta` appends (template and observation tokens) and the ids it
+sampled. A new fork starts only where the proxy recorded one: a turn > 0 whose
+request stores full prompt ids (with its `fork_reason`); a delta continues the
+fork whose last turn it names. Nothing is compared token by token and nothing
+is re-tokenised, and every id is stored once per fork: a sample holds exactly
+the fork's conversation, never a copy of a prefix per turn.
+
+Each fork's sample has loss mask 1 exactly on sampled tokens, the behaviour
+logprobs there (0.0 elsewhere), and one span per model call (where its tokens
+are, its policy version).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Turn", "Fork", "Excluded", "prompts_of", "forks_of"]
+__all__ = ["Turn", "Fork", "Excluded", "forks_of", "check", "NEVER_TRAINABLE"]
+
+NEVER_TRAINABLE = ("scripted", "replayed")
+"""Untrainable reasons whose episodes still assemble (for analysis), in untrainable groups."""
 
 
 class Excluded(Exception):
@@ -31,9 +39,11 @@ class Turn:
     prompt_ids: list | None = None
     delta: tuple | None = None
     """(base_request, prefix_len, ids)."""
+    fork_reason: str | None = None
     completion: list | None = None
     logprobs: list | None = None
     trainable: bool = False
+    untrainable_reason: str | None = None
     policy_version: int = 0
     reason: str = "done"
     answered: bool = False
@@ -46,54 +56,79 @@ class Fork:
     logprobs: list = field(default_factory=list)
     prompt_len: int = 0
     policy_version: int | None = None
+    spans: list = field(default_factory=list)
+    """(turn, request_id, start, end, policy_version) per model call."""
+    fork_reason: str | None = None
+    untrainable: str | None = None
+    """scripted / replayed when some turn of the fork is."""
 
 
-def prompts_of(turns: list[Turn]) -> dict[str, list]:
-    """Full prompt ids per request id."""
-    prompts: dict[str, list] = {}
-    by_id = {t.request_id: t for t in turns}
-    by_id.update({t.event_id: t for t in turns if t.event_id})
-    for t in turns:
-        if t.prompt_ids is not None:
-            prompts[t.request_id] = list(t.prompt_ids)
-            continue
-        if t.delta is None:
-            raise Excluded("no_prompt_ids")
-        base_id, prefix_len, ids = t.delta
-        base = by_id.get(base_id)
-        if base is None or base.request_id not in prompts:
-            raise Excluded("missing_base_request")
-        prompts[t.request_id] = (prompts[base.request_id] + list(base.completion or []))[:prefix_len] + list(ids)
-    return prompts
-
-
-def check(t: Turn) -> None:
+def check(t: Turn) -> str | None:
+    """Raise Excluded for a turn that cannot be part of a sample; the never-trainable reason or None."""
     if not t.answered:
         raise Excluded("missing_response")
     if t.reason != "done":
         raise Excluded(f"stream_{t.reason}")
-    if not t.trainable or t.completion is None or t.logprobs is None:
+    if t.completion is None or t.logprobs is None:
         raise Excluded("not_trainable")
     if len(t.logprobs) != len(t.completion):
         raise Excluded("logprobs_misaligned")
+    if t.trainable:
+        return None
+    if t.untrainable_reason in NEVER_TRAINABLE:
+        return t.untrainable_reason
+    raise Excluded("not_trainable")
 
 
 def forks_of(turns: list[Turn]) -> list[Fork]:
     turns = sorted(turns, key=lambda t: t.turn)
-    for t in turns:
-        check(t)
-    prompts = prompts_of(turns)
+    untrainable = [check(t) for t in turns]
     forks: list[Fork] = []
-    for t in turns:
-        prompt, comp = prompts[t.request_id], t.completion
+    ends: dict[str, tuple[Fork, int]] = {}
+    """request event id -> (its fork, the fork's length after its completion)."""
+    for t, never in zip(turns, untrainable):
         cur = forks[-1] if forks else None
-        if cur is None or prompt[:len(cur.token_ids)] != cur.token_ids:
-            cur = Fork(prompt_len=len(prompt))
+        if t.prompt_ids is None and t.delta is None:
+            raise Excluded("no_prompt_ids")
+        if t.prompt_ids is None and _continues(cur, ends.get(t.delta[0]), t.delta[1]):
+            _append(cur, t.delta[2], 0)  # continues the fork: template + observation ids only
+        else:
+            cur = _new_fork(t, ends, first=not forks)
             forks.append(cur)
-        gap = len(prompt) - len(cur.token_ids)
-        cur.token_ids = prompt + list(comp)
-        cur.loss_mask += [0] * gap + [1] * len(comp)
-        cur.logprobs += [0.0] * gap + [float(x) for x in t.logprobs]
+        start = len(cur.token_ids)
+        _append(cur, t.completion, 1, t.logprobs)
+        cur.spans.append((t.turn, t.request_id, start, len(cur.token_ids), t.policy_version))
         pv = t.policy_version
         cur.policy_version = pv if cur.policy_version is None else min(cur.policy_version, pv)
+        cur.untrainable = cur.untrainable or never
+        ends[t.event_id] = (cur, len(cur.token_ids))
     return forks
+
+
+def _continues(cur: Fork | None, base_end: tuple | None, prefix_len: int) -> bool:
+    """The delta names the current fork's last turn and keeps all of its ids."""
+    return (cur is not None and base_end is not None and base_end[0] is cur
+            and base_end[1] == len(cur.token_ids) == prefix_len)
+
+
+def _new_fork(t: Turn, ends: dict, first: bool) -> Fork:
+    if t.prompt_ids is not None:
+        prompt = list(t.prompt_ids)
+    else:  # a delta on a turn that is not the current fork's end (older logs)
+        base_id, prefix_len, ids = t.delta
+        if base_id not in ends:
+            raise Excluded("missing_base_request")
+        base, length = ends[base_id]
+        if prefix_len > length:
+            raise Excluded("bad_prompt_delta")
+        prompt = base.token_ids[:prefix_len] + list(ids)
+    reason = t.fork_reason or (None if first else "unrecorded: the request stores no fork reason")
+    fork = Fork(prompt_len=len(prompt), fork_reason=reason)
+    _append(fork, prompt, 0)
+    return fork
+
+
+def _append(fork: Fork, ids: list, mask: int, logprobs: list | None = None) -> None:
+    fork.token_ids.extend(ids)
+    fork.loss_mask.extend([mask] * len(ids))
+    fork.logprobs.extend([float(x) for x in logprobs] if logprobs is not None else [0.0] * len(ids))

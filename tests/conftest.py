@@ -93,6 +93,22 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Iterator[Path]:
+    """Packaged models (`hf:smollm2-135m`) are dequantised at most once per test session, into
+    this directory (`$LEDGER_MODEL_CACHE`, inherited by subprocesses); an existing
+    `$LEDGER_MODEL_CACHE` is used as it is."""
+    if os.environ.get("LEDGER_MODEL_CACHE"):
+        yield Path(os.environ["LEDGER_MODEL_CACHE"])
+        return
+    path = tmp_path_factory.mktemp("models")
+    os.environ["LEDGER_MODEL_CACHE"] = str(path)
+    try:
+        yield path
+    finally:
+        os.environ.pop("LEDGER_MODEL_CACHE", None)
+
+
 @pytest.fixture(scope="session")
 def swebench_mini(tmp_path_factory):
     """The mini SWE-bench (rows in SWE-bench 5's format + bare mirrors), built once per session."""

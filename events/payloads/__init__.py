@@ -8,7 +8,7 @@ from .evals import INFRA, EvalResult, EvalStatus, Resolution, TestStatus
 from .experiences import ExperienceRecorded, ExperienceStep
 from .proxy import PromptDelta, ProxyError, ProxyRequest, ProxyResponse, StreamEnd
 from .rewards import RewardAssigned
-from .rollouts import RolloutGroup, RolloutSample
+from .rollouts import RolloutGroup, RolloutSample, SampledSpan
 from .runs import DatasetManifest, RunFinished, RunStarted
 from .scores import ScoreUpdated
 from .tasks import GateResult, Phase, TaskFinished, TaskPhase
@@ -20,7 +20,7 @@ __all__ = [
     "EpisodeFinished", "EpisodeStarted", "EvalResult", "EvalStatus", "ExperienceRecorded",
     "ExperienceStep", "FinishReason", "GateResult", "Payload", "Phase", "PolicyUpdated",
     "PromptDelta", "ProxyError", "ProxyRequest", "ProxyResponse", "RewardAssigned",
-    "RolloutGroup", "RolloutSample", "RunFinished", "RunStarted", "SandboxInfo",
+    "RolloutGroup", "RolloutSample", "SampledSpan", "RunFinished", "RunStarted", "SandboxInfo",
     "ScoreUpdated", "StreamEnd", "TaskFinished", "TaskPhase", "TestStatus", "TrainerStep",
     "WorkflowEvicted", "WorkflowInduced", "WorkflowInductionRequested",
 ]

@@ -47,6 +47,9 @@ class ProxyRequest(Payload):
     """The upstream the request was forwarded to."""
     scripted: bool = False
     """True when the upstream is a scripted stand-in, not a model."""
+    fork_reason: str | None = None
+    """Set on a turn > 0 whose prompt does not continue the previous turn's ids (stored whole):
+    `kind: detail`, kind one of producers.proxy.continuation.FORK_REASONS."""
 
 
 class ProxyResponse(Payload):
@@ -60,7 +63,11 @@ class ProxyResponse(Payload):
     logprobs_mode: str = "none"
     """`raw` (sampler logprobs), `processed`, or `none` when the upstream gave none."""
     trainable: bool = False
-    """True when token ids and logprobs were captured exactly."""
+    """True when token ids and logprobs were sampled now by a model and captured exactly
+    (v2: never for scripted or replayed responses)."""
+    untrainable_reason: str | None = None
+    """Why `trainable` is False: scripted, replayed, no_token_ids, no_logprobs,
+    logprobs_misaligned, stream_<reason>."""
     usage: dict[str, int] = {}
     latency_ms: float = 0.0
     ttft_ms: float | None = None

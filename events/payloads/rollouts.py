@@ -3,7 +3,20 @@ from __future__ import annotations
 
 from .base import Payload
 
-__all__ = ["RolloutSample", "RolloutGroup"]
+__all__ = ["RolloutSample", "RolloutGroup", "SampledSpan"]
+
+
+class SampledSpan(Payload):
+    """The tokens one model call sampled inside a sample, and under which policy."""
+
+    turn: int
+    request_id: str
+    start: int
+    """Index in `token_ids` of the first sampled token."""
+    end: int
+    """One past the last sampled token."""
+    policy_version: int = 0
+    """proxy.response's policy_version, carried unchanged."""
 
 
 class RolloutSample(Payload):
@@ -13,14 +26,25 @@ class RolloutSample(Payload):
     """Same for every fork of one episode."""
     fork: int = 0
     token_ids: list[int]
-    """Prompt + completion + observation tokens, exactly as sampled."""
+    """The whole conversation of the fork: prompt, sampled, template and observation tokens,
+    exactly as the model saw and sampled them."""
     loss_mask: list[int]
-    """1 on tokens the model sampled, 0 on prompt/observation tokens."""
+    """1 on tokens the model sampled, 0 on prompt/observation/template tokens."""
     logprobs: list[float]
     """Behaviour logprobs aligned with token_ids (0.0 where loss_mask is 0)."""
     prompt_len: int = 0
+    """Length of the fork's first prompt."""
     reward: float
     policy_version: int = 0
+    """The oldest policy version among the fork's turns."""
+    spans: list[SampledSpan] = []
+    """One per model call of the fork, in order: where its sampled tokens are, its policy version."""
+    fork_reason: str | None = None
+    """Why this fork started (proxy.request's fork_reason); None for the episode's first."""
+    trainable: bool = True
+    """False for scripted or replayed traffic: kept for analysis, never trained on."""
+    untrainable_reason: str | None = None
+    """scripted or replayed, when `trainable` is False."""
 
 
 class RolloutGroup(Payload):
@@ -32,3 +56,7 @@ class RolloutGroup(Payload):
     excluded: int = 0
     """Episodes of this prompt left out (incomplete or missing proxy events)."""
     excluded_reasons: dict[str, int] = {}
+    trainable: bool = True
+    """False for a group of scripted or replayed episodes (the trainer skips and counts them)."""
+    untrainable_reason: str | None = None
+    """scripted or replayed, when `trainable` is False."""

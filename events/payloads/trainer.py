@@ -17,6 +17,8 @@ class TrainerStep(Payload):
     reward_std: float = 0.0
     samples: int = 0
     dropped_stale: int = 0
+    skipped_untrainable: int = 0
+    """Samples refused since the previous step because they are not trainable (scripted, replayed)."""
     staleness: dict[str, int] = {}
     """Histogram: staleness (policy versions behind) -> sample count."""
     tokens_per_s: float = 0.0

@@ -1,12 +1,19 @@
 """rollouts: proxy + episodes + rewards -> `rollout.group` (GRPO groups).
 
 An episode is ready once it has finished and has a reward from the configured
-reward function; it then yields one sample per fork (processors.samples) or is
-excluded with a reason (proxy error, non-trainable or unfinished response,
-missing request/response, incomplete episode). The first `group_size` ready
-episodes of a (run, instance) form group 0, the next ones group 1, ...; the
-exclusions seen since the previous group of that (run, instance) are counted in
-the group. Cross-topic order is free: whatever arrives first is buffered.
+reward function; it then yields one sample per fork (processors.samples: one
+trajectory for the whole episode unless the proxy recorded a fork) or is
+excluded with a reason (proxy error, a response without ids or logprobs,
+unfinished response, missing request/response, incomplete episode). The first
+`group_size` ready episodes of a (run, instance) form group 0, the next ones
+group 1, ...; the exclusions seen since the previous group of that (run,
+instance) are counted in the group. Cross-topic order is free: whatever arrives
+first is buffered.
+
+Scripted (`demo`) and replayed (`replay:`) episodes are never trainable: they
+still assemble into samples (`trainable: false`), but only into groups of their
+own, `<run>/<instance>/untrainable/<n>` with `trainable: false`, never into a
+group meant for training; the trainer skips and counts those.
 """
 from __future__ import annotations
 
@@ -19,6 +26,8 @@ from events.payloads import RolloutGroup, RolloutSample
 from events.registry import derive
 
 from ..reward_fns import RewardFn, reward_fn
+from events.payloads import SampledSpan
+
 from ..samples import Excluded, Turn, forks_of
 
 __all__ = ["Rollouts", "RolloutState", "EpisodeTurns", "PendingGroup"]
@@ -40,6 +49,9 @@ class _Pending:
     """[(episode_id, [RolloutSample])]"""
     excluded: dict = field(default_factory=dict)
     index: int = 0
+    untrainable: list = field(default_factory=list)
+    """Ready scripted/replayed episodes, grouped apart: [(episode_id, [RolloutSample])]."""
+    untrainable_index: int = 0
 
 
 EpisodeTurns = _Episode
@@ -96,6 +108,7 @@ class Rollouts:
         if t == "proxy.request":
             turn = ep.turns.setdefault(p.request_id, Turn(p.request_id, p.turn))
             turn.turn, turn.prompt_ids, turn.event_id = p.turn, p.prompt_token_ids, ev.id
+            turn.fork_reason = p.fork_reason
             if p.prompt_delta is not None:
                 d = p.prompt_delta
                 turn.delta = (d.base_request, d.prefix_len, list(d.ids))
@@ -103,6 +116,7 @@ class Rollouts:
             turn = ep.turns.setdefault(p.request_id, Turn(p.request_id, p.turn))
             turn.completion, turn.logprobs = p.completion_token_ids, p.logprobs
             turn.trainable, turn.policy_version, turn.reason = p.trainable, p.policy_version, p.reason
+            turn.untrainable_reason = p.untrainable_reason
             turn.answered = True
         elif t == "proxy.error":
             ep.errors += 1
@@ -130,7 +144,11 @@ class Rollouts:
             raise Excluded("missing_request")
         return [RolloutSample(sample_id=f"{ep_id}/{i}", episode_id=ep_id, rollout_id=ep_id, fork=i,
                               token_ids=f.token_ids, loss_mask=f.loss_mask, logprobs=f.logprobs,
-                              prompt_len=f.prompt_len, reward=ep.reward, policy_version=f.policy_version or 0)
+                              prompt_len=f.prompt_len, reward=ep.reward, policy_version=f.policy_version or 0,
+                              spans=[SampledSpan(turn=t, request_id=r, start=a, end=b, policy_version=v)
+                                     for t, r, a, b, v in f.spans],
+                              fork_reason=f.fork_reason, trainable=f.untrainable is None,
+                              untrainable_reason=f.untrainable)
                 for i, f in enumerate(forks_of(list(ep.turns.values())))]
 
     def outcome(self, ep_id: str, ep: _Episode) -> list[RolloutSample] | str:
@@ -149,6 +167,8 @@ class Rollouts:
             pending.excluded[outcome] = pending.excluded.get(outcome, 0) + 1
             excluded_total[outcome] = excluded_total.get(outcome, 0) + 1
             return []
+        if not all(s.trainable for s in outcome):
+            return self._add_untrainable(pending, ep_id, key, outcome, ev)
         pending.episodes.append((ep_id, outcome))
         if len(pending.episodes) < self.group_size:
             return []
@@ -161,3 +181,25 @@ class Rollouts:
         pending.excluded = {}
         return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
                        run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
+
+    def _add_untrainable(self, pending: _Pending, ep_id: str, key: tuple[str, str],
+                         samples: list[RolloutSample], ev: Envelope) -> list[Envelope]:
+        """Scripted/replayed episodes: their own groups, marked untrainable, never mixed in."""
+        run_id, instance_id = key
+        pending.untrainable.append((ep_id, samples))
+        if len(pending.untrainable) < self.group_size:
+            return []
+        members, pending.untrainable = pending.untrainable[:self.group_size], pending.untrainable[self.group_size:]
+        group_id = f"{run_id}/{instance_id}/untrainable/{pending.untrainable_index}"
+        pending.untrainable_index += 1
+        payload = RolloutGroup(group_id=group_id, run_id=run_id, prompt_id=instance_id,
+                               samples=[s for _, ss in members for s in ss], trainable=False,
+                               untrainable_reason=_never_reason(members))
+        return [derive(payload, processor=self.name, version=self.version, inputs=[e for e, _ in members],
+                       run_id=run_id, parent=ev.id, ts=ev.ts, discriminator=group_id)]
+
+
+def _never_reason(members: list) -> str:
+    """`scripted` when any member's upstream was scripted, else `replayed`."""
+    reasons = {s.untrainable_reason for _, ss in members for s in ss}
+    return "scripted" if "scripted" in reasons else "replayed"

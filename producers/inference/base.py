@@ -3,7 +3,13 @@
 An upstream takes a `GenerateRequest` and returns a `Generation` (or streams
 `Chunk`s ending with one). Token ids and logprobs are whatever the upstream
 sampled; an upstream that cannot give them says so (`trainable=False`) and the
-sample stays out of training.
+sample stays out of training. Scripted and replayed generations are never
+trainable (`untrainable_reason`), whatever ids they carry.
+
+Token in, token out: an upstream with a `chat_tokens` attribute (a
+`producers.inference.chat_tokens.ChatTokens`) lets the proxy build chat prompts
+as token ids, and samples from `GenerateRequest.prompt_token_ids` exactly when
+the proxy sets them (never re-rendering the conversation).
 """
 from __future__ import annotations
 
@@ -51,6 +57,8 @@ class GenerateRequest:
     """temperature, top_p, max_tokens, seed, stop, ... as the client sent them."""
     tools: list[dict[str, Any]] | None = None
     request_id: str = ""
+    prompt_token_ids: list[int] | None = None
+    """Set by the proxy for upstreams with `chat_tokens`: the exact prompt to sample from."""
 
 
 @dataclass
@@ -72,12 +80,28 @@ class Generation:
     `bytes:\\xNN...` for a token that is not whole UTF-8); None when the upstream gives none."""
     top_logprobs: TopLogprobs | None = None
     """The alternatives the request asked for (`top_logprobs`), when the upstream gives them."""
+    replayed: bool = False
+    """Served from a recording (`replay:`), not sampled now."""
+
+    @property
+    def untrainable_reason(self) -> str | None:
+        """Why this generation can never be trained on, or None when it can."""
+        if self.scripted:
+            return "scripted"
+        if self.replayed:
+            return "replayed"
+        ids, lps = self.completion_token_ids, self.logprobs
+        if self.prompt_token_ids is None or ids is None:
+            return "no_token_ids"
+        if lps is None:
+            return "no_logprobs"
+        if len(ids) != len(lps):
+            return "logprobs_misaligned"
+        return None
 
     @property
     def trainable(self) -> bool:
-        ids, lps = self.completion_token_ids, self.logprobs
-        return (self.prompt_token_ids is not None and ids is not None and lps is not None
-                and len(ids) == len(lps))
+        return self.untrainable_reason is None
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """`demo`: a scripted stand-in for a model, for the bundled demo tasks.
 
 It is NOT a model: every Generation it makes says `scripted=True` and
-`logprobs_mode="scripted"`. It recognises a task by finding a script's
+`logprobs_mode="scripted"`, so its responses are `trainable: false`
+(`untrainable_reason` `scripted`) and never reach a training step. It recognises a task by finding a script's
 `instance_id` in the conversation, and at turn t (assistant messages already in
 the conversation) answers with a short thought and the t-th bash command of
 either the solving or the wrong script, then the submit command. Which script

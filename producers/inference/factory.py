@@ -2,9 +2,9 @@
 
 | spec | upstream |
 |---|---|
-| `openai:URL` | any OpenAI-compatible server (vLLM: token ids + logprobs captured) |
+| `openai:URL[#tokenizer=SPEC]` | any OpenAI-compatible server (vLLM: token ids + logprobs captured; with a tokenizer, token in, token out) |
 | `callable:module:attr` | an in-process async generate function or Upstream object |
-| `hf:PATH_OR_TINY` | an in-process Hugging Face model (`producers/inference/hf.py`) |
+| `hf:smollm2-135m`, `hf:PATH`, `hf:tiny` | an in-process Hugging Face model (`producers/inference/hf.py`); token in, token out |
 | `demo` | the scripted stand-in policy for the bundled demo tasks |
 | `replay:LOG_URL[#episode=ID]` | the recorded responses of an episode, turn by turn |
 """

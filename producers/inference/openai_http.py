@@ -8,6 +8,17 @@ Generation (`trainable` is False), which the trainer never learns from.
 Connection failures, timeouts, 429 and 5xx are retried with exponential
 backoff before the first byte of a response; then the error surfaces as
 `UpstreamTimeout` (504) or `UpstreamError` (502, or the upstream's 4xx).
+
+Token in, token out (`openai:URL#tokenizer=SPEC`, or the `tokenizer` option; SPEC
+is `tiny`, `smollm2-135m` or a local model directory holding the served model's
+tokenizer): the proxy builds chat prompts as token ids with that tokenizer's chat
+template (producers/inference/chat_tokens.py) and this upstream sends them to the
+server's completions endpoint as a token-id `prompt` (vLLM accepts a list of ids
+there and samples from exactly them), asking for token ids and logprobs back.
+The agent still gets a chat completion. Tool calls on that path are parsed in
+SmolLM2's `<tool_call>` format for templates without a tools branch; for any
+other template a request with tools is refused (400), since no parser for its
+format is known here.
 """
 from __future__ import annotations
 
@@ -19,10 +30,15 @@ import orjson
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, UpstreamTimeout
 from .http1 import ConnectionFailed, Pool, Response
 from .openai_parse import StreamAccumulator, generations_from_body
+from .tool_calls import check_tool_request, offered_tools, parse_tool_calls
+
 
 __all__ = ["OpenAIUpstream"]
 
 _RETRYABLE = {429, 500, 502, 503, 504}
+_CHAT_ONLY = frozenset({"tool_choice", "parallel_tool_calls", "response_format", "logprobs", "top_logprobs",
+                        "functions", "function_call", "max_completion_tokens"})
+"""Chat fields a completions request (the token-in path) does not take."""
 
 
 class OpenAIUpstream:
@@ -33,7 +49,10 @@ class OpenAIUpstream:
     def __init__(self, base_url: str, *, timeout_s: float = 600.0,
                  retries: int = 2, backoff_s: float = 0.2, api_key: str | None = None,
                  logprobs_mode: str = "raw", ask_token_ids: bool = True,
-                 policy_version: int = 0, **_: Any):
+                 policy_version: int = 0, tokenizer: str | None = None, **_: Any):
+        base_url, _sep, fragment = base_url.partition("#")
+        if fragment.startswith("tokenizer="):
+            tokenizer = tokenizer or fragment[len("tokenizer="):]
         self.base_url = base_url.rstrip("/")
         self.name = f"openai:{self.base_url}"
         self.timeout_s = timeout_s
@@ -47,6 +66,12 @@ class OpenAIUpstream:
         self.ask_token_ids = ask_token_ids
         """Send vLLM's `return_token_ids`/`logprobs`; off for servers that reject unknown fields."""
         self.policy_version = policy_version
+        self.chat_tokens = None
+        """Set with `tokenizer`: the proxy builds chat prompts as ids, sent as completions prompts."""
+        if tokenizer:
+            from .chat_tokens import load_chat_tokens
+
+            self.chat_tokens = load_chat_tokens(tokenizer)
         headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -70,14 +95,15 @@ class OpenAIUpstream:
             resp.close()
         try:
             parsed = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from None
-        return [self._finish(g) for g in generations_from_body(parsed, request.endpoint, n, _detail(request))]
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from exc
+        return [self._finish(g, request)
+                for g in generations_from_body(parsed, _wire(request), n, _detail(request))]
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body = self._body(request, stream=True)
         resp = await self._post(request, body)
-        acc = StreamAccumulator(request.endpoint, _n(request), _detail(request))
+        acc = StreamAccumulator(_wire(request), _n(request), _detail(request))
         lines = resp.iter_lines()
         try:
             while not acc.done:
@@ -98,7 +124,7 @@ class OpenAIUpstream:
         if not acc.done and not acc.saw_finish:
             raise UpstreamError(f"{self.name}: stream ended without [DONE] or a finish_reason")
         for index, gen in enumerate(acc.generations()):
-            yield Chunk(final=self._finish(gen), index=index)
+            yield Chunk(final=self._finish(gen, request), index=index)
 
     def stream_choices(self, request: GenerateRequest, n: int) -> AsyncIterator[Chunk]:
         return self.stream(request)  # the request's `n` is forwarded; chunks carry their index
@@ -107,16 +133,40 @@ class OpenAIUpstream:
         self._pool.close()
 
     # -- internals -------------------------------------------------------------------
-    def _finish(self, gen: Generation) -> Generation:
+    def _finish(self, gen: Generation, request: GenerateRequest) -> Generation:
         gen.upstream = self.name
         gen.policy_version = self.policy_version
         gen.logprobs_mode = self.logprobs_mode if gen.logprobs is not None else "none"
+        if _token_in(request):
+            if gen.prompt_token_ids is None:
+                gen.prompt_token_ids = list(request.prompt_token_ids or [])
+            if offered_tools(request.tools, request.sampling):
+                content, calls = parse_tool_calls(gen.text, request.turn)
+                if calls:
+                    gen.text, gen.tool_calls, gen.finish_reason = content or "", calls, "tool_calls"
         return gen
 
+    def _token_in_body(self, request: GenerateRequest) -> dict[str, Any]:
+        """A chat request whose prompt the proxy built: a completions request with a token-id prompt."""
+        if offered_tools(request.tools, request.sampling) and not getattr(self.chat_tokens, "tools_in_system", False):
+            raise UpstreamError(f"{self.name}: tools over the token-in path need a tool-call parser for this "
+                                "model's chat template; only SmolLM2's <tool_call> format is known", status=400)
+        check_tool_request(request.tools, request.sampling, self.name)
+        body = {k: v for k, v in request.sampling.items() if k not in _CHAT_ONLY}
+        if request.sampling.get("max_completion_tokens") is not None and body.get("max_tokens") is None:
+            body["max_tokens"] = request.sampling["max_completion_tokens"]
+        body["prompt"] = list(request.prompt_token_ids or [])
+        return body
+
     def _body(self, request: GenerateRequest, stream: bool) -> bytes:
-        body: dict[str, Any] = dict(request.sampling)
+        if _token_in(request):
+            body: dict[str, Any] = self._token_in_body(request)
+        else:
+            body = dict(request.sampling)
         body["model"] = request.model
-        if request.endpoint == "chat":
+        if _token_in(request):
+            pass
+        elif request.endpoint == "chat":
             body["messages"] = request.messages or []
             if request.tools is not None:
                 body["tools"] = request.tools
@@ -124,7 +174,7 @@ class OpenAIUpstream:
             body["prompt"] = request.prompt if request.prompt is not None else ""
         if self.ask_token_ids:
             body["return_token_ids"] = True
-            if request.endpoint == "chat":
+            if _wire(request) == "chat":
                 body["logprobs"] = True
             elif body.get("logprobs") is None:
                 body["logprobs"] = 0
@@ -135,7 +185,7 @@ class OpenAIUpstream:
 
     async def _post(self, request: GenerateRequest, body: bytes) -> Response:
         """POST with retries; returns a 200 response whose body is still unread."""
-        path = "/chat/completions" if request.endpoint == "chat" else "/completions"
+        path = "/chat/completions" if _wire(request) == "chat" else "/completions"
         last: UpstreamError | None = None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -170,3 +220,10 @@ def _detail(request: GenerateRequest) -> bool:
     """Whether the agent asked for logprobs (then token texts and alternatives are kept)."""
     lp = request.sampling.get("logprobs")
     return lp is not None and lp is not False
+def _token_in(request: GenerateRequest) -> bool:
+    return request.endpoint == "chat" and request.prompt_token_ids is not None
+
+
+def _wire(request: GenerateRequest) -> str:
+    """The endpoint the server is asked: completions for a token-in chat request."""
+    return "completions" if _token_in(request) else request.endpoint

@@ -6,6 +6,8 @@ logprobs — or the same upstream error. The recording is the episode with the
 request's own id, or the one named by `#episode=ID` / `episode=` (to replay it
 under a new episode id). A request whose messages or prompt differ from the
 recorded turn is refused with `ReplayDiverged` (HTTP 409) naming the turn.
+Replayed responses are never trainable (`untrainable_reason` `replayed`): they
+were not sampled by the policy serving now.
 """
 from __future__ import annotations
 
@@ -117,7 +119,7 @@ class ReplayUpstream:
             text=r.text, finish_reason=r.finish_reason or "stop", prompt_token_ids=turn.prompt_ids,
             completion_token_ids=r.completion_token_ids, logprobs=r.logprobs, logprobs_mode=r.logprobs_mode,
             usage=dict(r.usage), policy_version=r.policy_version, tool_calls=r.tool_calls,
-            scripted=r.scripted, upstream=self.name, tokens=r.tokens,
+            scripted=r.scripted, upstream=self.name, replayed=True, tokens=r.tokens,
             top_logprobs=[list(alts) for alts in r.top_logprobs] if r.top_logprobs is not None else None)
 
     def _check(self, request: GenerateRequest, turn: RecordedTurn) -> None:

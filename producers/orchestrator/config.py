@@ -14,9 +14,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from events.ids import NAME_CHARS, is_name
+
 __all__ = ["RunConfig", "ConfigError", "load_config", "expand_param_search"]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,127}$")
 _KAFKA = re.compile(r"^kafka://[A-Za-z0-9_.-]+:\d{1,5}(,[A-Za-z0-9_.-]+:\d{1,5})*(\?.*)?$")
 
 
@@ -38,8 +39,8 @@ class RunSection(_Section):
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
-        if not _RUN_ID.match(v):
-            raise ValueError("must be 1-128 chars of letters, digits, '_', '.', '-', '=' starting with a letter or digit")
+        if not is_name(v):
+            raise ValueError(f"must be {NAME_CHARS}")
         return v
 
 

@@ -1,12 +1,15 @@
 """What the proxy remembers per episode, and the events it writes for each call.
 
-Prompt token ids rule (the rollouts processor relies on it): on turn 0, or
-whenever the new prompt's ids do not start with exactly (previous turn's prompt
-ids + previous completion ids), the request stores the full
-`prompt_token_ids`; when they do, it stores a `prompt_delta` naming the
-previous `proxy.request` event, the prefix length and the remaining ids.
-"Previous turn" means turn - 1 of the same episode, recorded durably with
-completion ids; anything else stores full ids.
+Prompt token ids rule (the rollouts processor relies on it). For chat calls to
+an upstream with `chat_tokens` the proxy builds the prompt itself, token in,
+token out (producers/proxy/continuation.py): a turn that continues turn - 1
+stores a `prompt_delta` (the ids appended after the previous prompt + its
+sampled completion); any other turn > 0 is a fork and stores the full
+`prompt_token_ids` with `fork_reason`. For upstreams that render prompts
+themselves, a turn whose ids start with exactly (previous turn's prompt ids +
+completion ids) stores a delta; otherwise full ids, and on turn > 0 a
+`fork_reason`. "Previous turn" means turn - 1 of the same episode, recorded
+durably with completion ids; anything else stores full ids.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ from events.envelope import Envelope
 from events.ids import response_id
 from events.payloads import PromptDelta, ProxyError, ProxyRequest, ProxyResponse
 from producers.inference.base import GenerateRequest, Generation
+
+from .continuation import Plan, returned_message
 
 __all__ = ["Turn", "EpisodeState", "EpisodeBook", "prompt_fields", "request_event",
            "response_event", "error_event", "recorded_turn", "sampling_of", "PRODUCER"]
@@ -34,6 +39,12 @@ class Turn:
     request_event_id: str
     prompt_ids: list[int]
     completion_ids: list[int]
+    endpoint: str = "chat"
+    messages: list[dict[str, Any]] | None = None
+    """The request's messages (chat), as the agent sent them."""
+    reply: tuple = ()
+    """The structure of the assistant message the proxy returned (continuation._shape)."""
+    tools_id: str = ""
 
 
 @dataclass(slots=True)
@@ -113,30 +124,41 @@ class EpisodeBook:
         return [e for e, s in self._episodes.items() if s.incomplete]
 
 
-def prompt_fields(state: EpisodeState, turn: int,
-                  prompt_ids: list[int] | None) -> tuple[list[int] | None, PromptDelta | None]:
-    """(full ids, None) or (None, delta) for this turn's prompt, per the module rule."""
+def prompt_fields(state: EpisodeState, turn: int, prompt_ids: list[int] | None,
+                  plan: Plan | None = None) -> tuple[list[int] | None, PromptDelta | None, str | None]:
+    """(full ids, None, fork reason) or (None, delta, None) for this turn's prompt, per the module rule."""
     if prompt_ids is None:
-        return None, None
+        return None, None, None
+    if plan is not None and (plan.delta is not None or plan.fork_reason is not None or turn == 0):
+        if plan.delta is not None:
+            return None, plan.delta, None
+        return list(prompt_ids), None, plan.fork_reason
     last = state.last
     if last is not None and last.turn == turn - 1:
         n = len(last.prompt_ids) + len(last.completion_ids)
         if (len(prompt_ids) >= n and prompt_ids[:len(last.prompt_ids)] == last.prompt_ids
                 and prompt_ids[len(last.prompt_ids):n] == last.completion_ids):
             return None, PromptDelta.model_construct(base_request=last.request_event_id,
-                                                     prefix_len=n, ids=prompt_ids[n:])
-    return list(prompt_ids), None
+                                                     prefix_len=n, ids=prompt_ids[n:]), None
+        return list(prompt_ids), None, (
+            f"upstream_retokenized: the {last.endpoint} prompt the upstream rendered does not extend "
+            f"turn {turn - 1}'s prompt and completion ids")
+    reason = None if turn == 0 else f"previous_turn_unrecorded: turn {turn - 1} has no recorded ids to extend"
+    return list(prompt_ids), None, reason
 
 
 def request_event(req: GenerateRequest, *, raw: bytes, stream: bool, state: EpisodeState,
                   gen: Generation | None, run_id: str, upstream: str, raw_cap: int,
-                  scripted: bool) -> Envelope:
-    full, delta = prompt_fields(state, req.turn, gen.prompt_token_ids if gen else None)
+                  scripted: bool, plan: Plan | None = None) -> Envelope:
+    ids = gen.prompt_token_ids if gen else None
+    if plan is not None and ids is not None and ids != req.prompt_token_ids:
+        plan = None  # the upstream did not sample from the ids the proxy built: judge its own
+    full, delta, fork_reason = prompt_fields(state, req.turn, ids, plan)
     payload = ProxyRequest.model_construct(
         episode_id=req.episode_id, request_id=req.request_id, turn=req.turn, endpoint=req.endpoint,
         model=req.model, messages=req.messages or [], prompt=req.prompt, sampling=req.sampling,
         stream=stream, prompt_token_ids=full, prompt_delta=delta, raw=make_blob(raw, raw_cap),
-        tools=req.tools, upstream=upstream, scripted=scripted)
+        tools=req.tools, upstream=upstream, scripted=scripted, fork_reason=fork_reason)
     return events.new(payload, producer=PRODUCER, run_id=run_id, id=req.request_id)
 
 
@@ -148,7 +170,9 @@ def response_event(req: GenerateRequest, gen: Generation, *, parent: str, run_id
         episode_id=req.episode_id, request_id=req.request_id, turn=req.turn, text=gen.text,
         finish_reason=gen.finish_reason, completion_token_ids=gen.completion_token_ids,
         logprobs=gen.logprobs, logprobs_mode=gen.logprobs_mode,
-        trainable=gen.trainable and reason == "done", usage=gen.usage, latency_ms=latency_ms,
+        trainable=gen.trainable and reason == "done",
+        untrainable_reason=gen.untrainable_reason or (None if reason == "done" else f"stream_{reason}"),
+        usage=gen.usage, latency_ms=latency_ms,
         ttft_ms=ttft_ms, upstream=gen.upstream, policy_version=gen.policy_version, stream=stream,
         reason=reason, tool_calls=gen.tool_calls, scripted=gen.scripted, choice=choice, tokens=tokens,
         top_logprobs=top_logprobs)
@@ -164,10 +188,13 @@ def error_event(req: GenerateRequest, *, status: int, kind: str, message: str, u
     return events.new(payload, producer=PRODUCER, run_id=run_id, parent=parent)
 
 
-def recorded_turn(req_event: Envelope, gen: Generation, turn: int) -> Turn | None:
+def recorded_turn(req_event: Envelope, gen: Generation, req: GenerateRequest, tools_id: str = "") -> Turn | None:
     if gen.prompt_token_ids is None or gen.completion_token_ids is None:
         return None
-    return Turn(turn, req_event.id, list(gen.prompt_token_ids), list(gen.completion_token_ids))
+    chat = req.endpoint == "chat"
+    return Turn(req.turn, req_event.id, list(gen.prompt_token_ids), list(gen.completion_token_ids),
+                endpoint=req.endpoint, messages=req.messages if chat else None,
+                reply=returned_message(gen.text, gen.tool_calls) if chat else (), tools_id=tools_id)
 
 
 def sampling_of(body: dict[str, Any], endpoint: str = "chat") -> dict[str, Any]:

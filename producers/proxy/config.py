@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from events.bounds import MAX_EVENT_BYTES
+from events.ids import NAME_CHARS, is_name
 
 __all__ = ["ProxyConfig"]
 
@@ -56,12 +57,5 @@ class ProxyConfig:
         if self.max_body_bytes > MAX_EVENT_BYTES:
             raise ValueError(f"max_body_bytes bounds the recorded events too, so it may be at most "
                              f"{MAX_EVENT_BYTES} (events.bounds.MAX_EVENT_BYTES), got {self.max_body_bytes}")
-        if self.run_id and not _valid_run_id(self.run_id):
-            raise ValueError(f"run_id {self.run_id!r} is not a valid id (1-200 characters from letters, "
-                             "digits and . _ : @ -, starting with a letter or digit)")
-
-
-def _valid_run_id(run_id: str) -> bool:
-    from .intake import ID_RULE
-
-    return ID_RULE.fullmatch(run_id) is not None
+        if self.run_id and not is_name(self.run_id):
+            raise ValueError(f"run_id {self.run_id!r} is not a valid id ({NAME_CHARS})")

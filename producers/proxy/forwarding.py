@@ -34,6 +34,7 @@ from producers.inference.base import (GenerateRequest, Generation, ReplayDiverge
 
 from .capture import EpisodeBook, EpisodeState, error_event, recorded_turn, request_event, response_event, sampling_of
 from .config import ProxyConfig
+from .continuation import Plan, build_prompt, plan_prompt, tools_id
 from .intake import Parsed, Rejected
 from .metrics import Metrics
 from .recordable import encoded_size_over, request_bound, response_bound, tool_calls_too_deep
@@ -71,6 +72,9 @@ class Call:
     run_id: str
     t0: float
     n: int = 1
+    plan: Plan | None = None
+    """Token in, token out: how the proxy builds this chat prompt (None: the upstream renders it)."""
+    tools_id: str = ""
 
 
 class Forwarder:
@@ -83,6 +87,8 @@ class Forwarder:
         self.metrics = metrics
         self.book = EpisodeBook(config.keep_turns)
         self.scripted = bool(getattr(upstream, "scripted", False))
+        self.tokens = getattr(upstream, "chat_tokens", None)
+        """The upstream's ChatTokens when it samples from the proxy's prompt ids (token in, token out)."""
         self._background: set[asyncio.Task] = set()
 
     def check_choices(self, parsed: Parsed) -> None:
@@ -114,7 +120,27 @@ class Forwarder:
                               model=parsed.model, messages=parsed.messages, prompt=parsed.prompt,
                               sampling=sampling_of(parsed.body, endpoint), tools=parsed.tools, request_id=rid)
         shape = Shape(endpoint, rid, parsed.model, int(time.time()), parsed.body)
-        return Call(req, raw, parsed.stream, shape, run_id, time.perf_counter(), parsed.n)
+        call = Call(req, raw, parsed.stream, shape, run_id, time.perf_counter(), parsed.n)
+        if endpoint == "chat" and self.tokens is not None:
+            call.tools_id = tools_id(req.tools, req.sampling)
+            call.plan = plan_prompt(self.book.get(episode_id).last, req.turn, endpoint, req.messages or [],
+                                    call.tools_id)
+        return call
+
+    async def prepare(self, call: Call) -> None:
+        """Build a token-in prompt (off the event loop); a template that fails is a 400."""
+        if call.plan is None:
+            return
+        req = call.req
+        try:
+            req.prompt_token_ids = await asyncio.to_thread(build_prompt, self.tokens, call.plan,
+                                                           req.messages or [], req.tools, req.sampling)
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            log.warning("chat template failed on %s turn %d", req.episode_id, req.turn, exc_info=exc)
+            raise UpstreamError("the chat template could not render this conversation (the proxy's log "
+                                "has the details)", status=400) from exc
 
     def headers(self, call: Call) -> dict[str, str]:
         return {"X-Request-Id": call.req.request_id, "X-Episode-Id": call.req.episode_id,
@@ -123,6 +149,7 @@ class Forwarder:
     # -- non-streaming ---------------------------------------------------------------
     async def once(self, call: Call) -> Response:
         try:
+            await self.prepare(call)
             gens = await choices_of(self.upstream, call.req, call.n)
             self.check_made(gens)
         except Exception as exc:  # every upstream failure becomes a recorded proxy.error
@@ -148,7 +175,7 @@ class Forwarder:
         state = self.book.get(call.req.episode_id)
         return request_event(call.req, raw=call.raw, stream=call.stream, state=state, gen=gen,
                              run_id=call.run_id, upstream=self.upstream.name,
-                             raw_cap=self.config.raw_cap, scripted=self.scripted)
+                             raw_cap=self.config.raw_cap, scripted=self.scripted, plan=call.plan)
 
     def response_events(self, call: Call, gens: list[Generation], details: list[Detail], req_ev: Envelope, *,
                         stream: bool, latency_ms: float, ttft_ms: float | None,
@@ -160,7 +187,7 @@ class Forwarder:
 
     def recorded(self, call: Call, req_ev: Envelope, gens: list[Generation]) -> None:
         """The call's events are durable; with several choices the next prompt cannot be a delta."""
-        turn = recorded_turn(req_ev, gens[0], call.req.turn) if len(gens) == 1 else None
+        turn = recorded_turn(req_ev, gens[0], call.req, call.tools_id) if len(gens) == 1 else None
         self.book.recorded(call.req.episode_id, turn)
 
     def check_made(self, gens: list[Generation]) -> None:

@@ -9,7 +9,7 @@ rejected request is never forwarded and leaves no event.
 """
 from __future__ import annotations
 
-import re
+
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,13 +17,14 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from events.bounds import MAX_DEPTH, depth_beyond, json_path
+from events.ids import NAME_CHARS, NAME_RULE
 
 from .schema import ChatRequest, CompletionRequest, is_tag
 
 __all__ = ["Rejected", "Parsed", "parse_body", "check_id", "check_episode_id", "ID_RULE", "BODY_DEPTH"]
 
-ID_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}")
-"""Episode and run ids: 1-200 characters, letters, digits and . _ : @ -, starting with a letter or digit."""
+ID_RULE = NAME_RULE
+"""Episode and run ids (`events.ids.NAME_RULE`)."""
 
 BODY_DEPTH = MAX_DEPTH - 2
 """Deepest nesting of a request body: a top-level field's value sits two levels
@@ -59,8 +60,7 @@ class Parsed:
 def check_id(value: str, what: str) -> str:
     """`value` if it is a whole valid id (no trailing newline, no other characters), else 400."""
     if ID_RULE.fullmatch(value) is None:
-        raise Rejected(400, f"bad {what} {value[:80]!r}: use 1-200 characters from letters, digits and "
-                       ". _ : @ -, starting with a letter or digit", f"bad_{what.replace(' ', '_')}")
+        raise Rejected(400, f"bad {what} {value[:80]!r}: use {NAME_CHARS}", f"bad_{what.replace(' ', '_')}")
     return value
 
 

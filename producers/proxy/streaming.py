@@ -88,6 +88,10 @@ class _Received:
 
 
 async def stream_call(fw: Forwarder, call: Call) -> Response:
+    try:
+        await fw.prepare(call)
+    except Exception as exc:
+        return await fw.upstream_failed(call, exc)
     agen = stream_of(fw.upstream, call.req, call.n).__aiter__()
     try:
         first = await agen.__anext__()

@@ -20,7 +20,7 @@ from events.log import open_log
 from events.log.decoding import _validate_json
 from events.payloads import ProxyRequest
 from processors.runtime import Runtime
-from projections.lake import scan
+from projections.lake import table
 from projections.projector import project
 from tests.conftest import REPO_ROOT
 
@@ -103,6 +103,6 @@ def test_events_at_the_bounds_decode_in_every_reader(log_url, tmp_path, subproce
     assert printed.returncode == 0, printed.stderr
     assert sorted(decode(line).id for line in printed.stdout.splitlines()) == sorted(e.id for e in evs)
     assert project(log_url, tmp_path / "lake", views=False) >= 2
-    rows = scan(tmp_path / "lake", "proxy", "proxy.request").collect()
+    rows = table(tmp_path / "lake", "proxy.request").collect()
     assert rows.height == 2 and set(rows["episode_id"]) == {"ep-deep", "ep-big"}
     assert rows.filter(pl.col("episode_id") == "ep-big")["prompt"].str.len_bytes()[0] > MAX_EVENT_BYTES - 1024

@@ -45,11 +45,12 @@ def synthetic_run(run_id: str, instances: int, samples: int, seed: int = 0, dupl
 
 def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sample_idx: int = 0,
                    incomplete: bool = False, error_at: int | None = None, trainable: bool = True,
-                   policy_versions=None, reason: str = "done"):
+                   policy_versions=None, reason: str = "done", untrainable_reason: str | None = None):
     """episode.started, proxy request/response per turn, episode.finished.
 
     `turns`: [(prompt_ids, completion_ids)]; a prompt that extends the previous
-    prompt + completion is stored as a delta, any other as full ids (as the proxy does).
+    prompt + completion is stored as a delta, any other as full ids with a fork
+    reason on turns > 0 (as the proxy does).
     """
     from events.payloads import EpisodeFinished, EpisodeStarted, PromptDelta, ProxyError, ProxyRequest, ProxyResponse
 
@@ -64,7 +65,8 @@ def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sam
                                prompt_delta=PromptDelta(base_request=prev[0], prefix_len=len(base),
                                                         ids=prompt[len(base):]))
         else:
-            req = ProxyRequest(episode_id=episode_id, request_id=rid, turn=i, prompt_token_ids=prompt)
+            req = ProxyRequest(episode_id=episode_id, request_id=rid, turn=i, prompt_token_ids=prompt,
+                               fork_reason="history_edited: test" if i else None)
         req_ev = events.new(req, producer="proxy", run_id=run_id)
         out.append(req_ev)
         if error_at == i:
@@ -76,7 +78,10 @@ def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sam
         out.append(events.new(ProxyResponse(episode_id=episode_id, request_id=rid, turn=i,
                                             completion_token_ids=completion,
                                             logprobs=[-0.1 * (j + 1) for j in range(len(completion))],
-                                            trainable=trainable, policy_version=pv, reason=reason,
+                                            trainable=trainable and untrainable_reason is None,
+                                            untrainable_reason=untrainable_reason or (
+                                                None if trainable else "no_token_ids"),
+                                            policy_version=pv, reason=reason,
                                             latency_ms=100.0),
                               producer="proxy", run_id=run_id))
         prev = (req_ev.id, prompt, completion)

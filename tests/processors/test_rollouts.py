@@ -55,6 +55,42 @@ def test_sample_tokens_mask_logprobs_and_fork(tmp_path):
     assert s0.policy_version == 2 and s0.reward == 1.0 and s0.prompt_len == 3
     assert s1.token_ids == P2 + C2 and s1.loss_mask == [0, 0, 0, 1, 1] and s1.policy_version == 5
     assert s2.episode_id == "e2" and s2.reward == 0.0 and s2.token_ids == P0 + C0
+    # where each call's sampled tokens are, under which policy; why the second fork started
+    assert [(x.turn, x.start, x.end, x.policy_version) for x in s0.spans] == [(0, 3, 5, 3), (1, 7, 8, 2)]
+    assert s0.fork_reason is None and s1.fork_reason == "history_edited: test"
+    assert all(s.trainable for s in g.samples) and g.trainable
+
+
+def test_a_turn_forks_only_where_the_proxy_recorded_one(tmp_path):
+    """Ids are never compared: a delta continues its fork, full ids start one."""
+    same = P0 + C0 + [4, 5]  # full ids that happen to extend the previous turn: still a recorded fork
+    evs = ep("r", "e1", "a__b-1", [(P0, C0), (same, C1)])
+    req = next(e for e in evs if e.type == "proxy.request" and e.payload.turn == 1)
+    assert req.payload.prompt_delta is not None  # the synthetic proxy stored a delta
+    (g,) = build(tmp_path / "a", [evs], group_size=1)
+    assert len(g.payload.samples) == 1 and g.payload.samples[0].token_ids == same + C1
+    forked = [e if e is not req else e.model_copy(update={"payload": req.payload.model_copy(update={
+        "prompt_delta": None, "prompt_token_ids": same, "fork_reason": "history_edited: messages[1]"})})
+        for e in evs]
+    (g,) = build(tmp_path / "b", [forked], group_size=1)
+    assert [s.token_ids for s in g.payload.samples] == [P0 + C0, same + C1]
+    assert g.payload.samples[1].fork_reason == "history_edited: messages[1]"
+
+
+def test_scripted_and_replayed_episodes_never_join_a_training_group(tmp_path):
+    real = [ep("r", f"m{i}", "a__b-1", [(P0, C0)], sample_idx=i) for i in range(2)]
+    scripted = [ep("r", f"s{i}", "a__b-1", [(P0, C0), (P1, C1)], sample_idx=10 + i,
+                   untrainable_reason="scripted") for i in range(2)]
+    replayed = [ep("r", "p0", "a__b-1", [(P0, C0)], sample_idx=20, untrainable_reason="replayed")]
+    groups = {g.payload.group_id: g.payload for g in build(tmp_path, scripted + real + replayed)}
+    assert set(groups) == {"r/a__b-1/0", "r/a__b-1/untrainable/0"}
+    train, other = groups["r/a__b-1/0"], groups["r/a__b-1/untrainable/0"]
+    assert train.trainable and {s.episode_id for s in train.samples} == {"m0", "m1"}
+    assert all(s.trainable for s in train.samples) and train.excluded == 0
+    assert not other.trainable and other.untrainable_reason == "scripted"
+    assert {s.episode_id for s in other.samples} == {"s0", "s1"}
+    assert all(not s.trainable and s.untrainable_reason == "scripted" for s in other.samples)
+    assert other.samples[0].token_ids == P1 + C1  # still one assembled trajectory, for analysis
 
 
 def test_exclusions_are_counted_and_never_sampled(tmp_path):

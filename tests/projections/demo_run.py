@@ -24,12 +24,12 @@ __all__ = ["make_demo", "ledger"]
 EVAL = {"run": {"id": "demo", "mode": "eval"}, "model": {"upstream": "demo", "name": "demo-scripted"},
         "dataset": {"source": "bundled", "instance_filter": "textkit|money"},
         "agent": {"runner": "bash", "max_steps": 12, "max_turns": 12, "execution_timeout": 30},
-        "sampling": {"temperature": 0.7, "max_tokens": 512, "n": 4, "k": [1, 2, 4]}, "batch": {"workers": 2},
+        "sampling": {"temperature": 0.7, "max_tokens": 2048, "n": 4, "k": [1, 2, 4]}, "batch": {"workers": 2},
         "awm": {"enabled": True, "induction_trigger_count": 3},
         "log": "sqlite:///.ledger/ledger.db", "lake": ".ledger/lake", "artifacts": ".ledger/artifacts"}
 SEARCH = {**EVAL, "run": {"id": "search", "mode": "param_search"}, "awm": {"enabled": False},
           "dataset": {"source": "bundled", "instance_filter": "pager|semver"},
-          "sampling": {"max_tokens": 512, "n": 2, "k": [1, 2]}, "param_search": {"grid": {"temperature": [0.2, 0.9]}}}
+          "sampling": {"max_tokens": 2048, "n": 2, "k": [1, 2]}, "param_search": {"grid": {"temperature": [0.2, 0.9]}}}
 RL = {"run": {"id": "demo-rl", "mode": "rl"}, "log": "sqlite:///.ledger/demo-rl.db",
       "rl": {"model": "tiny", "steps": 3,
              "env": {"shift": 1, "digits": 2, "digit_bonus": 0.1, "prompts_per_step": 2, "samples_per_prompt": 4,

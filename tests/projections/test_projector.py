@@ -17,6 +17,7 @@ import events
 from events.blob import make_blob
 from events.log import open_log
 from events.payloads import AgentAction, ScoreUpdated
+from events.registry import SPECS
 from projections import lake as lk
 from projections.projector import Projector
 
@@ -122,7 +123,7 @@ def test_rows_are_typed_and_partitioned_by_event_day(tmp_path):
     assert resp.schema["logprobs"] == pl.List(pl.Float64)
     assert frame.schema["ts"] == pl.Datetime("us", "UTC")
     assert resp["usage"][0] == {"prompt_tokens": None, "completion_tokens": 8, "total_tokens": None, "other": None}
-    assert (frame["schema_version"] == 1).all() and frame["eval_result"].is_null().all()
+    assert (frame["schema_version"] == SPECS["proxy.response"].version).all() and frame["eval_result"].is_null().all()
     names = [p.name for p in (tmp_path / "lake/events/proxy/proxy.response/day=2026-03-01").iterdir()]
     assert all(n.startswith("log.proxy-") and n.endswith(".parquet") for n in names)
     log.close()

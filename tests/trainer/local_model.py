@@ -1,7 +1,6 @@
-"""A small Hugging Face model directory built locally (no download): char tokenizer + Qwen2."""
+"""A small Hugging Face model directory built locally (no download): byte-level tokenizer + Qwen2."""
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
 CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
@@ -9,15 +8,18 @@ CHAT_TEMPLATE = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['cont
 
 
 def save_local_model(path: Path, seed: int = 0) -> Path:
+    """A byte-level BPE tokenizer without merges (one token per byte, as Qwen2's tokenizer class
+    reads it: transformers loads that class for a directory whose config says qwen2) + Qwen2."""
     import torch
-    from tokenizers import Regex, Tokenizer, models, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
     specials = ["<|pad|>", "<|unk|>", "<|im_start|>", "<|im_end|>"]
-    chars = sorted(set(string.printable))
-    vocab = {t: i for i, t in enumerate(specials + chars)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="<|unk|>"))
-    tok.pre_tokenizer = pre_tokenizers.Split(Regex("[\\s\\S]"), behavior="isolated")
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {t: i for i, t in enumerate(specials + alphabet)}
+    tok = Tokenizer(models.BPE(vocab, [], unk_token="<|unk|>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<|pad|>", unk_token="<|unk|>",
                                    eos_token="<|im_end|>", additional_special_tokens=["<|im_start|>"])
     fast.chat_template = CHAT_TEMPLATE

@@ -65,7 +65,8 @@ def test_unrecognised_prompt_and_token_contract():
     gen = _run(up, _req(msgs))
     assert gen.text == UNRECOGNISED_REPLY and gen.scripted and gen.logprobs_mode == "scripted"
     assert gen.prompt_token_ids == tok.apply_chat_template(msgs)
-    assert gen.completion_token_ids == [*tok.encode(gen.text), IM_END] and gen.trainable
+    assert gen.completion_token_ids == [*tok.encode(gen.text), IM_END]
+    assert not gen.trainable and gen.untrainable_reason == "scripted"  # ids, but never trainable
     assert all(math.isfinite(x) and x < 0 for x in gen.logprobs)
     assert _run(up, _req(msgs)).logprobs == gen.logprobs
     cmpl = _run(up, _req(None, endpoint="completions", prompt="hi"))

@@ -44,7 +44,7 @@ def test_replay_reproduces_a_recorded_episode(tmp_path, stub):
     for x, y in zip(a, b):
         assert (x.text, x.completion_token_ids, x.logprobs, x.finish_reason) == \
                (y.text, y.completion_token_ids, y.logprobs, y.finish_reason)
-        assert y.trainable and y.upstream.startswith("replay:")
+        assert not y.trainable and y.untrainable_reason == "replayed" and y.upstream.startswith("replay:")
     req_a = [e.payload for e in proxy_events(recorded, "orig") if e.type == "proxy.request"]
     req_b = [e.payload for e in proxy_events(replayed, "again") if e.type == "proxy.request"]
     assert req_a[0].prompt_token_ids == req_b[0].prompt_token_ids
