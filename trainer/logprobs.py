@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch.utils.checkpoint import checkpoint
 
-__all__ = ["TokenLogprobs", "chunk_logprobs", "AUTO_LOGITS"]
+__all__ = ["AUTO_LOGITS", "TokenLogprobs", "chunk_logprobs"]
 
 AUTO_LOGITS = 1 << 22
 """Logits per chunk when the chunk is `auto` (16 MB in fp32): 85 positions of a 49k vocabulary."""
@@ -81,8 +81,7 @@ class TokenLogprobs(torch.nn.Module):
         cols = torch.arange(input_ids.shape[1] - 1, device=input_ids.device)
         valid = cols.unsqueeze(0) < (lengths - 1).unsqueeze(1)
         index = torch.where(valid, starts.unsqueeze(1) + cols.unsqueeze(0), torch.zeros_like(valid, dtype=torch.long))
-        unpack = lambda x: None if x is None else x[0][index] * valid  # noqa: E731
-        return unpack(lp), unpack(ent)
+        return lp[0][index] * valid, (None if ent is None else ent[0][index] * valid)
 
     def _forward(self, input_ids, attention_mask, position_ids, with_entropy):
         if self.chunk is None:
@@ -97,7 +96,10 @@ class TokenLogprobs(torch.nn.Module):
                               self.temperature, chunk, with_entropy)
 
     def _plain(self, input_ids, attention_mask, position_ids, with_entropy):
-        from verl.utils.torch_functional import entropy_from_logits, logprobs_from_logits
+        from verl.utils.torch_functional import (
+            entropy_from_logits,
+            logprobs_from_logits,
+        )
 
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                             use_cache=False).logits[:, :-1]

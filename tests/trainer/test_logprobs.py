@@ -41,7 +41,7 @@ def _run(model, ids, attn, **kw):
     return lp.detach() * valid, ent.detach() * valid, grads
 
 
-@pytest.mark.parametrize("kw", [dict(chunk=16), dict(chunk="auto"), dict(chunk=None, pack=True), dict(chunk=7, pack=True)])
+@pytest.mark.parametrize("kw", [{"chunk": 16}, {"chunk": "auto"}, {"chunk": None, "pack": True}, {"chunk": 7, "pack": True}])
 def test_same_values_and_gradients_as_full_logits(kw):
     model = _model()
     ids, attn = _batch()
