@@ -7,6 +7,15 @@ as the bash agent. `mode="text"` parses fenced blocks (```bash or
 ```mswea_bash_command, what scripted upstreams emit); `mode="toolcall"` uses
 its bash tool calls. Limits: `max_steps` is its step limit, `swe_agent_timeout`
 its wall-time limit, `max_turns` and `execution_timeout` are enforced here.
+
+One deliberate difference, `keep_unparsed_replies` (on by default): mini-swe-agent
+leaves a reply it cannot parse (cut by `max_tokens`, or holding no action) out
+of its history and sends only its format-error message, so the next prompt
+lacks tokens the model sampled and the proxy must fork the episode's
+trajectory. Kept, the reply stays in the history before that message (as
+SWE-agent and our bash agent keep theirs): the episode stays one trajectory and
+the model is trained on the reply that earned the error. A reply carrying tool
+calls is never kept that way (a tool call needs its tool result next).
 """
 from __future__ import annotations
 
@@ -66,6 +75,9 @@ class MiniSweAgentConfig(BaseModel):
     """Bytes of each command's output stored whole in `agent.action`."""
     trajectory_dir: str | None = None
     """Where to save mini-swe-agent's trajectory JSON (one file per episode), if anywhere."""
+    keep_unparsed_replies: bool = True
+    """Keep a reply mini-swe-agent cannot parse in its history, before the format-error message
+    (false: mini-swe-agent's own behaviour, which drops it and so forks the trajectory)."""
 
 
 class MiniSweAgent:
@@ -96,10 +108,15 @@ class MiniSweAgent:
         if self.config.mode == "text":
             from minisweagent.models.litellm_textbased_model import LitellmTextbasedModel
 
-            return LitellmTextbasedModel(action_regex=self.config.action_regex, **common)
-        from minisweagent.models.litellm_model import LitellmModel
+            model_cls: Any = LitellmTextbasedModel
+            common["action_regex"] = self.config.action_regex
+        else:
+            from minisweagent.models.litellm_model import LitellmModel
 
-        return LitellmModel(**common)
+            model_cls = LitellmModel
+        if self.config.keep_unparsed_replies:
+            model_cls = _keeping_unparsed_replies(model_cls)
+        return model_cls(**common)
 
     def run(self, ctx: EpisodeContext) -> EpisodeOutcome:
         mini = import_minisweagent()
@@ -137,6 +154,39 @@ class MiniSweAgent:
         if not self.config.trajectory_dir:
             return None
         return Path(self.config.trajectory_dir) / f"{ctx.episode_id}.traj.json"
+
+
+def _keeping_unparsed_replies(model_cls: type) -> type:
+    """`model_cls` whose format errors carry the unparsed reply first, so the agent's history keeps
+    it (mini-swe-agent adds every message of a FormatError to its history)."""
+    from minisweagent.exceptions import FormatError
+
+    class KeepingUnparsedReplies(model_cls):  # type: ignore[misc, valid-type]
+        def query(self, messages: list[dict], **kwargs: Any) -> dict:
+            try:
+                return super().query(messages, **kwargs)
+            except FormatError as exc:
+                reply = _unparsed_reply(exc.messages[0]) if exc.messages else None
+                if reply is not None:
+                    exc.messages = (reply, *exc.messages)
+                raise
+
+    return KeepingUnparsedReplies
+
+
+def _unparsed_reply(error_message: dict) -> dict | None:
+    """The assistant message a FormatError's message was raised for, as mini-swe-agent would have
+    kept it (the completion's message plus `extra.response`), or None when it holds tool calls or
+    the completion was not recorded. The call's cost moves to it (the agent bills `messages[0]`)."""
+    extra = error_message.get("extra") or {}
+    response = extra.get("response")
+    choices = response.get("choices") if isinstance(response, dict) else None
+    message = choices[0].get("message") if isinstance(choices, list) and choices \
+        and isinstance(choices[0], dict) else None
+    if not isinstance(message, dict) or message.get("tool_calls"):
+        return None
+    return {**message, "extra": {"response": response, "cost": extra.get("cost", 0.0),
+                                 "unparsed": True}}
 
 
 def _last_response_event(messages: list[dict]) -> str | None:
