@@ -47,6 +47,18 @@ def _agent_action_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+_UNKNOWN_POLICY = {"trainer_id": "", "step": 0, "unknown": True}
+
+
+def _policy_unknown(data: dict[str, Any]) -> dict[str, Any]:
+    """v1 stamped a bare integer with no lineage: which trainer's weights it meant cannot be known."""
+    payload = dict(data["payload"])
+    if "policy_version" in payload:
+        payload["policy_version"] = dict(_UNKNOWN_POLICY)
+    data["payload"] = payload
+    return data
+
+
 @upcaster("score.updated", 1)
 def _score_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     """v1: `n` = samples per instance, `c` summed at every scope, `instances` = instances scored.
@@ -61,9 +73,17 @@ def _score_updated_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+upcaster("episode.started", 1)(_policy_unknown)
+
+
 @upcaster("proxy.response", 1)
 def _proxy_response_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
-    """v1 marked scripted and replayed responses trainable when they carried ids; v2 never does."""
+    """Two changes in one step (neither v2 shipped alone):
+    - the bare-integer policy_version had no lineage: which trainer's weights it meant cannot be
+      known, so it becomes `unknown` (never trained on);
+    - v1 marked scripted and replayed responses trainable when they carried ids; v2 never does
+      (`untrainable_reason` says why a response is not trainable)."""
+    data = _policy_unknown(data)
     payload = dict(data["payload"])
     reason = "scripted" if payload.get("scripted") else (
         "replayed" if str(payload.get("upstream", "")).startswith("replay:") else None)
@@ -71,5 +91,27 @@ def _proxy_response_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         payload["trainable"] = False
     if not payload.get("trainable", False):
         payload["untrainable_reason"] = reason or "unknown"
+    data["payload"] = payload
+    return data
+
+
+@upcaster("rollout.group", 1)
+def _rollout_group_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Each sample's (and sampled span's) bare-integer policy_version becomes `unknown` (no lineage
+    was recorded)."""
+    payload = dict(data["payload"])
+    payload["samples"] = [{**s, "policy_version": dict(_UNKNOWN_POLICY),
+                           "spans": [{**sp, "policy_version": dict(_UNKNOWN_POLICY)} for sp in s.get("spans", [])]}
+                          for s in payload.get("samples", [])]
+    data["payload"] = payload
+    return data
+
+
+@upcaster("trainer.step", 1)
+def _trainer_step_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """A step names its trainer, so its bare-integer version is that trainer's (trainer_id, step)."""
+    payload = dict(data["payload"])
+    payload["policy_version"] = {"trainer_id": payload["trainer_id"], "step": int(payload.get("policy_version", 0)),
+                                 "unknown": False}
     data["payload"] = payload
     return data

@@ -17,6 +17,13 @@ Knobs a test may put in the request body (this is a test server):
 stream chunks), `stub_delay_s` (sleep before answering / before each stream chunk),
 `stub_status` (answer with this HTTP error status), `stub_drop_after`
 (close the connection after this many stream chunks).
+
+Weights, as a vLLM server in dev mode takes them (`POST /collective_rpc`,
+producers/inference/vllm_sync.py): `reload_weights` with `kwargs.weights_path`
+(or, with `--old-reload`, only `update_config` + `reload_weights` without
+arguments) records the path as the weights being served; `--no-dev-mode`
+answers 404 there. `GET /stub/weights` returns the path and the history of
+reloads and answered requests, in order.
 """
 from __future__ import annotations
 
@@ -35,6 +42,9 @@ __all__ = ["app", "reply_text", "prompt_ids", "completion_ids", "logprob_of", "t
 
 _TOK = ByteTokenizer()
 TEXT_ONLY = False
+OLD_RELOAD = False
+DEV_MODE = True
+WEIGHTS: dict[str, Any] = {"path": None, "pending": None, "history": []}
 
 
 def logprob_of(token: int, position: int) -> float:
@@ -202,12 +212,33 @@ async def _send(send, status: int, body: bytes, ctype: bytes = b"application/jso
     await send({"type": "http.response.body", "body": body})
 
 
+def _collective_rpc(body: dict) -> tuple[int, bytes]:
+    """vLLM's dev-mode RPC, for the two weight-reload calls (see the module docstring)."""
+    method, args, kwargs = body.get("method"), body.get("args") or [], body.get("kwargs") or {}
+    if method == "update_config":
+        WEIGHTS["pending"] = args[0]["model_config"]["model"]
+        return 200, b"[null]"
+    if method != "reload_weights":
+        return 500, orjson.dumps({"error": f"worker has no method {method!r}"})
+    if kwargs.get("weights_path") is not None and OLD_RELOAD:
+        return 500, b'{"error": "TypeError: reload_weights() got an unexpected keyword argument \'weights_path\'"}'
+    WEIGHTS["path"] = kwargs.get("weights_path") or WEIGHTS["pending"]
+    WEIGHTS["history"].append(["reload", WEIGHTS["path"]])
+    return 200, b"[null]"
+
+
 async def app(scope, receive, send) -> None:
     """The raw ASGI app (no framework: this server must cost little in benchmarks)."""
     if scope["type"] != "http":
         return
     path = scope["path"]
+    if path == "/collective_rpc" and scope["method"] == "POST":
+        if not DEV_MODE:
+            return await _send(send, 404, b'{"detail": "Not Found"}')
+        return await _send(send, *_collective_rpc(orjson.loads(await _read(receive))))
     if scope["method"] == "GET":
+        if path == "/stub/weights":
+            return await _send(send, 200, orjson.dumps(WEIGHTS))
         if path.endswith("/models"):
             return await _send(send, 200, orjson.dumps({"object": "list", "data": [{"id": "stub", "object": "model"}]}))
         return await _send(send, 200 if path == "/healthz" else 404, b'{"ok": true}')
@@ -222,6 +253,7 @@ async def app(scope, receive, send) -> None:
         if not body.get("stream"):
             if body.get("stub_delay_s"):
                 await asyncio.sleep(float(body["stub_delay_s"]))
+            WEIGHTS["history"].append(["answered", WEIGHTS["path"]])
             return await _send(send, 200, orjson.dumps(_respond(body, endpoint)))
         events = _stream_events(body, endpoint)
     except (KeyError, TypeError, ValueError, orjson.JSONDecodeError) as exc:
@@ -242,14 +274,16 @@ async def _stream(send, events: list[bytes], delay: float, drop_after: int | Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    global TEXT_ONLY
+    global TEXT_ONLY, OLD_RELOAD, DEV_MODE
     p = argparse.ArgumentParser(prog="python -m infra.openai_stub", description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--text-only", action="store_true", help="answer like a server without token ids")
     p.add_argument("--keep-alive", type=float, default=300.0, help="seconds an idle connection is kept")
+    p.add_argument("--old-reload", action="store_true", help="reload_weights takes no weights_path (older vLLM)")
+    p.add_argument("--no-dev-mode", action="store_true", help="no /collective_rpc (vLLM without dev mode)")
     args = p.parse_args(argv)
-    TEXT_ONLY = args.text_only
+    TEXT_ONLY, OLD_RELOAD, DEV_MODE = args.text_only, args.old_reload, not args.no_dev_mode
     import socket
 
     import uvicorn

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from events.payloads.policy import UNKNOWN_POLICY, PolicyVersion, oldest
+
 __all__ = ["Turn", "Fork", "Excluded", "forks_of", "check", "NEVER_TRAINABLE"]
 
 NEVER_TRAINABLE = ("scripted", "replayed")
@@ -44,7 +46,7 @@ class Turn:
     logprobs: list | None = None
     trainable: bool = False
     untrainable_reason: str | None = None
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
     reason: str = "done"
     answered: bool = False
 
@@ -55,7 +57,8 @@ class Fork:
     loss_mask: list = field(default_factory=list)
     logprobs: list = field(default_factory=list)
     prompt_len: int = 0
-    policy_version: int | None = None
+    policy_version: PolicyVersion | None = None
+    """The oldest version of its turns (events.payloads.policy.oldest)."""
     spans: list = field(default_factory=list)
     """(turn, request_id, start, end, policy_version) per model call."""
     fork_reason: str | None = None
@@ -98,8 +101,7 @@ def forks_of(turns: list[Turn]) -> list[Fork]:
         start = len(cur.token_ids)
         _append(cur, t.completion, 1, t.logprobs)
         cur.spans.append((t.turn, t.request_id, start, len(cur.token_ids), t.policy_version))
-        pv = t.policy_version
-        cur.policy_version = pv if cur.policy_version is None else min(cur.policy_version, pv)
+        cur.policy_version = oldest(cur.policy_version, t.policy_version)
         cur.untrainable = cur.untrainable or never
         ends[t.event_id] = (cur, len(cur.token_ids))
     return forks

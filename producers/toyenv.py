@@ -26,7 +26,7 @@ class ToyEnvConfig(BaseModel):
     digit_bonus: float = 0.1
     """Reward for a wrong answer that is right for some other prompt (a well-formed answer)."""
     prompts_per_step: int = 8
-    """Prompts (rollout groups) per policy version."""
+    """Prompt groups per trainer step (the trainer's batch_groups unless rl.trainer sets it)."""
     samples_per_prompt: int = 8
     """Samples per prompt (the GRPO group size)."""
     max_tokens: int = 2
@@ -52,15 +52,14 @@ class ToyEnv:
     def __init__(self, cfg: ToyEnvConfig):
         self.cfg = cfg
 
-    def tasks(self, step: int) -> list[ToyTask]:
-        """The prompts of one step, a pure function of (seed, step): every x value equally
-        often (as far as prompts_per_step allows), in a seeded order."""
-        rng = random.Random(f"{self.cfg.seed}/{step}")
-        n, d = self.cfg.prompts_per_step, self.cfg.digits
-        xs = [i % d for i in range(n - n % d)] + rng.sample(range(d), n % d)
-        rng.shuffle(xs)
-        return [ToyTask(prompt_id=f"s{step}-p{i}-x{x}", x=x, answer=str((x + self.cfg.shift) % 10))
-                for i, x in enumerate(xs)]
+    def task(self, index: int) -> ToyTask:
+        """The prompt of the `index`-th prompt group: each x once per cycle of `digits` groups, in an
+        order seeded by (seed, cycle)."""
+        cycle, pos = divmod(index, self.cfg.digits)
+        xs = list(range(self.cfg.digits))
+        random.Random(f"{self.cfg.seed}/{cycle}").shuffle(xs)
+        x = xs[pos]
+        return ToyTask(prompt_id=f"g{index}-x{x}", x=x, answer=str((x + self.cfg.shift) % 10))
 
     def sample_seed(self, step: int, prompt: int, sample: int) -> int:
         return (self.cfg.seed * 1_000_003 + step * 10_007 + prompt * 101 + sample) % (2**31)

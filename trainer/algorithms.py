@@ -1,4 +1,5 @@
-"""The RL math, delegated to verl's `core_algos`: advantages, PPO-clip loss, KL.
+"""The RL math that is not the per-micro-batch loss, delegated to verl: logprobs, advantages,
+KL-in-reward, rollout correction.
 
 Shapes follow verl: B samples, T = L-1 response positions (see trainer.batch).
 """
@@ -6,12 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 
-from .batch import Batch
-from .config import ADVANTAGES, TrainerConfig
-
-__all__ = ["token_logprobs", "forward", "advantages", "Objective"]
+__all__ = ["token_logprobs", "forward", "advantages", "kl_in_reward", "rollout_correction"]
 
 
 def token_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -33,48 +32,45 @@ def forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, t
     return logprobs_from_logits(logits, input_ids[:, 1:]), entropy
 
 
-def advantages(batch: Batch, name: str) -> torch.Tensor:
-    """(B, T) advantages from verl's estimator registry (grpo, rloo, reinforce++)."""
-    from verl.trainer.config import AlgoConfig
-    from verl.trainer.ppo.core_algos import get_adv_estimator_fn
+def advantages(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, index: np.ndarray,
+               algo: Any) -> torch.Tensor:
+    """(B, T) advantages from verl's estimator registry, called as verl's `compute_advantage` does.
 
-    try:
-        verl_name = ADVANTAGES[name]
-    except KeyError:
-        raise ValueError(f"unknown advantage estimator {name!r}; choose from {sorted(ADVANTAGES)}") from None
-    fn = get_adv_estimator_fn(verl_name)
-    adv, _ = fn(token_level_rewards=batch.token_level_rewards, response_mask=batch.response_mask,
-                index=batch.index, config=AlgoConfig(gamma=1.0, lam=1.0, adv_estimator=verl_name))
+    token_level_rewards, response_mask: (B, T); index: (B,) group id per sample; algo: verl AlgoConfig.
+    """
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_adv_estimator_fn
+
+    if algo.adv_estimator == "grpo":
+        adv, _ = compute_grpo_outcome_advantage(token_level_rewards=token_level_rewards, response_mask=response_mask,
+                                                index=index, norm_adv_by_std_in_grpo=algo.norm_adv_by_std_in_grpo)
+        return adv
+    adv, _ = get_adv_estimator_fn(algo.adv_estimator)(token_level_rewards=token_level_rewards,
+                                                        response_mask=response_mask, index=index, config=algo)
     return adv
 
 
-class Objective:
-    """PPO-clip policy loss against the behaviour logprobs (+ optional KL to a reference)."""
+def kl_in_reward(token_level_scores: torch.Tensor, old_log_prob: torch.Tensor, ref_log_prob: torch.Tensor,
+                 response_mask: torch.Tensor, coef: float, kl_type: str) -> tuple[torch.Tensor, float]:
+    """verl's KL-in-reward with a fixed coefficient: scores - coef * kl_penalty(old, ref) on response
+    tokens; returns the (B, T) rewards and the mean per-sequence KL."""
+    from verl.trainer.ppo.core_algos import kl_penalty
+    from verl.utils.torch_functional import masked_mean
 
-    def __init__(self, cfg: TrainerConfig):
-        from omegaconf import OmegaConf
-        from verl.trainer.ppo.core_algos import get_policy_loss_fn
+    kld = kl_penalty(old_log_prob, ref_log_prob, kl_penalty=kl_type) * response_mask
+    mean_kl = float(masked_mean(kld, mask=response_mask, axis=-1).mean())
+    return token_level_scores - coef * kld, mean_kl
 
-        self.cfg = cfg
-        self.loss_fn = get_policy_loss_fn(cfg.policy_loss)
-        self.loss_config = OmegaConf.create({
-            "clip_ratio": cfg.clip, "clip_ratio_low": cfg.clip, "clip_ratio_high": cfg.clip,
-            "clip_ratio_c": 3.0, "loss_agg_mode": cfg.loss_agg_mode, "global_batch_info": {}})
 
-    def __call__(self, log_prob: torch.Tensor, batch: Batch, adv: torch.Tensor,
-                 ref_log_prob: torch.Tensor | None,
-                 entropy: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        from verl.trainer.ppo.core_algos import agg_loss, kl_penalty
+def rollout_correction(old_log_prob: torch.Tensor, rollout_log_prob: torch.Tensor, response_mask: torch.Tensor,
+                       corr: Any) -> tuple[torch.Tensor | None, torch.Tensor, dict[str, float]]:
+    """verl's truncated/masked importance sampling between the recomputed (pi_old) and the sampler's
+    logprobs: (B, T) IS weights or None, the (B, T) response mask after rejection, and the metrics."""
+    from verl.trainer.ppo.rollout_corr_helper import compute_rollout_correction_and_rejection_mask
 
-        mode = self.cfg.loss_agg_mode
-        loss, pg = self.loss_fn(batch.old_log_prob, log_prob, adv, batch.response_mask, mode, self.loss_config)
-        metrics = {"pg_loss": float(loss.detach()), "clip_frac": pg["actor/pg_clipfrac"], "kl": pg["actor/ppo_kl"]}
-        if entropy is not None:
-            ent = agg_loss(loss_mat=entropy, loss_mask=batch.response_mask, loss_agg_mode=mode)
-            loss = loss - self.cfg.entropy_coeff * ent
-        if ref_log_prob is not None:
-            kl_mat = kl_penalty(log_prob, ref_log_prob, self.cfg.kl_type)
-            kl = agg_loss(loss_mat=kl_mat, loss_mask=batch.response_mask, loss_agg_mode=mode)
-            metrics["kl"] = float(kl.detach())
-            loss = loss + self.cfg.kl_coef * kl
-        return loss, metrics
+    weights, mask, metrics = compute_rollout_correction_and_rejection_mask(
+        old_log_prob=old_log_prob, rollout_log_prob=rollout_log_prob, response_mask=response_mask,
+        rollout_is=corr.rollout_is, rollout_is_threshold=corr.rollout_is_threshold,
+        rollout_is_batch_normalize=corr.rollout_is_batch_normalize, rollout_rs=corr.rollout_rs,
+        rollout_rs_threshold=corr.rollout_rs_threshold)
+    w = weights.batch["rollout_is_weights"] if weights is not None else None
+    return w, mask.to(response_mask.dtype), {k: float(v) for k, v in metrics.items()}

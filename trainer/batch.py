@@ -1,9 +1,10 @@
 """From `rollout.group` payloads to padded training tensors.
 
 Validation happens here, before anything reaches the model: a group that is
-malformed is rejected whole with a reason (it goes to `deadletter`), a sample
-that is too stale is dropped and counted. Token ids are the recorded ones;
-nothing is re-tokenized.
+malformed is rejected whole with a reason (it goes to `deadletter`). Which
+well-formed samples are trained on (lineage, staleness, zero advantage) is
+trainer.selection's decision. Token ids are the recorded ones; nothing is
+re-tokenized.
 
 Tensor layout (B samples, L = longest sequence): the model predicts token t
 from tokens < t, so per-token tensors are over positions 1..L-1 ("response"
@@ -12,7 +13,6 @@ axis, length L-1) as in verl: `response_mask[:, t-1]` is `loss_mask[t]`.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,21 +20,13 @@ import torch
 
 from events.payloads import RolloutGroup, RolloutSample
 
-__all__ = ["Batch", "check_group", "drop_stale", "collate", "Selection", "untrainable"]
-
-
-def untrainable(group: RolloutGroup) -> str | None:
-    """Why this group must never be trained on (scripted, replayed), or None."""
-    if not group.trainable:
-        return group.untrainable_reason or "untrainable"
-    bad = next((s for s in group.samples if not s.trainable), None)
-    return None if bad is None else (bad.untrainable_reason or "untrainable")
+__all__ = ["Batch", "check_group", "collate"]
 
 
 def check_group(group: RolloutGroup, vocab_size: int) -> str | None:
     """Why this group cannot be trained on, or None when it is well formed."""
-    if not group.samples:
-        return f"rollout group {group.group_id}: empty group (no samples)"
+    if not group.samples and not group.excluded:
+        return f"rollout group {group.group_id}: empty group (no samples and no excluded episodes)"
     for i, s in enumerate(group.samples):
         reason = _check_sample(s, vocab_size)
         if reason:
@@ -68,28 +60,6 @@ def _check_sample(s: RolloutSample, vocab_size: int) -> str | None:
 
 
 @dataclass
-class Selection:
-    """Groups kept for a step after dropping stale samples."""
-
-    groups: list[RolloutGroup]
-    dropped_stale: int
-    staleness: dict[str, int]
-    """Histogram of the kept samples: versions behind -> count."""
-
-
-def drop_stale(groups: list[RolloutGroup], version: int, max_staleness: int) -> Selection:
-    """Keep samples with `version - policy_version <= max_staleness`; groups left empty vanish."""
-    kept, dropped, hist = [], 0, Counter()
-    for g in groups:
-        fresh = [s for s in g.samples if version - s.policy_version <= max_staleness]
-        dropped += len(g.samples) - len(fresh)
-        hist.update(str(max(version - s.policy_version, 0)) for s in fresh)
-        if fresh:
-            kept.append(g if len(fresh) == len(g.samples) else g.model_copy(update={"samples": fresh}))
-    return Selection(kept, dropped, dict(sorted(hist.items(), key=lambda kv: int(kv[0]))))
-
-
-@dataclass
 class Batch:
     input_ids: torch.Tensor
     """(B, L) long, right-padded with `pad_id`."""
@@ -97,8 +67,8 @@ class Batch:
     """(B, L) long."""
     response_mask: torch.Tensor
     """(B, L-1) float: loss_mask shifted by one (tokens the policy sampled)."""
-    old_log_prob: torch.Tensor
-    """(B, L-1) float: behaviour logprobs of the recorded tokens."""
+    rollout_log_prob: torch.Tensor
+    """(B, L-1) float: behaviour logprobs the sampler recorded (0 off the response mask)."""
     token_level_rewards: torch.Tensor
     """(B, L-1) float: the sample's reward on its last sampled token."""
     index: np.ndarray
@@ -112,7 +82,7 @@ class Batch:
 
     def to(self, device: str) -> "Batch":
         return Batch(*(t.to(device) if isinstance(t, torch.Tensor) else t for t in
-                       (self.input_ids, self.attention_mask, self.response_mask, self.old_log_prob,
+                       (self.input_ids, self.attention_mask, self.response_mask, self.rollout_log_prob,
                         self.token_level_rewards, self.index, self.rewards)))
 
 

@@ -34,23 +34,31 @@ class CheckpointState:
     offsets: dict[tuple[str, int], int]
     """Next offset to consume per (topic, partition)."""
     pending: list[dict[str, Any]] = field(default_factory=list)
-    """Polled but not yet trained records: {"partition", "offset", "event" (JSON text)}."""
-    dropped_stale: int = 0
-    """Stale samples dropped since the last step (reported with the next one)."""
+    """Polled but not yet trained groups: {"partition", "offset", "ts", "group" (JSON text)}."""
+    dropped: dict[str, int] = field(default_factory=dict)
+    """Samples dropped since the last step, by reason (reported with the next one)."""
+    filtered_groups: int = 0
+    """Zero-advantage groups dropped since the last step."""
+    filtered_reward: float = 0.0
+    """Sum of those groups' rewards."""
     policy_event: str | None = None
     """The encoded `policy.updated` event announcing this checkpoint (re-published on resume)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"step": self.step, "version": self.version,
                 "offsets": [[t, p, o] for (t, p), o in sorted(self.offsets.items())],
-                "pending": self.pending, "dropped_stale": self.dropped_stale,
+                "pending": self.pending, "dropped": self.dropped, "filtered_groups": self.filtered_groups,
+                "filtered_reward": self.filtered_reward,
                 "policy_event": self.policy_event}
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> "CheckpointState":
+        dropped = obj.get("dropped") or ({"stale": obj["dropped_stale"]} if obj.get("dropped_stale") else {})
         return cls(step=obj["step"], version=obj["version"],
                    offsets={(t, p): o for t, p, o in obj["offsets"]}, pending=obj["pending"],
-                   dropped_stale=obj.get("dropped_stale", 0), policy_event=obj.get("policy_event"))
+                   dropped=dropped, filtered_groups=obj.get("filtered_groups", 0),
+                   filtered_reward=obj.get("filtered_reward", 0.0),
+                   policy_event=obj.get("policy_event"))
 
 
 def checkpoint_path(root: Path, step: int) -> Path:

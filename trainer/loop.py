@@ -1,53 +1,90 @@
 """The trainer as a consumer of `rollout.group` events (DESIGN.md §3-4).
 
 Per step: poll rollout groups (malformed ones go to `deadletter` with the
-reason; untrainable ones — scripted or replayed traffic — are refused and
-counted, `skipped_untrainable`), drop stale samples (counted), train on
-`batch_groups` groups, append `trainer.step`. Every `checkpoint_every` steps, in this order:
+reason); walk the polled groups oldest first (event time, then partition and
+offset: "log order" across partitions) and judge each at the current step
+(trainer.selection): samples of another lineage, of unknown version, too stale
+or untrainable, and zero-advantage groups are dropped, each with a
+`trainer.dropped` event; the first `batch_groups` groups left form the batch.
+Train one PPO step (trainer.step), append `trainer.step`. Every
+`checkpoint_every` steps, in this order:
 
-1. write the checkpoint (weights, optimizer, RNG, consumed offsets and the
-   polled-but-untrained groups) atomically and durably;
+1. write the checkpoint (weights, optimizer, RNG, consumed offsets, the
+   polled-but-untrained groups, the drop counts not yet reported) atomically
+   and durably;
 2. append `policy.updated` and commit the group's offsets in one `transact`.
 
 A crash anywhere resumes from the newest checkpoint: its offsets win over the
 group's committed ones and its pending groups are restored, so no batch is
-trained twice or skipped. Event ids are derived from (run, trainer, step), so
-events re-emitted by a resumed run are the same events.
+trained twice or skipped. Event ids are derived from (run, trainer, step[,
+group, reason]), so events re-emitted by a resumed run are the same events.
+
+No silent stall: without a step for `stall_timeout_s` the trainer says so on
+stderr and in a `trainer.stalled` event (what it consumed, what it dropped and
+why), again every period.
 """
 from __future__ import annotations
 
 import copy
 import logging
+import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, TextIO
 
 import torch
 
 import events
 from events.log import RawRecord, dead_letter_for, open_log
-from events.payloads import PolicyUpdated, RolloutGroup, TrainerStep
+from events.payloads import PolicyUpdated, RolloutGroup, TrainerDropped, TrainerStalled, TrainerStep
 
-from .batch import check_group, collate, drop_stale, untrainable
+from .batch import check_group, collate
 from .checkpoint import (CheckpointState, checkpoint_path, latest_checkpoint, load_checkpoint, prune,
                          save_checkpoint)
 from .config import TrainerConfig
 from .model import load_policy
+from .selection import Drops, Selector, untrainable
 from .step import Learner, StepResult
 
-__all__ = ["Trainer", "Pending"]
+__all__ = ["Trainer", "Pending", "Selected", "STALLED_EXIT", "nothing_trained"]
 
 log_ = logging.getLogger("trainer")
 TOPIC = "rollouts"
+STALLED_EXIT = 4
+"""Exit status of `ledger train` when it stops with input it could not train on (or none at all)."""
+
+_HINTS = {
+    "lineage": "samples come from another trainer's (or base) weights: samplers must follow this trainer "
+               "(ledger proxy --follow-policy {trainer})",
+    "unknown_version": "samplers could not know their weights (an openai: upstream without --follow-policy?)",
+    "stale": "samples are older than --max-staleness {max_staleness}: sample faster or allow more staleness",
+    "zero_advantage": "every group had equal rewards (dynamic sampling drops them): the task is too hard or "
+                      "too easy for the policy",
+    "untrainable": "samples were not exactly trainable (scripted, replayed or text-only upstreams)",
+    "excluded": "every episode of the groups was excluded upstream (see rollout.group excluded_reasons)",
+}
 
 
 @dataclass
 class Pending:
     partition: int
     offset: int
+    ts: datetime
     group: RolloutGroup
+
+    @property
+    def order(self) -> tuple:
+        return (self.ts, self.partition, self.offset)
+
+
+@dataclass
+class Selected:
+    groups: list[RolloutGroup]
+    staleness: dict[str, int]
 
 
 class Trainer:
@@ -56,22 +93,32 @@ class Trainer:
     The reference policy for `kl_coef` is the initial model (before any resume).
     """
 
-    def __init__(self, cfg: TrainerConfig, on_step: Callable[[TrainerStep], None] | None = None):
+    def __init__(self, cfg: TrainerConfig, on_step: Callable[[TrainerStep], None] | None = None,
+                 err: TextIO | None = None):
         self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
         self.log = open_log(cfg.log)
         torch.manual_seed(cfg.seed)
         self.policy = load_policy(cfg.model, device=cfg.device, seed=cfg.seed)
         ref = copy.deepcopy(self.policy.model).eval() if cfg.kl_coef > 0 else None
         self.learner = Learner(self.policy.model, cfg, ref)
+        self.selector = Selector(cfg.trainer_id, cfg.max_staleness, cfg.dynamic_sampling)
         self.vocab_size = int(self.policy.model.config.vocab_size)
         self.on_step = on_step
+        self.err = err or sys.stderr
         self.stop_event = threading.Event()
         self.deadlettered = 0
-        self.skipped_untrainable = 0
-        """Samples refused since the last step (reported in the next trainer.step)."""
+        self.trained_this_run = 0
+        self.records_since_step = 0
+        self.stalls = 0
+        self.groups_consumed = 0
+        """Groups taken into a batch or dropped whole by this process (samplers pace themselves on it)."""
+        self.training = False
         self.refused: dict[str, list[int]] = {}
-        """Over this process's life: untrainable reason -> [groups, samples] refused."""
+        """Over this process's life: untrainable reason (scripted, replayed) -> [groups, samples] dropped."""
         self._restore()
+        self._progress_at = self._stall_reported_at = time.monotonic()
 
     # -- resume ----------------------------------------------------------------------
     def _restore(self) -> None:
@@ -83,9 +130,11 @@ class Trainer:
             state = CheckpointState(step=0, version=0, offsets={})
         self.step, self.version = state.step, state.version
         self.offsets = dict(state.offsets)
-        self.pending = [Pending(p["partition"], p["offset"], RolloutGroup.model_validate_json(p["group"]))
-                        for p in state.pending]
-        self.dropped_stale = state.dropped_stale
+        self.pending = [Pending(p["partition"], p["offset"], datetime.fromisoformat(p["ts"]),
+                                RolloutGroup.model_validate_json(p["group"])) for p in state.pending]
+        self.dropped = Counter(state.dropped)
+        self.filtered_groups = state.filtered_groups
+        self.filtered_reward = state.filtered_reward
         self.checkpointed_step = state.step
         self.consumer = self.log.consumer(self.cfg.group, [TOPIC])
         committed = self.consumer.committed()
@@ -105,62 +154,105 @@ class Trainer:
             if rec.offset < self.offsets.get(tp, 0):
                 continue  # consumed before the checkpoint this run resumed from
             self.offsets[tp] = rec.offset + 1
+            self.records_since_step += 1
             if rec.event.type != "rollout.group":
                 continue
-            if self._refuse(rec.event.payload):
-                continue
-            reason = check_group(rec.event.payload, self.vocab_size)
+            # never trained on (scripted, replayed): not validated either; selection drops and counts it
+            reason = None if untrainable(rec.event.payload) else check_group(rec.event.payload, self.vocab_size)
             if reason:
                 raw = RawRecord(rec.topic, rec.partition, rec.offset, rec.event.key, events.encode(rec.event))
                 dead.append(dead_letter_for(raw, reason, consumer=self.cfg.group))
                 log_.warning("deadletter: %s", reason)
             else:
-                self.pending.append(Pending(rec.partition, rec.offset, rec.event.payload))
+                self.pending.append(Pending(rec.partition, rec.offset, rec.event.ts, rec.event.payload))
         if dead:
             self.log.append("deadletter", dead)
             self.deadlettered += len(dead)
         return len(records)
 
-    def _refuse(self, group: RolloutGroup) -> bool:
-        """Count and skip a group that must never be trained on; True when refused."""
-        reason = untrainable(group)
-        if reason is None:
-            return False
-        n = len(group.samples)
-        self.skipped_untrainable += n
-        counts = self.refused.setdefault(reason, [0, 0])
-        counts[0] += 1
-        counts[1] += n
-        log_.warning("refused rollout group %s (%d samples): not trainable (%s)", group.group_id, n, reason)
-        return True
-
-    def _take_batch(self):
-        """Drop stale samples from pending; return the next full batch's selection, or None."""
-        kept = []
-        for p in self.pending:
-            sel = drop_stale([p.group], self.version, self.cfg.max_staleness)
-            self.dropped_stale += sel.dropped_stale
-            if sel.groups:
-                kept.append(Pending(p.partition, p.offset, sel.groups[0]))
-        self.pending = kept
-        n = self.cfg.batch_groups
-        if len(kept) < n:
+    def take_batch(self) -> Selected | None:
+        """Judge pending groups oldest first; the first `batch_groups` trainable ones (fewer, once
+        `dynamic_sampling_max_groups` zero-advantage groups were dropped since the last step), or
+        None (then the groups judged trainable wait, filtered, for more)."""
+        n, kept, rest, hist = self.cfg.batch_groups, [], [], Counter()
+        for p in sorted(self.pending, key=lambda p: p.order):
+            if len(kept) == n:
+                rest.append(p)
+                continue
+            judged = self.selector.judge(p.group, self.step)
+            self._record_drops(p.group, judged.drops)
+            self.groups_consumed += judged.group is None
+            if judged.group is not None:
+                kept.append(Pending(p.partition, p.offset, p.ts, judged.group))
+                hist.update(judged.staleness)
+        bound = self.cfg.dynamic_sampling_max_groups
+        if len(kept) < n and not (kept and bound is not None and self.filtered_groups >= bound):
+            self.pending = kept + rest
             return None
-        taken, self.pending = kept[:n], kept[n:]
-        groups = sorted((p.group for p in taken), key=lambda g: g.group_id)
-        return drop_stale(groups, self.version, self.cfg.max_staleness)
+        self.pending = rest
+        self.groups_consumed += len(kept)
+        return Selected([p.group for p in kept], dict(sorted(hist.items(), key=lambda kv: int(kv[0]))))
 
-    def next_batch(self):
+    def _record_drops(self, group: RolloutGroup, drops: dict[str, Drops]) -> None:
+        evs = []
+        for reason, d in sorted(drops.items()):
+            self.dropped[reason] += d.samples
+            if reason == "zero_advantage":
+                self.filtered_groups += len(d.group_ids)
+                self.filtered_reward += d.reward
+            if reason == "untrainable":
+                counts = self.refused.setdefault(untrainable(group) or "untrainable", [0, 0])
+                counts[0], counts[1] = counts[0] + 1, counts[1] + d.samples
+            detail = _HINTS[reason].format(trainer=self.cfg.trainer_id, max_staleness=self.cfg.max_staleness)
+            payload = TrainerDropped(trainer_id=self.cfg.trainer_id, step=self.step, reason=reason, samples=d.samples,
+                                     groups=len(d.group_ids), group_ids=[group.group_id],
+                                     versions=dict(sorted(d.versions.items())), detail=detail)
+            evs.append(self._derive(payload, "dropped", group.group_id, reason))
+            if reason in ("lineage", "unknown_version"):
+                log_.warning("trainer %s dropped %d samples of %s: %s", self.cfg.trainer_id, d.samples,
+                             group.group_id, detail)
+        if evs:
+            self.log.append("trainer", evs)
+
+    def next_batch(self) -> Selected | None:
         idle_since = time.monotonic()
         while not self.stop_event.is_set():
-            sel = self._take_batch()
+            sel = self.take_batch()
             if sel is not None:
                 return sel
+            now = time.monotonic()
             if self.poll():
-                idle_since = time.monotonic()
-            elif self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s:
+                idle_since = now
+            self._check_stall(time.monotonic())
+            if self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s:
                 return None
         return None
+
+    # -- no silent stall -------------------------------------------------------------
+    def _check_stall(self, now: float) -> None:
+        period = self.cfg.stall_timeout_s
+        if now - self._progress_at < period or now - self._stall_reported_at < period:
+            return
+        self._stall_reported_at = now
+        self.stalls += 1
+        waited = now - self._progress_at
+        message = self.stall_message(waited)
+        print(message, file=self.err, flush=True)
+        payload = TrainerStalled(trainer_id=self.cfg.trainer_id, step=self.step, waited_s=round(waited, 3),
+                                 records=self.records_since_step, dropped=dict(self.dropped), message=message)
+        self.log.append("trainer", [events.new(payload, producer="trainer", run_id=self.cfg.run_id)])
+
+    def stall_message(self, waited_s: float) -> str:
+        """What the trainer consumed and dropped since its last step, and what to do about it."""
+        head = (f"trainer {self.cfg.trainer_id}: no trainable input for {waited_s:.0f}s at step {self.step}: "
+                f"{self.records_since_step} rollout records consumed since the last step")
+        if not self.records_since_step and not self.pending:
+            return head + "; no rollout.group events arrived (are episodes finishing and the rollouts processor running?)"
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items()) if v)
+        waiting = f"; {len(self.pending)} trainable groups waiting for a batch of {self.cfg.batch_groups}"
+        hints = "; ".join(_HINTS[k].format(trainer=self.cfg.trainer_id, max_staleness=self.cfg.max_staleness)
+                          for k, v in sorted(self.dropped.items()) if v)
+        return head + (f"; dropped samples: {dropped} ({hints})" if dropped else "") + (waiting if self.pending else "")
 
     # -- training --------------------------------------------------------------------
     def run(self, until_step: int | None = None) -> int:
@@ -175,41 +267,69 @@ class Trainer:
             self.checkpoint()
         return self.step
 
-    def train_on(self, sel) -> TrainerStep:
-        result = self.learner.step(collate(sel.groups, self.policy.pad_id))
+    def idle_for_s(self) -> float:
+        """Seconds since the last step (0 while a step is being trained)."""
+        return 0.0 if self.training else time.monotonic() - self._progress_at
+
+    @property
+    def judge_step(self) -> int:
+        """The step at which the next batch's samples are judged (the step being trained counts)."""
+        return self.step + (1 if self.training else 0)
+
+    def train_on(self, sel: Selected) -> TrainerStep:
+        self.training = True
+        try:
+            return self._train_on(sel)
+        finally:
+            self.training = False
+
+    def _train_on(self, sel: Selected) -> TrainerStep:
+        correct = self.cfg.rollout_correction == "on" or (
+            self.cfg.rollout_correction == "auto" and any(int(k) > 0 for k in sel.staleness))
+        result = self.learner.step(collate(sel.groups, self.policy.pad_id), correct=correct)
         self.step += 1
         self.version += 1
-        ev = self._step_event(result, sel.staleness)
+        ev = self._step_event(result, sel)
         self.log.append("trainer", [ev])
-        self.dropped_stale = 0
-        self.skipped_untrainable = 0
+        self.dropped, self.filtered_groups, self.filtered_reward, self.records_since_step = Counter(), 0, 0.0, 0
+        self.trained_this_run += 1
+        self._progress_at = self._stall_reported_at = time.monotonic()
         if self.step % self.cfg.checkpoint_every == 0:
             self.checkpoint()
         if self.on_step:
             self.on_step(ev.payload)
         return ev.payload
 
-    def _step_event(self, r: StepResult, staleness: dict[str, int]):
+    def _step_event(self, r: StepResult, sel: Selected):
         payload = TrainerStep(
-            trainer_id=self.cfg.trainer_id, step=self.step, loss=r.loss, clip_frac=r.clip_frac, kl=r.kl,
-            grad_norm=r.grad_norm, reward_mean=r.reward_mean, reward_std=r.reward_std, samples=r.samples,
-            dropped_stale=self.dropped_stale, skipped_untrainable=self.skipped_untrainable,
-            staleness=staleness, tokens_per_s=r.tokens_per_s,
-            lr=self.cfg.lr, policy_version=self.version)
+            trainer_id=self.cfg.trainer_id, step=self.step, loss=_finite(r.loss), clip_frac=r.clip_frac,
+            clip_frac_lower=r.clip_frac_lower, kl=_finite(r.kl), pg_loss=_finite(r.pg_loss),
+            entropy=_finite(r.entropy), grad_norm=_finite(r.grad_norm), reward_mean=r.reward_mean,
+            reward_std=r.reward_std, samples=r.samples, groups=len(sel.groups),
+            reward_mean_sampled=(r.reward_mean * r.samples + self.filtered_reward)
+            / (r.samples + self.dropped.get("zero_advantage", 0)),
+            group_ids=[g.group_id for g in sel.groups],
+            dropped_stale=self.dropped.get("stale", 0), skipped_untrainable=self.dropped.get("untrainable", 0),
+            dropped=dict(sorted(self.dropped.items())),
+            filtered_groups=self.filtered_groups, excluded_episodes=sum(g.excluded for g in sel.groups),
+            staleness=sel.staleness, optimizer_steps=r.optimizer_steps, micro_batches=r.micro_batches,
+            rollout_corr={k: _finite(v) for k, v in sorted(r.rollout_corr.items())},
+            tokens_per_s=r.tokens_per_s, lr=self.cfg.lr)
         return self._derive(payload, "step")
 
-    def _derive(self, payload, kind: str):
+    def _derive(self, payload, kind: str, *more: str):
         return events.derive(payload, processor="trainer", version=1, run_id=self.cfg.run_id,
-                             inputs=[self.cfg.run_id, self.cfg.trainer_id, kind, str(self.step)])
+                             inputs=[self.cfg.run_id, self.cfg.trainer_id, kind, str(self.step), *more])
 
     def checkpoint(self) -> None:
         path = checkpoint_path(Path(self.cfg.checkpoint_dir), self.step)
         policy_ev = self._derive(PolicyUpdated(trainer_id=self.cfg.trainer_id, version=self.version,
                                                checkpoint=str(path.resolve()), step=self.step), "policy")
         state = CheckpointState(
-            step=self.step, version=self.version, offsets=dict(self.offsets), dropped_stale=self.dropped_stale,
-            pending=[{"partition": p.partition, "offset": p.offset, "group": p.group.model_dump_json()}
-                     for p in self.pending],
+            step=self.step, version=self.version, offsets=dict(self.offsets), dropped=dict(self.dropped),
+            filtered_groups=self.filtered_groups, filtered_reward=self.filtered_reward,
+            pending=[{"partition": p.partition, "offset": p.offset, "ts": p.ts.isoformat(),
+                      "group": p.group.model_dump_json()} for p in self.pending],
             policy_event=events.encode(policy_ev).decode())
         save_checkpoint(path.parent, state, self.policy.model, self.learner.optimizer,
                         tokenizer=self.policy.tokenizer, export_hf=self.cfg.export_hf)
@@ -217,6 +337,36 @@ class Trainer:
         self.checkpointed_step = self.step
         prune(path.parent, self.cfg.keep_checkpoints)
 
+    def exit_status(self, target: int | None) -> tuple[int, str | None]:
+        """(status, message) after `run()` returned: 0 when the target was reached or, without one,
+        when everything consumed since the last step was trained; STALLED_EXIT otherwise."""
+        if target is not None and self.step >= target:
+            return 0, None
+        untrained = sum(self.dropped.values()) or self.pending
+        if target is None and self.trained_this_run and not untrained:
+            return 0, None
+        if not self.trained_this_run and self.refused and set(self.dropped) <= {"untrainable"} and not self.pending:
+            return STALLED_EXIT, nothing_trained(self.refused)
+        goal = f" of {target}" if target is not None else ""
+        return STALLED_EXIT, (f"trainer {self.cfg.trainer_id} stopped at step {self.step}{goal} "
+                              f"({self.trained_this_run} trained this run): "
+                              + self.stall_message(time.monotonic() - self._progress_at).split(": ", 1)[1])
+
     def close(self) -> None:
         self.consumer.close()
         self.log.close()
+
+
+def nothing_trained(refused: dict[str, list[int]]) -> str:
+    """Why a run trained no step when all it saw was untrainable (scripted or replayed)."""
+    groups = sum(g for g, _ in refused.values())
+    samples = sum(n for _, n in refused.values())
+    kinds = ", ".join(f"{r}: {g} groups / {n} samples" for r, (g, n) in sorted(refused.items()))
+    return (f"trained nothing: all {groups} rollout groups ({samples} samples) were not trainable ({kinds}). "
+            "Scripted (`demo` upstream) and replayed (`replay:`) responses are never trained on; "
+            "sample with a model (hf:..., openai:...) to train.")
+
+
+def _finite(x: float) -> float:
+    """A metric as stored: non-finite values (a skipped update's gradient norm) become -1."""
+    return float(x) if x == x and abs(x) != float("inf") else -1.0

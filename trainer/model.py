@@ -44,7 +44,7 @@ def tiny_config():
                        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                        max_position_embeddings=512, tie_word_embeddings=True,
                        bos_token_id=BOS, eos_token_id=IM_END, pad_token_id=PAD,
-                       attn_implementation="eager")
+                       attn_implementation="sdpa")
 
 
 def model_dir(spec: str, cache_dir: str | Path | None = None) -> Path:

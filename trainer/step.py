@@ -1,17 +1,32 @@
-"""One optimizer step on one batch: forward, verl loss, backward, clip, update."""
+"""One PPO step on one batch: prepare (pi_old, reference, rollout correction, advantages), then
+`ppo_epochs` passes of mini-batches, each accumulating micro-batch gradients before one update.
+
+    prepare(batch)                      no grad, over micro-batches
+    for epoch, for mini-batch:
+        for micro-batch: micro_batch_loss(...).backward()      trainer/loss.py
+        apply_optimizer()                                      clip, skip non-finite, AdamW
+
+The structure keeps the pieces a distributed trainer swaps separately: the
+micro-batch loss, the optimizer application and the model forward.
+"""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from .algorithms import Objective, advantages, forward, token_logprobs
+from .algorithms import advantages, forward, kl_in_reward, rollout_correction
 from .batch import Batch
 from .config import TrainerConfig
+from .loss import MicroBatch, micro_batch_loss
+from .verl_config import actor_config, algo_config, rollout_correction_config
 
-__all__ = ["StepResult", "Learner"]
+__all__ = ["StepResult", "Learner", "Prepared"]
+
+_SUMMED = ("pg_loss", "entropy", "kl_loss")
+"""Micro-batch metrics normalised over the mini-batch: their sum is the mini-batch's value."""
 
 
 @dataclass
@@ -25,10 +40,29 @@ class StepResult:
     samples: int
     tokens: int
     seconds: float
+    clip_frac_lower: float = 0.0
+    pg_loss: float = 0.0
+    entropy: float = 0.0
+    optimizer_steps: int = 0
+    micro_batches: int = 0
+    rollout_corr: dict[str, float] = field(default_factory=dict)
 
     @property
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Prepared:
+    """The batch with what every update of the step reads (all (B, T) but `batch`)."""
+
+    batch: Batch
+    response_mask: torch.Tensor
+    old_log_prob: torch.Tensor
+    advantages: torch.Tensor
+    rollout_is_weights: torch.Tensor | None
+    ref_log_prob: torch.Tensor | None
+    metrics: dict[str, float]
 
 
 class Learner:
@@ -38,29 +72,123 @@ class Learner:
         self.model = model
         self.cfg = cfg
         self.ref_model = ref_model
-        self.objective = Objective(cfg)
+        self.actor = actor_config(cfg)
+        self.algo = algo_config(cfg)
+        self.corr = rollout_correction_config(cfg)
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def step(self, batch: Batch) -> StepResult:
+    # -- the step ------------------------------------------------------------------------
+    def step(self, batch: Batch, correct: bool = False) -> StepResult:
+        """`correct`: apply rollout correction (decoupled PPO) rather than trusting the sampler's
+        logprobs as pi_old (bypass)."""
         start = time.perf_counter()
-        batch = batch.to(self.cfg.device)
+        p = self.prepare(batch.to(self.cfg.device), correct)
         self.model.train()
-        ref = self._ref_logprobs(batch) if self.ref_model is not None else None
-        log_prob, entropy = forward(self.model, batch.input_ids, batch.attention_mask, self.cfg.temperature,
-                                    with_entropy=self.cfg.entropy_coeff > 0)
-        adv = advantages(batch, self.cfg.adv)
-        loss, m = self.objective(log_prob, batch, adv, ref, entropy)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
-        self.optimizer.step()
+        sums: dict[str, list[float]] = {}
+        grad_norms, losses, updates, micros = [], [], 0, 0
+        for epoch in range(self.cfg.ppo_epochs):
+            for rows in self.mini_batches(len(batch.rewards), epoch):
+                loss, n = self.accumulate(p, rows, sums)
+                losses.append(loss)
+                micros += n
+                grad_norms.append(self.apply_optimizer())
+                updates += 1
         self.model.eval()
-        r = batch.rewards
-        return StepResult(loss=float(loss.detach()), clip_frac=float(m["clip_frac"]), kl=float(m["kl"]),
-                          grad_norm=float(grad_norm), reward_mean=float(r.mean()),
-                          reward_std=float(r.std()) if r.numel() > 1 else 0.0, samples=int(r.numel()),
-                          tokens=batch.tokens, seconds=time.perf_counter() - start)
+        return self._result(p, sums, grad_norms, losses, updates, micros, time.perf_counter() - start)
 
+    def mini_batches(self, n: int, epoch: int) -> list[torch.Tensor]:
+        """Row indices of each mini-batch of one epoch (shuffled with the torch RNG when asked)."""
+        size = min(self.cfg.mini_batch_samples or n, n)
+        order = torch.randperm(n) if self.cfg.shuffle and size < n else torch.arange(n)
+        return [order[i:i + size] for i in range(0, n, size)]
+
+    def accumulate(self, p: Prepared, rows: torch.Tensor, sums: dict[str, list[float]]) -> tuple[float, int]:
+        """Zero the gradients, backward every micro-batch of the mini-batch `rows`; (loss, micro-batches)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        mask = p.response_mask[rows]
+        info = {"dp_size": 1, "batch_num_tokens": mask.sum().clamp(min=1),
+                "global_batch_size": (mask.sum(-1) > 0).sum().clamp(min=1)}
+        size = self.cfg.micro_batch_samples or len(rows)
+        total, count, mb_metrics = 0.0, 0, []
+        for i in range(0, len(rows), size):
+            sub = rows[i:i + size]
+            loss, m = micro_batch_loss(self.model, self.actor, self.micro_batch(p, sub), info,
+                                       self.cfg.temperature, sequences_share=len(sub) / len(rows))
+            loss.backward()
+            total, count = total + float(loss.detach()), count + 1
+            mb_metrics.append(m)
+        for key in mb_metrics[0]:
+            vals = [m[key] for m in mb_metrics]
+            sums.setdefault(key, []).append(sum(vals) if key in _SUMMED else sum(vals) / len(vals))
+        return total, count
+
+    def apply_optimizer(self) -> float:
+        """Clip the accumulated gradients and update; an update with a non-finite norm is skipped
+        (as verl does). Returns the gradient norm before clipping."""
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        if torch.isfinite(norm):
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(norm)
+
+    # -- before the updates ------------------------------------------------------------------
     @torch.no_grad()
-    def _ref_logprobs(self, batch: Batch) -> torch.Tensor:
-        return token_logprobs(self.ref_model, batch.input_ids, batch.attention_mask, self.cfg.temperature)
+    def prepare(self, batch: Batch, correct: bool) -> Prepared:
+        metrics: dict[str, float] = {}
+        mask = batch.response_mask
+        old = self._logprobs(self.model, batch) if correct else batch.rollout_log_prob
+        ref = self._logprobs(self.ref_model, batch) if self.ref_model is not None else None
+        rewards = batch.token_level_rewards
+        if ref is not None and self.algo.use_kl_in_reward:
+            rewards, metrics["reward_kl"] = kl_in_reward(rewards, old, ref, mask, self.cfg.kl_coef, self.cfg.kl_type)
+        weights = None
+        if correct:
+            weights, mask, corr = rollout_correction(old, batch.rollout_log_prob, mask, self.corr)
+            metrics.update(corr)
+        adv = advantages(rewards, mask, batch.index, self.algo)
+        return Prepared(batch, mask, old, adv, weights, ref, metrics)
+
+    def _logprobs(self, model: Any, batch: Batch) -> torch.Tensor:
+        """(B, T) logprobs under `model`, computed micro-batch by micro-batch."""
+        model.eval()
+        size = self.cfg.micro_batch_samples or len(batch.rewards)
+        out = torch.zeros_like(batch.rollout_log_prob)
+        for i in range(0, len(batch.rewards), size):
+            rows = torch.arange(i, min(i + size, len(batch.rewards)))
+            ids, attn, width = _trim(batch.input_ids[rows], batch.attention_mask[rows])
+            out[rows, :width - 1] = forward(model, ids, attn, self.cfg.temperature)[0]
+        return out * batch.response_mask
+
+    def micro_batch(self, p: Prepared, rows: torch.Tensor) -> MicroBatch:
+        b = p.batch
+        ids, attn, width = _trim(b.input_ids[rows], b.attention_mask[rows])
+        t = width - 1
+
+        def cut(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x[rows, :t]
+
+        return MicroBatch(ids, attn, cut(p.response_mask), cut(p.old_log_prob), cut(p.advantages),
+                          cut(p.rollout_is_weights), cut(p.ref_log_prob))
+
+    # -- after -------------------------------------------------------------------------
+    def _result(self, p: Prepared, sums: dict[str, list[float]], grad_norms: list[float], losses: list[float],
+                updates: int, micros: int, seconds: float) -> StepResult:
+        def mean(key: str) -> float:
+            vals = sums.get(key, [])
+            return sum(vals) / len(vals) if vals else 0.0
+
+        r = p.batch.rewards
+        kl = mean("kl_loss") if "kl_loss" in sums else p.metrics.get("reward_kl", mean("ppo_kl"))
+        return StepResult(
+            loss=sum(losses) / len(losses), clip_frac=mean("clip_frac"), kl=kl,
+            grad_norm=sum(grad_norms) / len(grad_norms), reward_mean=float(r.mean()),
+            reward_std=float(r.std()) if r.numel() > 1 else 0.0, samples=int(r.numel()), tokens=p.batch.tokens,
+            seconds=seconds, clip_frac_lower=mean("clip_frac_lower"), pg_loss=mean("pg_loss"),
+            entropy=sums["entropy"][0] if sums.get("entropy") else 0.0, optimizer_steps=updates,
+            micro_batches=micros, rollout_corr={k: v for k, v in p.metrics.items() if k.startswith("rollout_corr/")})
+
+
+def _trim(ids: torch.Tensor, attn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Drop the padding columns every row of a micro-batch shares (right padding)."""
+    width = max(int(attn.sum(-1).max()), 2)
+    return ids[:, :width], attn[:, :width], width

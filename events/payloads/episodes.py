@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Literal
 
 from .base import Payload
+from .policy import UNKNOWN_POLICY, PolicyVersion
 
 __all__ = ["SandboxInfo", "EpisodeStarted", "EpisodeFinished", "FinishReason"]
 
@@ -29,7 +30,8 @@ class EpisodeStarted(Payload):
     attempt: int = 1
     agent: str = "bash"
     sandbox: SandboxInfo = SandboxInfo()
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
+    """The sampler's weights when the episode started (v2; the responses carry what served each turn)."""
     model: str = ""
     repo: str = ""
     seed: int | None = None

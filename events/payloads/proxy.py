@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from ..blob import Blob
 from .base import Payload
+from .policy import UNKNOWN_POLICY, PolicyVersion
 
 __all__ = ["PromptDelta", "ProxyRequest", "ProxyResponse", "ProxyError", "StreamEnd"]
 
@@ -72,7 +73,8 @@ class ProxyResponse(Payload):
     latency_ms: float = 0.0
     ttft_ms: float | None = None
     upstream: str = ""
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
+    """The weights that sampled this response (v2; v1 stored a bare int, upcast to unknown)."""
     stream: bool = False
     reason: StreamEnd = "done"
     tool_calls: list[dict[str, Any]] | None = None

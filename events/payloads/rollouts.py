@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .base import Payload
+from .policy import UNKNOWN_POLICY, PolicyVersion
 
 __all__ = ["RolloutSample", "RolloutGroup", "SampledSpan"]
 
@@ -15,7 +16,7 @@ class SampledSpan(Payload):
     """Index in `token_ids` of the first sampled token."""
     end: int
     """One past the last sampled token."""
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
     """proxy.response's policy_version, carried unchanged."""
 
 
@@ -35,8 +36,9 @@ class RolloutSample(Payload):
     prompt_len: int = 0
     """Length of the fork's first prompt."""
     reward: float
-    policy_version: int = 0
-    """The oldest policy version among the fork's turns."""
+    policy_version: PolicyVersion = UNKNOWN_POLICY
+    """The oldest weights any of the fork's turns was sampled under (`events.payloads.oldest` over
+    `spans`: unknown if any turn's was, or their lineages differ)."""
     spans: list[SampledSpan] = []
     """One per model call of the fork, in order: where its sampled tokens are, its policy version."""
     fork_reason: str | None = None

@@ -4,16 +4,18 @@ An episode is ready once it has finished and has a reward from the configured
 reward function; it then yields one sample per fork (processors.samples: one
 trajectory for the whole episode unless the proxy recorded a fork) or is
 excluded with a reason (proxy error, a response without ids or logprobs,
-unfinished response, missing request/response, incomplete episode). The first
-`group_size` ready episodes of a (run, instance) form group 0, the next ones
-group 1, ...; the exclusions seen since the previous group of that (run,
-instance) are counted in the group. Cross-topic order is free: whatever arrives
-first is buffered.
+unfinished response, missing request/response, incomplete episode). A group is
+complete when `group_size` episodes of a (run, instance) are ready, excluded
+ones included (so a group never waits for episodes that will not come): the
+first `group_size` ready episodes form group 0, the next ones group 1, ...; the
+group carries the samples of its included episodes and the count and reasons of
+its excluded ones (possibly no samples at all; the trainer drops and counts such
+a group). Cross-topic order is free: whatever arrives first is buffered.
 
 Scripted (`demo`) and replayed (`replay:`) episodes are never trainable: they
 still assemble into samples (`trainable: false`), but only into groups of their
 own, `<run>/<instance>/untrainable/<n>` with `trainable: false`, never into a
-group meant for training; the trainer skips and counts those.
+group meant for training; the trainer drops and counts those (`untrainable`).
 """
 from __future__ import annotations
 
@@ -22,11 +24,10 @@ from typing import Any
 
 from events.envelope import Envelope
 from events.log.base import Record
-from events.payloads import RolloutGroup, RolloutSample
+from events.payloads import UNKNOWN_POLICY, RolloutGroup, RolloutSample, SampledSpan
 from events.registry import derive
 
 from ..reward_fns import RewardFn, reward_fn
-from events.payloads import SampledSpan
 
 from ..samples import Excluded, Turn, forks_of
 
@@ -73,7 +74,7 @@ class Rollouts:
     `reward.assigned` events are used (default binary@1)."""
 
     name = "rollouts"
-    version = 1
+    version = 2
     inputs = ("episodes", "proxy", "rewards")
 
     def __init__(self, group_size: int = 4, reward: RewardFn | None = None):
@@ -144,7 +145,8 @@ class Rollouts:
             raise Excluded("missing_request")
         return [RolloutSample(sample_id=f"{ep_id}/{i}", episode_id=ep_id, rollout_id=ep_id, fork=i,
                               token_ids=f.token_ids, loss_mask=f.loss_mask, logprobs=f.logprobs,
-                              prompt_len=f.prompt_len, reward=ep.reward, policy_version=f.policy_version or 0,
+                              prompt_len=f.prompt_len, reward=ep.reward,
+                              policy_version=UNKNOWN_POLICY if f.policy_version is None else f.policy_version,
                               spans=[SampledSpan(turn=t, request_id=r, start=a, end=b, policy_version=v)
                                      for t, r, a, b, v in f.spans],
                               fork_reason=f.fork_reason, trainable=f.untrainable is None,
@@ -166,13 +168,13 @@ class Rollouts:
         if isinstance(outcome, str):
             pending.excluded[outcome] = pending.excluded.get(outcome, 0) + 1
             excluded_total[outcome] = excluded_total.get(outcome, 0) + 1
-            return []
-        if not all(s.trainable for s in outcome):
+        elif not all(s.trainable for s in outcome):
             return self._add_untrainable(pending, ep_id, key, outcome, ev)
-        pending.episodes.append((ep_id, outcome))
-        if len(pending.episodes) < self.group_size:
+        else:
+            pending.episodes.append((ep_id, outcome))
+        if len(pending.episodes) + sum(pending.excluded.values()) < self.group_size:
             return []
-        members, pending.episodes = pending.episodes[:self.group_size], pending.episodes[self.group_size:]
+        members, pending.episodes = pending.episodes, []
         group_id = f"{run_id}/{instance_id}/{pending.index}"
         payload = RolloutGroup(group_id=group_id, run_id=run_id, prompt_id=instance_id,
                                samples=[s for _, ss in members for s in ss],

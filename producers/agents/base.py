@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict
 
 from events.log import EventLog
-from events.payloads import FinishReason
+from events.payloads import UNKNOWN_POLICY, FinishReason, PolicyVersion
 from producers.sandbox.base import SandboxFactory
 
 __all__ = ["AgentLimits", "Sampling", "EpisodeContext", "EpisodeOutcome", "AgentRunner",
@@ -78,7 +78,8 @@ class EpisodeContext:
     seed: int | None = None
     """Per-episode seed, sent with every model call."""
     sampling: Sampling = field(default_factory=Sampling)
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
+    """The sampler's weights when the episode starts, if the caller knows them."""
     workflow_memory: str = ""
     """Induced workflows to put in the system prompt (may be empty)."""
     limits: AgentLimits = field(default_factory=AgentLimits)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Literal, Protocol, runtime_checkable
 
+from events.payloads.policy import UNKNOWN_POLICY, PolicyVersion
+
 __all__ = ["GenerateRequest", "Generation", "Chunk", "Upstream", "UpstreamError",
            "UpstreamTimeout", "ReplayDiverged", "whole_as_stream", "TopLogprobs", "choices_of",
            "supports_n", "stream_of", "token_text_of_bytes"]
@@ -71,7 +73,8 @@ class Generation:
     """One per completion token."""
     logprobs_mode: str = "none"
     usage: dict[str, int] = field(default_factory=dict)
-    policy_version: int = 0
+    policy_version: PolicyVersion = UNKNOWN_POLICY
+    """The weights that sampled this (unknown unless the upstream knows)."""
     tool_calls: list[dict[str, Any]] | None = None
     scripted: bool = False
     upstream: str = ""

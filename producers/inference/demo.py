@@ -24,6 +24,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+from events.payloads.policy import UNKNOWN_POLICY
+
 from .base import Chunk, GenerateRequest, Generation, TopLogprobs, token_text_of_bytes
 from .tokenizer import BOS, IM_END, ByteTokenizer
 
@@ -131,7 +133,7 @@ class DemoUpstream:
             completion_token_ids=completion, logprobs=logprobs, logprobs_mode="scripted",
             usage={"prompt_tokens": len(prompt_ids), "completion_tokens": len(completion),
                    "total_tokens": len(prompt_ids) + len(completion)},
-            policy_version=0, tool_calls=tool_calls, scripted=True, upstream=self.name,
+            policy_version=UNKNOWN_POLICY, tool_calls=tool_calls, scripted=True, upstream=self.name,
             tokens=[_token_text(t) for t in completion], top_logprobs=_alternatives(completion, logprobs, request))
 
 

@@ -21,9 +21,14 @@ softmax(logits)). The trainer divides its logits by the same temperature
 top_p < 1 the recorded logprobs are still those of the untruncated
 softmax(logits / T).
 
-Weights follow the trainer: `reload(checkpoint, version)` loads a checkpoint,
-and with `log_url` a background thread follows `policy.updated` events on the
-`trainer` topic and reloads each newer version.
+Weights follow one trainer (`follow=TRAINER_ID` with `log_url`): the newest
+checkpoint that trainer has published is loaded before the first request, and a
+background `PolicyFollower` loads each newer `policy.updated` between requests.
+Generation holds the weights lock, so an in-flight request finishes on the
+weights it started with and is stamped with their version; the new weights
+serve the next request. Versions are `{trainer_id, step}` (events.payloads.policy):
+`T@0` (the initial weights trainer T starts from) until T's first update;
+without `follow` the weights are base weights no trainer produced (`base@0`).
 """
 from __future__ import annotations
 
@@ -33,8 +38,11 @@ import os
 import threading
 from typing import Any, AsyncIterator, Callable
 
+from events.payloads.policy import BASE_POLICY, PolicyVersion
+
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, token_text_of_bytes
 from .chat_tokens import ByteChatTokens, HfChatTokens
+from .follower import PolicyFollower
 from .prefix_cache import PrefixCache
 from .tool_calls import check_tool_request, offered_tools, parse_tool_calls
 
@@ -79,12 +87,14 @@ def _nth(request: GenerateRequest, i: int, n: int) -> GenerateRequest:
 
 class HfUpstream(_Choices):
     def __init__(self, spec: str, *, device: str = "cpu", log_url: str | None = None,
-                 trainer_id: str | None = None, seed: int = 0, poll_s: float = 0.05,
+                 follow: str | None = None, seed: int = 0, poll_s: float = 0.05,
                  cache_dir: str | None = None, kv_episodes: int = 4, threads: int | None = None):
         import torch
 
         from trainer.model import load_policy
 
+        if follow and not log_url:
+            raise ValueError("following a trainer's policy needs the event log URL (log_url)")
         self.name = f"hf:{spec}"
         self.spec = spec
         self.device = device
@@ -95,17 +105,16 @@ class HfUpstream(_Choices):
         self.prefix_cache = PrefixCache(kv_episodes)
         """Keys/values of each recent episode's last prompt + completion, reused by the next turn."""
         self.chat_tokens = self._chat_tokens()
-        self.policy_version = 0
+        self.policy_version: PolicyVersion = PolicyVersion.of(follow, 0) if follow else BASE_POLICY
         self._torch = torch
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._rng = torch.Generator().manual_seed(seed)
-        self._stop = threading.Event()
-        self._follower: threading.Thread | None = None
-        if log_url:
-            self._follower = threading.Thread(target=self._follow, args=(log_url, trainer_id, poll_s),
-                                              name="hf-policy-follower", daemon=True)
-            self._follower.start()
+        self.follower: PolicyFollower | None = None
+        if follow:
+            self.follower = PolicyFollower(log_url, follow, self.reload, poll_s=poll_s)
+            self.follower.catch_up()
+            self.follower.start()
 
     def _chat_tokens(self):
         tok = self.policy.tokenizer
@@ -116,8 +125,9 @@ class HfUpstream(_Choices):
                             tools_in_system="tools" not in template)
 
     # -- weights ---------------------------------------------------------------------
-    def reload(self, checkpoint: str, version: int) -> None:
-        """Load a trainer checkpoint's weights; later responses carry `version`."""
+    def reload(self, checkpoint: str, version: PolicyVersion) -> None:
+        """Load a trainer checkpoint's weights once no request is generating; later responses
+        carry `version`."""
         from trainer.model import load_weights
 
         with self._changed:
@@ -126,30 +136,10 @@ class HfUpstream(_Choices):
             self.policy_version = version
             self._changed.notify_all()
 
-    def wait_for_version(self, version: int, timeout_s: float | None = None) -> bool:
+    def wait_for_version(self, step: int, timeout_s: float | None = None) -> bool:
+        """Wait until the weights of (at least) the followed trainer's `step` serve."""
         with self._changed:
-            return self._changed.wait_for(lambda: self.policy_version >= version, timeout_s)
-
-    def _follow(self, log_url: str, trainer_id: str | None, poll_s: float) -> None:
-        from events.log import open_log
-
-        log = open_log(log_url)
-        try:
-            positions = {p: 0 for p in range(log.partitions("trainer"))}
-            while not self._stop.is_set():
-                newest = None
-                for part in positions:
-                    for rec in log.read("trainer", start=positions[part], partition=part):
-                        positions[part] = rec.offset + 1
-                        ev = rec.event
-                        if ev.type == "policy.updated" and trainer_id in (None, ev.payload.trainer_id):
-                            if newest is None or ev.payload.version > newest.version:
-                                newest = ev.payload
-                if newest is not None and newest.version > self.policy_version:
-                    self.reload(newest.checkpoint, newest.version)
-                self._stop.wait(poll_s)
-        finally:
-            log.close()
+            return self._changed.wait_for(lambda: self.policy_version.step >= step, timeout_s)
 
     # -- the Upstream protocol -------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> Generation:
@@ -174,9 +164,8 @@ class HfUpstream(_Choices):
         yield Chunk(text=rest, final=gen)  # what a held-back partial character decoded to
 
     async def aclose(self) -> None:
-        self._stop.set()
-        if self._follower is not None:
-            await asyncio.to_thread(self._follower.join, 5.0)
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.stop)
 
     # -- sampling --------------------------------------------------------------------
     def prompt_ids(self, request: GenerateRequest) -> list[int]:

@@ -19,6 +19,12 @@ The agent still gets a chat completion. Tool calls on that path are parsed in
 SmolLM2's `<tool_call>` format for templates without a tools branch; for any
 other template a request with tools is refused (400), since no parser for its
 format is known here.
+
+Policy version: a server whose weights this process does not manage stamps
+`unknown` (never trained on). With `follow=TRAINER_ID` (and `log_url`) the
+server is taken to be a vLLM server started on that trainer's initial weights:
+each `policy.updated` checkpoint is pushed into it (producers/inference/vllm_sync.py)
+and responses are stamped with the version actually served.
 """
 from __future__ import annotations
 
@@ -27,11 +33,13 @@ from typing import Any, AsyncIterator
 
 import orjson
 
+from events.payloads.policy import UNKNOWN_POLICY, PolicyVersion
+
 from .base import Chunk, GenerateRequest, Generation, UpstreamError, UpstreamTimeout
+from .follower import PolicyFollower
 from .http1 import ConnectionFailed, Pool, Response
 from .openai_parse import StreamAccumulator, generations_from_body
 from .tool_calls import check_tool_request, offered_tools, parse_tool_calls
-
 
 __all__ = ["OpenAIUpstream"]
 
@@ -49,7 +57,10 @@ class OpenAIUpstream:
     def __init__(self, base_url: str, *, timeout_s: float = 600.0,
                  retries: int = 2, backoff_s: float = 0.2, api_key: str | None = None,
                  logprobs_mode: str = "raw", ask_token_ids: bool = True,
-                 policy_version: int = 0, tokenizer: str | None = None, **_: Any):
+                 tokenizer: str | None = None, log_url: str | None = None, follow: str | None = None,
+                 **_: Any):
+        from .vllm_sync import VllmWeightSync, WeightGate
+
         base_url, _sep, fragment = base_url.partition("#")
         if fragment.startswith("tokenizer="):
             tokenizer = tokenizer or fragment[len("tokenizer="):]
@@ -65,7 +76,8 @@ class OpenAIUpstream:
         """What the server's logprobs are (vLLM `--logprobs-mode`: raw by default)."""
         self.ask_token_ids = ask_token_ids
         """Send vLLM's `return_token_ids`/`logprobs`; off for servers that reject unknown fields."""
-        self.policy_version = policy_version
+        self.gate = WeightGate(PolicyVersion.of(follow, 0) if follow else UNKNOWN_POLICY)
+        """Stamps each response with the version serving it; closed while weights are pushed."""
         self.chat_tokens = None
         """Set with `tokenizer`: the proxy builds chat prompts as ids, sent as completions prompts."""
         if tokenizer:
@@ -76,12 +88,31 @@ class OpenAIUpstream:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._pool = Pool(self.base_url, headers)
+        self.follower: PolicyFollower | None = None
+        if follow:
+            if not log_url:
+                raise ValueError("following a trainer's policy needs the event log URL (log_url)")
+            self.weight_sync = VllmWeightSync(self.base_url, self.gate, timeout_s=timeout_s, api_key=api_key)
+            self.follower = PolicyFollower(log_url, follow, self.weight_sync)
+            self.follower.catch_up()
+            self.follower.start()
+
+    @property
+    def policy_version(self) -> PolicyVersion:
+        return self.gate.version
 
     # -- protocol --------------------------------------------------------------------
     async def generate(self, request: GenerateRequest) -> Generation:
         return (await self.generate_choices(request, 1))[0]
 
     async def generate_choices(self, request: GenerateRequest, n: int) -> list[Generation]:
+        version = await self.gate.enter()
+        try:
+            return [self._finish(g, request, version) for g in await self._generate(request, n)]
+        finally:
+            self.gate.exit()
+
+    async def _generate(self, request: GenerateRequest, n: int) -> list[Generation]:
         body = self._body(request, stream=False)
         resp = await self._post(request, body)
         try:
@@ -97,10 +128,19 @@ class OpenAIUpstream:
             parsed = orjson.loads(data)
         except orjson.JSONDecodeError as exc:
             raise UpstreamError(f"{self.name}: response is not JSON: {data[:200]!r}") from exc
-        return [self._finish(g, request)
-                for g in generations_from_body(parsed, _wire(request), n, _detail(request))]
+        return generations_from_body(parsed, _wire(request), n, _detail(request))
 
     async def stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
+        version = await self.gate.enter()
+        try:
+            async for chunk in self._stream(request):
+                if chunk.final is not None:
+                    chunk.final = self._finish(chunk.final, request, version)
+                yield chunk
+        finally:
+            self.gate.exit()
+
+    async def _stream(self, request: GenerateRequest) -> AsyncIterator[Chunk]:
         body = self._body(request, stream=True)
         resp = await self._post(request, body)
         acc = StreamAccumulator(_wire(request), _n(request), _detail(request))
@@ -124,18 +164,20 @@ class OpenAIUpstream:
         if not acc.done and not acc.saw_finish:
             raise UpstreamError(f"{self.name}: stream ended without [DONE] or a finish_reason")
         for index, gen in enumerate(acc.generations()):
-            yield Chunk(final=self._finish(gen, request), index=index)
+            yield Chunk(final=gen, index=index)
 
     def stream_choices(self, request: GenerateRequest, n: int) -> AsyncIterator[Chunk]:
         return self.stream(request)  # the request's `n` is forwarded; chunks carry their index
 
     async def aclose(self) -> None:
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.stop)
         self._pool.close()
 
     # -- internals -------------------------------------------------------------------
-    def _finish(self, gen: Generation, request: GenerateRequest) -> Generation:
+    def _finish(self, gen: Generation, request: GenerateRequest, version: PolicyVersion) -> Generation:
         gen.upstream = self.name
-        gen.policy_version = self.policy_version
+        gen.policy_version = version
         gen.logprobs_mode = self.logprobs_mode if gen.logprobs is not None else "none"
         if _token_in(request):
             if gen.prompt_token_ids is None:
@@ -220,6 +262,8 @@ def _detail(request: GenerateRequest) -> bool:
     """Whether the agent asked for logprobs (then token texts and alternatives are kept)."""
     lp = request.sampling.get("logprobs")
     return lp is not None and lp is not False
+
+
 def _token_in(request: GenerateRequest) -> bool:
     return request.endpoint == "chat" and request.prompt_token_ids is not None
 

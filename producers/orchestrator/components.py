@@ -64,7 +64,7 @@ def run_episode(cfg: RunConfig, log: EventLog, instance: Any, sandboxes, job):
     ctx = EpisodeContext(
         log=log, run_id=cfg.run.id, episode_id=job.episode_id, instance=instance, sandbox_factory=sandboxes,
         base_url=job.proxy_url, api_key=job.proxy_token, model=cfg.model.name, sample_idx=job.sample_idx,
-        attempt=job.attempt, seed=job.seed, policy_version=cfg.model.policy_version,
+        attempt=job.attempt, seed=job.seed,
         sampling=Sampling(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens),
         workflow_memory=job.memory,
         limits=AgentLimits(max_steps=a.max_steps, max_turns=a.max_turns, execution_timeout=a.execution_timeout,
@@ -117,7 +117,9 @@ class Sidecars:
     def __enter__(self) -> "Sidecars":
         from producers.proxy.server import ProxyServer
 
-        self.proxy = ProxyServer(self.cfg.log, self.cfg.model.upstream, run_id=self.cfg.run.id).start()
+        m = self.cfg.model
+        opts = {"log_url": self.cfg.log, "follow": m.follow_policy} if m.follow_policy else {}
+        self.proxy = ProxyServer(self.cfg.log, m.upstream, run_id=self.cfg.run.id, upstream_opts=opts).start()
         self._thread = threading.Thread(target=self._follow, name="processors", daemon=True)
         self._thread.start()
         return self

@@ -49,8 +49,9 @@ class ModelSection(_Section):
     """Upstream spec: `demo`, `openai:URL`, `hf:PATH|tiny`, `callable:module:attr`, `replay:LOG_URL`."""
     name: str = "demo-scripted"
     """Model name sent to the upstream and recorded in events and the score index."""
-    policy_version: int = Field(0, ge=0)
-    """Policy version stamped on episodes (the trainer bumps it)."""
+    follow_policy: str | None = None
+    """Trainer id whose `policy.updated` checkpoints the run's proxy loads (hf:, or openai: on a vLLM
+    server in dev mode); responses are stamped {trainer_id, step}. `run.mode: rl` sets it to its trainer."""
 
     @field_validator("upstream")
     @classmethod

@@ -47,14 +47,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upstream-timeout", type=float, default=600.0, help="seconds per upstream call")
     p.add_argument("--upstream-retries", type=int, default=2, help="retries on connect errors/5xx/timeouts")
     p.add_argument("--upstream-backoff", type=float, default=0.2, help="first retry delay (doubles)")
+    p.add_argument("--follow-policy", metavar="TRAINER_ID", default=None,
+                   help="load each policy.updated checkpoint of this trainer between requests and stamp "
+                        "responses with {trainer_id, step} (hf: in process; openai: a vLLM server in dev mode)")
     p.set_defaults(func=run)
 
 
 def upstream_opts(args: argparse.Namespace) -> dict:
+    opts: dict = {}
     if args.upstream.startswith("openai:"):
-        return {"timeout_s": args.upstream_timeout, "retries": args.upstream_retries,
+        opts = {"timeout_s": args.upstream_timeout, "retries": args.upstream_retries,
                 "backoff_s": args.upstream_backoff}
-    return {}
+    if args.follow_policy:
+        opts |= {"log_url": args.log, "follow": args.follow_policy}
+    return opts
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
 
     from .server import ProxyServer
 
+    if args.follow_policy and args.upstream.split(":", 1)[0] not in ("hf", "openai"):
+        print(f"ledger proxy: --follow-policy needs an hf: or openai: upstream, not {args.upstream!r} "
+              "(its weights cannot follow a trainer)", file=sys.stderr)
+        return 2
     config = ProxyConfig(port_tries=args.port_tries, max_body_bytes=args.max_body_bytes,
                          keep_turns=args.keep_turns, max_header_bytes=args.max_header_bytes,
                          max_headers=args.max_headers, header_timeout_s=args.header_timeout,
@@ -82,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     if args.port and server.port != args.port:
         print(f"port {args.port} was busy; using {server.port}", file=sys.stderr)
     print(json.dumps({"listening": server.url, "port": server.port, "token": server.token,
-                      "base_url": server.base_url("{episode_id}"), "upstream": server.upstream.name}),
+                      "base_url": server.base_url("{episode_id}"), "upstream": server.upstream.name,
+                      "policy_version": str(getattr(server.upstream, "policy_version", "unknown"))}),
           flush=True)
     signal.signal(signal.SIGTERM, lambda *_: server._server and setattr(server._server, "should_exit", True))
     try:

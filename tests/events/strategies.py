@@ -41,9 +41,19 @@ def for_model(model: type[BaseModel]) -> st.SearchStrategy:
     return st.fixed_dictionaries(required, optional=optional).map(lambda kw: model(**kw))
 
 
+def _policy_versions() -> st.SearchStrategy:
+    """PolicyVersion has invariants (step >= 0, unknown carries nothing) its annotations do not say."""
+    from events.payloads import UNKNOWN_POLICY, PolicyVersion
+
+    known = st.builds(PolicyVersion.of, st.text(max_size=20), st.integers(0, 2**63 - 1))
+    return st.just(UNKNOWN_POLICY) | known
+
+
 def for_type(tp) -> st.SearchStrategy:
     if tp in _SCALARS:
         return _SCALARS[tp]
+    if getattr(tp, "__name__", "") == "PolicyVersion":
+        return _policy_versions()
     if tp is typing.Any:
         return json_values
     if isinstance(tp, type) and issubclass(tp, BaseModel):

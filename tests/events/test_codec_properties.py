@@ -60,3 +60,30 @@ def test_garbage_bytes_raise_decode_error_with_a_reason(garbage):
         assert exc.reason
     else:  # only a real event could decode, and random bytes never are one
         pytest.fail(f"{garbage!r} decoded")
+
+
+def _stored(event_type: str, payload: dict) -> bytes:
+    return json.dumps({"id": "0190f7a4-0000-7000-8000-000000000001", "type": event_type, "v": 1,
+                       "ts": "2026-01-02T03:04:05Z", "key": "k", "producer": "old", "payload": payload}).encode()
+
+
+@settings(max_examples=30, deadline=None)
+@given(version=st.integers(0, 10_000), trainer=st.text(min_size=1, max_size=12))
+def test_bare_integer_policy_versions_are_upcast_with_their_lineage_or_unknown(version, trainer):
+    from events.payloads import UNKNOWN_POLICY, PolicyVersion
+
+    resp = decode(_stored("proxy.response", {"episode_id": "e", "request_id": "r", "turn": 0,
+                                             "policy_version": version}))
+    started = decode(_stored("episode.started", {"episode_id": "e", "instance_id": "i", "policy_version": version}))
+    sample = {"sample_id": "s", "episode_id": "e", "rollout_id": "e", "token_ids": [1, 2], "loss_mask": [0, 1],
+              "logprobs": [0.0, -1.0], "reward": 1.0, "policy_version": version}
+    group = decode(_stored("rollout.group", {"group_id": "g", "run_id": "r", "prompt_id": "p", "samples": [sample]}))
+    step = decode(_stored("trainer.step", {"trainer_id": trainer, "step": version, "loss": 0.5,
+                                           "policy_version": version}))
+    # A bare integer never said which trainer's weights it meant: never trainable, never "staleness 0".
+    assert resp.payload.policy_version == started.payload.policy_version == UNKNOWN_POLICY
+    assert group.payload.samples[0].policy_version == UNKNOWN_POLICY
+    # A trainer step names its trainer, so its version keeps the lineage.
+    assert step.payload.policy_version == PolicyVersion.of(trainer, version)
+    assert (resp.v, started.v, group.v, step.v) == (2, 2, 2, 2)
+    assert all(decode(encode(e)) == e for e in (resp, started, group, step))

@@ -52,7 +52,8 @@ def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sam
     prompt + completion is stored as a delta, any other as full ids with a fork
     reason on turns > 0 (as the proxy does).
     """
-    from events.payloads import EpisodeFinished, EpisodeStarted, PromptDelta, ProxyError, ProxyRequest, ProxyResponse
+    from events.payloads import (EpisodeFinished, EpisodeStarted, PolicyVersion, PromptDelta, ProxyError,
+                                 ProxyRequest, ProxyResponse)
 
     out = [events.new(EpisodeStarted(episode_id=episode_id, instance_id=instance_id, sample_idx=sample_idx,
                                      problem_statement=f"fix {instance_id}"), producer="test", run_id=run_id)]
@@ -75,6 +76,7 @@ def episode_events(run_id: str, episode_id: str, instance_id: str, turns, *, sam
                                   run_id=run_id))
             continue
         pv = policy_versions[i] if policy_versions else 0
+        pv = PolicyVersion.of("t", pv) if isinstance(pv, int) else pv  # ints: steps of trainer "t"
         out.append(events.new(ProxyResponse(episode_id=episode_id, request_id=rid, turn=i,
                                             completion_token_ids=completion,
                                             logprobs=[-0.1 * (j + 1) for j in range(len(completion))],

@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 
 from events.log import open_log
+from events.payloads import PolicyVersion
 from processors.reducers.rewards import Rewards
 from processors.reducers.rollouts import Rollouts
 from processors.runtime import Runtime
@@ -52,11 +53,12 @@ def test_sample_tokens_mask_logprobs_and_fork(tmp_path):
     assert s0.token_ids == P1 + C1
     assert s0.loss_mask == [0, 0, 0, 1, 1, 0, 0, 1]
     assert s0.logprobs == [0.0, 0.0, 0.0, -0.1, -0.2, 0.0, 0.0, -0.1]
-    assert s0.policy_version == 2 and s0.reward == 1.0 and s0.prompt_len == 3
-    assert s1.token_ids == P2 + C2 and s1.loss_mask == [0, 0, 0, 1, 1] and s1.policy_version == 5
+    assert s0.policy_version == PolicyVersion.of("t", 2) and s0.reward == 1.0 and s0.prompt_len == 3
+    assert s1.token_ids == P2 + C2 and s1.loss_mask == [0, 0, 0, 1, 1] and s1.policy_version.step == 5
     assert s2.episode_id == "e2" and s2.reward == 0.0 and s2.token_ids == P0 + C0
     # where each call's sampled tokens are, under which policy; why the second fork started
-    assert [(x.turn, x.start, x.end, x.policy_version) for x in s0.spans] == [(0, 3, 5, 3), (1, 7, 8, 2)]
+    assert [(x.turn, x.start, x.end, x.policy_version) for x in s0.spans] == [
+        (0, 3, 5, PolicyVersion.of("t", 3)), (1, 7, 8, PolicyVersion.of("t", 2))]
     assert s0.fork_reason is None and s1.fork_reason == "history_edited: test"
     assert all(s.trainable for s in g.samples) and g.trainable
 
@@ -101,12 +103,15 @@ def test_exclusions_are_counted_and_never_sampled(tmp_path):
            ep("r", "x4", "a__b-1", [(P0, C0)], reason="cancelled", sample_idx=8)]
     missing = ep("r", "x5", "a__b-1", [(P0, C0)], sample_idx=9)
     missing = [e for e in missing if e.type != "proxy.response"]
-    groups = build(tmp_path, bad + [missing] + good)
+    groups = build(tmp_path, bad + [missing] + good, group_size=7)
     (g,) = [x.payload for x in groups]
     assert {s.episode_id for s in g.samples} == {"g0", "g1"}
     assert g.excluded == 5
     assert g.excluded_reasons == {"proxy_error": 1, "not_trainable": 1, "incomplete": 1,
                                   "stream_cancelled": 1, "missing_response": 1}
+    # Excluded episodes count toward group_size: a group never waits for episodes that will not come.
+    small = [x.payload for x in build(tmp_path / "small", bad + [missing] + good[:1], group_size=3)]
+    assert [(len(x.samples), x.excluded) for x in small] == [(0, 3), (1, 2)]
 
 
 def test_groups_are_independent_of_topic_interleaving(tmp_path):

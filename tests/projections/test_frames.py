@@ -7,6 +7,7 @@ import polars as pl
 import events
 from events.log import open_log
 from events.payloads import PolicyUpdated, ScoreUpdated, TrainerStep
+from events.registry import SPECS
 from projections import lake as lk
 from projections.frames import prepare as prepare_typed
 from projections.lake import flatten
@@ -66,7 +67,7 @@ def test_a_uniform_chunk_is_one_frame_with_the_chunk_offsets():
     assert list(prepared.frames) == ["trainer.step"] and prepared.rejected == 0
     frame = prepared.frames["trainer.step"]
     assert frame["log_offset"].to_list() == [7, 8, 9, 10] and (frame["log_partition"] == 3).all()
-    assert frame.schema["ts"] == pl.Datetime("us", "UTC") and (frame["schema_version"] == 1).all()
+    assert frame.schema["ts"] == pl.Datetime("us", "UTC") and (frame["schema_version"] == SPECS["trainer.step"].version).all()
 
 
 def test_a_type_that_reads_cleanly_with_the_first_ones_schema_is_still_split_out():

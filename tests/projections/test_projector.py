@@ -124,6 +124,8 @@ def test_rows_are_typed_and_partitioned_by_event_day(tmp_path):
     assert frame.schema["ts"] == pl.Datetime("us", "UTC")
     assert resp["usage"][0] == {"prompt_tokens": None, "completion_tokens": 8, "total_tokens": None, "other": None}
     assert (frame["schema_version"] == SPECS["proxy.response"].version).all() and frame["eval_result"].is_null().all()
+    assert resp.schema["policy_version"] == pl.Struct({"trainer_id": pl.String, "step": pl.Int64,
+                                                       "unknown": pl.Boolean})
     names = [p.name for p in (tmp_path / "lake/events/proxy/proxy.response/day=2026-03-01").iterdir()]
     assert all(n.startswith("log.proxy-") and n.endswith(".parquet") for n in names)
     log.close()

@@ -4,14 +4,18 @@ from __future__ import annotations
 import random
 
 import events
-from events.payloads import RolloutGroup, RolloutSample
+from events.payloads import PolicyVersion, RolloutGroup, RolloutSample
 
 __all__ = ["make_group", "group_event", "write_groups"]
 
 
-def make_group(gid: str, *, n: int = 4, version: int = 0, seed: int = 0, reward: float | None = None,
-               prompt_len: int = 6, completion_len: int = 4) -> RolloutGroup:
+def make_group(gid: str, *, n: int = 4, version: int | PolicyVersion = 0, seed: int = 0,
+               reward: float | None = None, prompt_len: int = 6, completion_len: int = 4,
+               trainer: str = "trainer") -> RolloutGroup:
+    """`version`: a step of `trainer`'s lineage (the default trainer id) or any PolicyVersion.
+    Rewards alternate 1/0 unless `reward` is given, so a group never has zero advantage by chance."""
     rng = random.Random(f"{gid}/{seed}")
+    pv = PolicyVersion.of(trainer, version) if isinstance(version, int) else version
     samples = []
     for i in range(n):
         ids = [rng.randrange(256) for _ in range(prompt_len + completion_len - i % 2)]
@@ -19,8 +23,8 @@ def make_group(gid: str, *, n: int = 4, version: int = 0, seed: int = 0, reward:
         lps = [0.0 if m == 0 else -rng.uniform(4.5, 6.5) for m in mask]
         samples.append(RolloutSample(sample_id=f"{gid}/{i}", episode_id=f"{gid}-e{i}", rollout_id=f"{gid}-e{i}",
                                      token_ids=ids, loss_mask=mask, logprobs=lps, prompt_len=prompt_len,
-                                     reward=float(rng.random() < 0.5) if reward is None else reward,
-                                     policy_version=version))
+                                     reward=float(i % 2 == 0) if reward is None else reward,
+                                     policy_version=pv))
     return RolloutGroup(group_id=gid, run_id="run", prompt_id=gid.split("/")[0], samples=samples)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from tests.trainer.synthetic import make_group
-from trainer.batch import check_group, collate, drop_stale
+from trainer.batch import check_group, collate
 
 
 def test_valid_group_passes():
@@ -26,18 +26,8 @@ def test_reasons_name_what_is_wrong():
         reason = check_group(g.model_copy(update={"samples": [g.samples[0], bad]}), 261)
         assert reason is not None and expected in reason and "sample 1" in reason, (expected, reason)
     assert "empty group" in check_group(g.model_copy(update={"samples": []}), 261)
-
-
-def test_drop_stale_counts_and_histograms():
-    old, new = make_group("a", version=0), make_group("b", version=2)
-    mixed = make_group("c", version=2)
-    mixed = mixed.model_copy(update={"samples": [mixed.samples[0].model_copy(update={"policy_version": 0}),
-                                                 *mixed.samples[1:]]})
-    sel = drop_stale([old, new, mixed], version=3, max_staleness=1)
-    assert [g.group_id for g in sel.groups] == ["b", "c"]
-    assert sel.dropped_stale == 4 + 1
-    assert sel.staleness == {"1": 7}
-    assert len(sel.groups[1].samples) == 3
+    # A complete group whose episodes were all excluded upstream is well formed (the trainer drops and counts it).
+    assert check_group(g.model_copy(update={"samples": [], "excluded": 4}), 261) is None
 
 
 def test_collate_shifts_mask_and_puts_reward_on_last_sampled_token():
@@ -50,4 +40,4 @@ def test_collate_shifts_mask_and_puts_reward_on_last_sampled_token():
     assert b.input_ids[1, -1] == 260 and b.attention_mask[1, -1] == 0
     last = len(s1.token_ids) - 2
     assert b.token_level_rewards[1, last] == 1.0 and b.token_level_rewards[1].sum() == 1.0
-    assert torch.allclose(b.old_log_prob[0], torch.tensor(s0.logprobs[1:]))
+    assert torch.allclose(b.rollout_log_prob[0], torch.tensor(s0.logprobs[1:]))

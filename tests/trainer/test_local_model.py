@@ -6,7 +6,7 @@ import asyncio
 import torch
 
 from events.log import open_log
-from events.payloads import RolloutGroup, RolloutSample
+from events.payloads import PolicyVersion, RolloutGroup, RolloutSample
 from producers.inference.base import GenerateRequest
 from producers.inference.factory import make_upstream
 from tests.trainer.local_model import save_local_model
@@ -31,12 +31,12 @@ def test_local_model_directory_samples_recomputes_and_trains(tmp_path):
         samples.append(RolloutSample(
             sample_id=str(i), episode_id=f"e{i}", rollout_id=f"e{i}", token_ids=p + gen.completion_token_ids,
             loss_mask=[0] * len(p) + [1] * len(gen.completion_token_ids), logprobs=[0.0] * len(p) + gen.logprobs,
-            prompt_len=len(p), reward=float(i % 2)))
+            prompt_len=len(p), reward=float(i % 2), policy_version=PolicyVersion.of("trainer", 0)))
     group = RolloutGroup(group_id="g", run_id="r", prompt_id="p", samples=samples)
     batch = collate([group], up.policy.pad_id)
     with torch.no_grad():
         lp = token_logprobs(up.policy.model, batch.input_ids, batch.attention_mask)
-    assert ((lp - batch.old_log_prob).abs() * batch.response_mask).max() < 1e-4
+    assert ((lp - batch.rollout_log_prob).abs() * batch.response_mask).max() < 1e-4
 
     url = f"sqlite:///{tmp_path}/log.db"
     write_groups(open_log(url), [group])
@@ -50,8 +50,8 @@ def test_local_model_directory_samples_recomputes_and_trains(tmp_path):
     assert all(torch.equal(v, trained[k]) for k, v in exported.model.state_dict().items())
     initial = up.policy.model.state_dict()
     assert any(not torch.equal(v, initial[k]) for k, v in trained.items())  # the step changed the weights
-    up.reload(str(tmp_path / "ck" / "step-00000001"), 1)
+    up.reload(str(tmp_path / "ck" / "step-00000001"), PolicyVersion.of("trainer", 1))
     gen = asyncio.run(up.generate(GenerateRequest(episode_id="x", turn=1, messages=[{"role": "user", "content": "a"}],
                                                   sampling={"max_tokens": 2, "seed": 0})))
-    assert gen.policy_version == 1
+    assert gen.policy_version == PolicyVersion.of("trainer", 1)
     asyncio.run(up.aclose())

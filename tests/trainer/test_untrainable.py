@@ -24,13 +24,13 @@ def test_untrainable_groups_are_refused_and_counted_in_the_next_step(tmp_path):
     cfg = TrainerConfig(log=f"sqlite:///{tmp_path}/log.db", checkpoint_dir=str(tmp_path / "ck"), batch_groups=2,
                         idle_exit_s=3.0)
     log = open_log(cfg.log)
-    write_groups(log, [_untrainable("s1"), make_group("a", reward=1.0), _untrainable("s2", "replayed"),
-                       make_group("b", reward=0.0)])
+    write_groups(log, [_untrainable("s1"), make_group("a"), _untrainable("s2", "replayed"), make_group("b")])
     trainer = Trainer(cfg)
     assert trainer.run(until_step=1) == 1
     trainer.close()
     (step,) = [r.event.payload for r in log.read("trainer") if r.event.type == "trainer.step"]
-    assert step.samples == 8 and step.skipped_untrainable == 8
+    assert step.samples == 8 and step.skipped_untrainable == 8 == step.dropped["untrainable"]
+    assert step.group_ids == ["a", "b"]
     assert step.reward_mean < 1.0  # no reward-100 (untrainable) sample reached the batch
     assert trainer.refused == {"scripted": [1, 4], "replayed": [1, 4]}
 
@@ -76,7 +76,7 @@ def test_consume_on_demo_traffic_trains_nothing_and_says_why(tmp_path):
     train = subprocess.run([sys.executable, "-m", "trainer.consume", "--log", url, "--idle-exit", "2",
                             "--checkpoint-dir", str(tmp_path / "ck")], cwd=tmp_path, env=env,
                            capture_output=True, text=True, timeout=600)
-    assert train.returncode == 1 and train.stdout == ""  # no trainer.step line
+    assert train.returncode == 4 and train.stdout == ""  # STALLED_EXIT, no trainer.step line
     assert "trained nothing: all 2 rollout groups (4 samples) were not trainable" in train.stderr
     assert "scripted: 2 groups / 4 samples" in train.stderr
     assert not any(r.event.type == "trainer.step" for r in open_log(url).read("trainer"))

@@ -6,6 +6,7 @@ import asyncio
 from openai import OpenAI
 
 from events.log import open_log
+from events.payloads import BASE_POLICY
 from producers.inference.base import GenerateRequest
 from producers.inference.hf import HfUpstream
 from producers.inference.tokenizer import IM_END
@@ -58,4 +59,4 @@ def test_proxy_records_hf_tokens_for_plain_and_streamed_calls(tmp_path):
     for ep in ("plain", "streamed"):
         r = responses[ep]
         assert r.trainable and r.completion_token_ids == expected.completion_token_ids
-        assert r.logprobs == expected.logprobs and r.upstream == "hf:tiny" and r.policy_version == 0
+        assert r.logprobs == expected.logprobs and r.upstream == "hf:tiny" and r.policy_version == BASE_POLICY
