@@ -58,14 +58,17 @@ from verl.experimental.agent_loop.agent_loop import (
     register,
 )
 
+from events.payloads import UNKNOWN_POLICY, PolicyVersion
 from producers.inference.base import GenerateRequest, Generation, UpstreamError
 
 from .swe_episodes import Played, SweEpisodes
 
-__all__ = ["CONFIG_ENV", "AgentLoopSettings", "SWEAgentLoop", "episodes_for"]
+__all__ = ["CONFIG_ENV", "VERL_LINEAGE", "AgentLoopSettings", "SWEAgentLoop", "episodes_for"]
 
 logger = logging.getLogger(__name__)
 
+VERL_LINEAGE = "verl"
+"""trainer_id of the policy versions verl's servers sample with (PolicyVersion `verl@<global step>`)."""
 CONFIG_ENV = "LEDGER_AGENT_LOOP_CONFIG"
 """Run config used when the agent-loop entry names none."""
 
@@ -248,10 +251,11 @@ class _Turns:
         return list(self.loop.tokenizer.encode(request.prompt or "", add_special_tokens=False))
 
 
-def _policy_version(out: Any) -> int:
-    """verl's weight version (its global step) when the server reports one, else 0."""
+def _policy_version(out: Any) -> PolicyVersion:
+    """`verl@STEP`: verl's weights after its global step STEP when the server reports it; unknown
+    otherwise (recorded as such; verl trains on its own samples whatever the ledger's trainer would)."""
     step = (out.extra_fields or {}).get("global_steps")
-    return int(step) if isinstance(step, int) and step >= 0 else 0
+    return PolicyVersion.of(VERL_LINEAGE, int(step)) if isinstance(step, int) and step >= 0 else UNKNOWN_POLICY
 
 
 def _excluded(played: Played, response_length: int) -> str | None:

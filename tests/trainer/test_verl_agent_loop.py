@@ -18,6 +18,7 @@ import torch
 import yaml
 
 from events.log import open_log
+from events.payloads import PolicyVersion
 
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = 4
@@ -150,7 +151,7 @@ def test_sampled_tokens_are_the_proxy_responses_in_order(generated):
         assert sampled == [t for r in turns for t in r.completion_token_ids]
         lps = row["logprobs"][torch.tensor(row["mask"]).bool()]
         assert torch.equal(lps, torch.tensor([x for r in turns for x in r.logprobs], dtype=torch.float32))
-        assert all(r.upstream == "verl" and r.trainable and r.policy_version == 3 for r in turns)
+        assert all(r.upstream == "verl" and r.trainable and r.policy_version == PolicyVersion.of("verl", 3) for r in turns)
     requests = _events(url, "proxy", "proxy.request")
     assert requests and all(r.sampling.get("temperature") == cfg.actor_rollout_ref.rollout.temperature
                             for r in requests)
