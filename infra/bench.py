@@ -18,6 +18,7 @@ BENCHES: dict[str, str] = {
     "evaluator": "infra.benchmarks.evaluator",
     "project": "infra.benchmarks.project",
     "train": "infra.benchmarks.train",
+    "train-memory": "infra.benchmarks.train_memory",
     "proxy": "infra.benchmarks.proxy",
     "sandbox": "infra.benchmarks.sandbox",
     "fidelity": "infra.benchmarks.fidelity",
