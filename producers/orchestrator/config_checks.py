@@ -137,7 +137,16 @@ def _hf_problem(target: str) -> str | None:
         return "hf: needs a model: hf:tiny or hf:PATH (a local Hugging Face model directory)"
     if target == "tiny" or Path(target).expanduser().is_dir():
         return None
-    return f"hf:{target}: no model directory at {Path(target).expanduser()} (or use hf:tiny)"
+    from trainer.packaged import PACKAGED, ModelUnavailable, gguf_path
+
+    if target in PACKAGED:
+        try:
+            gguf_path(PACKAGED[target])
+        except ModelUnavailable as exc:
+            return f"hf:{target}: {exc}"
+        return None
+    return (f"hf:{target}: no model directory at {Path(target).expanduser()} "
+            f"(or use hf:tiny, or a packaged model: {', '.join(sorted(PACKAGED))})")
 
 
 def _url_problem(url: str) -> str | None:

@@ -124,6 +124,15 @@ def test_invalid_config_names_field_and_line(tmp_path: Path, name: str, body: st
     assert msg.startswith(f"{path}:"), msg
 
 
+def test_shipped_configs_pass_the_machine_checks() -> None:
+    """Every config under configs/ that needs no broker loads here (packaged models included:
+    demo-smol's `hf:smollm2-135m` is not a directory until its first load)."""
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("demo.yaml", "demo-smol.yaml", "swebench-mini.yaml", "rl-swe.yaml"):
+        if (root / name).exists():
+            assert load_config(root / name).run.id, name
+
+
 def test_the_invalid_config_set_has_at_least_40_configs() -> None:
     assert len(INVALID) + len(MACHINE) + len(NOT_YAML) >= 40
 
