@@ -36,7 +36,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if config.run.mode == "rl":
         from .components import run_rl
+        from .rl import load_config as load_rl_config
 
+        try:
+            load_rl_config(config)
+        except ValueError as exc:
+            print(f"ledger run: {exc}", file=sys.stderr)
+            return 2
         return run_rl(config)
     return _run_eval(config)
 

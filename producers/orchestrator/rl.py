@@ -138,6 +138,10 @@ def load_config(source: Any) -> RlConfig:
         source = RunConfig.model_validate(source)
     rl = RlSection.model_validate(source.rl or {})
     upstream = f"hf:{rl.model or 'tiny'}" if rl.environment == "toy" else source.model.upstream
+    if not upstream.startswith(("hf:", "openai:")):
+        raise ValueError(f"run {source.run.id}: rl mode trains the policy that samples, so model.upstream must "
+                         f"be hf:MODEL or openai:URL (a vLLM server), not {upstream!r}; the digit task "
+                         f"needs `rl.environment: toy`")
     return RlConfig(run=RunSection(id=source.run.id, mode=source.run.mode), log=source.log, upstream=upstream,
                     rl=rl, base=source)
 

@@ -55,3 +55,20 @@ def test_rl_swe_config_trains_ten_async_steps_on_swe_episodes(tmp_path, bundled_
     assert policies == list(range(1, 11))
     (finished,) = [e.payload for e in read("runs") if e.type == "run.finished"]
     assert finished.status == "finished"
+
+
+def test_rl_mode_refuses_an_upstream_it_cannot_train(tmp_path):
+    """A scripted upstream in rl mode is a config error naming the fix, before anything starts."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    cfg = {"run": {"id": "rl-demo", "mode": "rl"}, "model": {"upstream": "demo"},
+           "log": f"sqlite:///{tmp_path}/rl.db", "rl": {"steps": 1}}
+    (tmp_path / "rl.yaml").write_text(yaml.safe_dump(cfg))
+    res = subprocess.run([sys.executable, "-m", "main", "run", str(tmp_path / "rl.yaml")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2, res.stderr
+    assert "model.upstream must be hf:MODEL or openai:URL" in res.stderr and "rl.environment: toy" in res.stderr
+    assert "Traceback" not in res.stderr and not (tmp_path / "rl.db").exists()

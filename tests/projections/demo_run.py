@@ -31,7 +31,7 @@ SEARCH = {**EVAL, "run": {"id": "search", "mode": "param_search"}, "awm": {"enab
           "dataset": {"source": "bundled", "instance_filter": "pager|semver"},
           "sampling": {"max_tokens": 2048, "n": 2, "k": [1, 2]}, "param_search": {"grid": {"temperature": [0.2, 0.9]}}}
 RL = {"run": {"id": "demo-rl", "mode": "rl"}, "log": "sqlite:///.ledger/demo-rl.db",
-      "rl": {"model": "tiny", "steps": 3,
+      "rl": {"environment": "toy", "model": "tiny", "steps": 3,
              "env": {"shift": 1, "digits": 2, "digit_bonus": 0.1, "prompts_per_step": 2, "samples_per_prompt": 4,
                      "max_tokens": 2, "temperature": 1.0, "seed": 1},
              "trainer": {"lr": 0.02, "entropy_coeff": 0.01, "clip": 0.2, "adv": "grpo",
