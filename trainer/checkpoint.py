@@ -22,7 +22,8 @@ import torch
 
 from .model import MODEL_FILE
 
-__all__ = ["CheckpointState", "checkpoint_path", "save_checkpoint", "latest_checkpoint", "load_checkpoint", "prune"]
+__all__ = ["CheckpointState", "checkpoint_path", "publish_dir", "save_checkpoint", "latest_checkpoint",
+           "load_checkpoint", "prune"]
 
 _PREFIX = "step-"
 
@@ -81,12 +82,18 @@ def save_checkpoint(root: str | Path, state: CheckpointState, model: Any, optimi
     (tmp / "state.json").write_text(json.dumps(state.to_json()))
     if export_hf:
         _export_hf(tmp / "hf", model, tokenizer)
-    for f in tmp.rglob("*"):
+    publish_dir(tmp, final)
+    return final
+
+
+def publish_dir(tmp: Path, final: Path) -> None:
+    """Make the fully written directory `tmp` appear as `final` atomically and durably: every file
+    and `tmp` synced, one rename, then the parent synced (a SIGKILL leaves either no `final` or all of it)."""
+    for f in sorted(tmp.rglob("*")):
         _fsync(f)
     _fsync(tmp)
     os.rename(tmp, final)
-    _fsync(root)
-    return final
+    _fsync(final.parent)
 
 
 def _export_hf(path: Path, model: Any, tokenizer: Any) -> None:

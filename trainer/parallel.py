@@ -30,6 +30,8 @@ from typing import Any, Literal
 
 import torch
 
+from .checkpoint import publish_dir
+
 __all__ = ["PARALLEL_MODES", "World", "decoder_layers", "full_state", "init_world", "latest_sharded", "load_sharded",
            "loss_info", "parallelize", "save_sharded", "shard"]
 
@@ -185,11 +187,7 @@ def save_sharded(path: Path, module: torch.nn.Module, optimizer: torch.optim.Opt
     world.barrier()
     if world.main:
         (tmp / "state.json").write_text(json.dumps(state))
-        for f in sorted(tmp.rglob("*")):
-            _fsync(f)
-        _fsync(tmp)
-        os.rename(tmp, path)
-        _fsync(path.parent)
+        publish_dir(tmp, path)
     world.barrier()
     return path
 
@@ -232,10 +230,3 @@ def full_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
         state = {k.removeprefix("model."): v for k, v in state.items()}
     return state
 
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
