@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from .lora import ADAPTER_FILE, export_merged, is_lora, load_adapter_state, merged_state, save_adapter
 from .model import MODEL_FILE
 
-__all__ = ["CheckpointState", "checkpoint_path", "publish_dir", "save_checkpoint", "latest_checkpoint",
+__all__ = ["CheckpointState", "checkpoint_path", "export_hf_dir", "publish_dir", "save_checkpoint", "latest_checkpoint",
            "load_checkpoint", "prune"]
 
 _PREFIX = "step-"
@@ -76,12 +77,19 @@ def save_checkpoint(root: str | Path, state: CheckpointState, model: Any, optimi
     tmp = root / f".tmp-{final.name}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    torch.save(model.state_dict(), tmp / MODEL_FILE)
+    if is_lora(model):  # the adapters to resume from, the merged weights to serve
+        save_adapter(tmp, model)
+        torch.save(merged_state(model), tmp / MODEL_FILE)
+    else:
+        torch.save(model.state_dict(), tmp / MODEL_FILE)
     torch.save(optimizer.state_dict(), tmp / "optim.pt")
     torch.save(_rng_state(), tmp / "rng.pt")
     (tmp / "state.json").write_text(json.dumps(state.to_json()))
     if export_hf:
-        _export_hf(tmp / "hf", model, tokenizer)
+        if is_lora(model):
+            export_merged(tmp / "hf", model, tokenizer)
+        else:
+            export_hf_dir(tmp / "hf", model, tokenizer)
     publish_dir(tmp, final)
     return final
 
@@ -96,7 +104,7 @@ def publish_dir(tmp: Path, final: Path) -> None:
     _fsync(final.parent)
 
 
-def _export_hf(path: Path, model: Any, tokenizer: Any) -> None:
+def export_hf_dir(path: Path, model: Any, tokenizer: Any) -> None:
     """The weights in Hugging Face format (what vLLM and from_pretrained load)."""
     model.save_pretrained(path, safe_serialization=True)
     if hasattr(tokenizer, "save_pretrained"):
@@ -112,7 +120,15 @@ def latest_checkpoint(root: str | Path) -> Path | None:
 
 
 def load_checkpoint(path: Path, model: Any, optimizer: Any) -> CheckpointState:
-    model.load_state_dict(torch.load(path / MODEL_FILE, map_location="cpu", weights_only=True))
+    adapter = path / ADAPTER_FILE
+    if is_lora(model) != adapter.exists():
+        raise ValueError(f"{path} was written {'with' if adapter.exists() else 'without'} LoRA adapters; "
+                         f"resume it {'with the same' if adapter.exists() else 'without'} --lora-rank "
+                         "(or start another --checkpoint-dir)")
+    if is_lora(model):
+        load_adapter_state(model, torch.load(adapter, map_location="cpu", weights_only=True))
+    else:
+        model.load_state_dict(torch.load(path / MODEL_FILE, map_location="cpu", weights_only=True))
     optimizer.load_state_dict(torch.load(path / "optim.pt", map_location="cpu", weights_only=True))
     _set_rng_state(torch.load(path / "rng.pt", weights_only=False))
     return CheckpointState.from_json(json.loads((path / "state.json").read_text()))

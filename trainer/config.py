@@ -42,6 +42,27 @@ class TrainerConfig(BaseModel):
     threads: int | None = Field(None, ge=1)
     """torch intra-op threads (None: torch's default). Small models on a busy CPU run far faster on 1."""
 
+    # -- scale: processes, precision, memory ---------------------------------------------
+    parallel: Literal["none", "ddp", "fsdp"] = "none"
+    """Data parallelism under `torchrun --nproc-per-node N -m trainer.consume`: `fsdp` (FSDP2,
+    parameters, gradients and optimizer state sharded), `ddp` (a replica per rank) or `none` (one
+    process). Rank 0 reads the log and writes events; every rank trains on its share of each
+    mini-batch; checkpoints are sharded (torch.distributed.checkpoint)."""
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    """Compute dtype of forward and backward (weights, gradients and optimizer state stay fp32)."""
+    logprob_chunk: str = "auto"
+    """Output-projection positions per chunk when computing token logprobs: `auto` (~4M logits per
+    chunk), a number, or `none` (full (B, L, V) logits, the old path)."""
+    pack: bool = False
+    """Sequence packing: a micro-batch's samples laid end to end without padding."""
+    gradient_checkpointing: bool = False
+    """Recompute each decoder layer's activations in the backward pass instead of keeping them."""
+    lora_rank: int | None = Field(None, ge=1)
+    """Train LoRA adapters of this rank (peft, all linear layers of the decoder) instead of the whole
+    model; checkpoints hold the adapters and the merged weights samplers load."""
+    lora_alpha: float | None = Field(None, gt=0)
+    """LoRA alpha (None: 2 x rank)."""
+
     # -- input: batches, lineage, staleness -------------------------------------------
     batch_groups: int = Field(4, ge=1)
     """Rollout groups per step: the oldest complete, trainable groups across partitions."""
@@ -156,6 +177,16 @@ class TrainerConfig(BaseModel):
             raise ValueError(f"unknown loss_agg_mode {self.loss_agg_mode!r}; choose from {list(LOSS_AGG_MODES)}")
         if self.kl_type.removesuffix("+") not in KL_TYPES:
             raise ValueError(f"unknown kl_type {self.kl_type!r}; choose from {list(KL_TYPES)}")
+        if self.logprob_chunk not in ("auto", "none") and not (self.logprob_chunk.isdigit()
+                                                               and int(self.logprob_chunk) > 0):
+            raise ValueError(f"logprob_chunk must be 'auto', 'none' or a positive number, got {self.logprob_chunk!r}")
         if self.mini_batch_samples and self.micro_batch_samples and self.micro_batch_samples > self.mini_batch_samples:
             raise ValueError("micro_batch_samples must not exceed mini_batch_samples")
         return self
+
+    @property
+    def chunk(self) -> int | str | None:
+        """`logprob_chunk` as trainer.logprobs.TokenLogprobs takes it."""
+        if self.logprob_chunk == "none":
+            return None
+        return "auto" if self.logprob_chunk == "auto" else int(self.logprob_chunk)

@@ -5,7 +5,12 @@ Prints one JSON line per `trainer.step`. Resumes from the newest checkpoint in
 field name with dashes; a `_s` suffix dropped: `--idle-exit`, `--stall-timeout`).
 Exit status: 0 when `--steps` was reached (or, without `--steps`, when it went
 idle having trained on everything it consumed); 4 when it stopped with input
-it could not train on or trained nothing — with the reason on stderr.
+it could not train on or trained nothing — with the reason on stderr; 2 for
+flags, a launcher or a checkpoint that do not fit together.
+
+Data parallel on one or more machines (docs/scaling.md):
+
+    torchrun --nproc-per-node N -m trainer.consume --parallel fsdp|ddp --log-url ... [--dtype bf16]
 """
 from __future__ import annotations
 
@@ -48,7 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     for name, field in TrainerConfig.model_fields.items():
         help_text = (field.description or "").split("\n")[0]
         if name == "log":
-            p.add_argument("--log", required=True, help="event log URL (sqlite:///PATH or kafka://HOST:PORT)")
+            p.add_argument("--log", "--log-url", dest="log", required=True,
+                           help="event log URL (sqlite:///PATH or kafka://HOST:PORT); under torchrun write "
+                                "--log-url (torchrun reads --log as its own --log-dir)")
             continue
         kind, choices = _parser_type(field.annotation)
         default = field.default
@@ -83,16 +90,22 @@ def _run(args: argparse.Namespace) -> int:
     def show(step) -> None:
         print(json.dumps(step.model_dump(mode="json")), flush=True)
 
-    trainer = Trainer(cfg, on_step=show)
+    try:
+        trainer = Trainer(cfg, on_step=show)
+    except ValueError as exc:  # a checkpoint or a launcher that does not fit the flags
+        print(f"ledger train: {exc}", file=sys.stderr)
+        return 2
     try:
         trainer.run()
+        status, message = trainer.world.broadcast(trainer.exit_status(cfg.steps))
     except KeyboardInterrupt:
-        if trainer.step != trainer.checkpointed_step:
+        # under torchrun the ranks may be anywhere in a step: the last checkpoint stands
+        if trainer.step != trainer.checkpointed_step and not trainer.world.distributed:
             trainer.checkpoint()
+        status, message = trainer.exit_status(cfg.steps)
     finally:
         trainer.close()
-    status, message = trainer.exit_status(cfg.steps)
-    if message:
+    if message and trainer.world.main:
         print(message, file=sys.stderr, flush=True)
     return status
 

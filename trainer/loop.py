@@ -43,19 +43,25 @@ from events.log import RawRecord, dead_letter_for, open_log
 from events.payloads import PolicyUpdated, RolloutGroup, TrainerDropped, TrainerStalled, TrainerStep
 
 from .batch import check_group, collate
-from .checkpoint import (CheckpointState, checkpoint_path, latest_checkpoint, load_checkpoint, prune,
+from .checkpoint import (CheckpointState, checkpoint_path, export_hf_dir, latest_checkpoint, load_checkpoint, prune,
                          save_checkpoint)
 from .config import TrainerConfig
-from .model import load_policy
+from .lora import apply_lora, is_lora, merged_state, save_adapter
+from .model import MODEL_FILE, load_policy
+from .parallel import World, full_state, init_world, load_sharded, save_sharded
 from .selection import Drops, Selector, untrainable
 from .step import Learner, StepResult
 
-__all__ = ["Trainer", "Pending", "Selected", "STALLED_EXIT", "nothing_trained"]
+__all__ = ["Trainer", "Pending", "Selected", "STALLED_EXIT", "WAIT", "nothing_trained"]
 
 log_ = logging.getLogger("trainer")
 TOPIC = "rollouts"
 STALLED_EXIT = 4
 """Exit status of `ledger train` when it stops with input it could not train on (or none at all)."""
+WAIT = "wait"
+"""`next_batch(wait_s=...)`: no batch yet."""
+_BROADCAST_EVERY_S = 30.0
+"""Under torchrun, rank 0 tells the other ranks at least this often that it is still waiting for input."""
 
 _HINTS = {
     "lineage": "samples come from another trainer's (or base) weights: samplers must follow this trainer "
@@ -90,7 +96,10 @@ class Selected:
 class Trainer:
     """One trainer process: `run()` trains until `steps`/idle/stop; `on_step` sees each TrainerStep.
 
-    The reference policy for `kl_coef` is the initial model (before any resume).
+    The reference policy for `kl_coef` is the initial model (before any resume). Under torchrun
+    (`parallel` ddp/fsdp) there is one Trainer per rank: rank 0 reads the log, judges and selects
+    batches, writes every event and commits offsets; each batch it takes is broadcast and every rank
+    trains on it (trainer.step.Learner); checkpoints are sharded and written by all ranks together.
     """
 
     def __init__(self, cfg: TrainerConfig, on_step: Callable[[TrainerStep], None] | None = None,
@@ -98,11 +107,17 @@ class Trainer:
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        self.log = open_log(cfg.log)
+        if cfg.lora_rank and cfg.parallel == "fsdp":
+            raise ValueError("--lora-rank runs with --parallel none or ddp (the adapters are small: replicate "
+                             "them); shard a full fine-tune with fsdp")
+        self.world: World = init_world(cfg.parallel, cfg.device)
+        self.log = open_log(cfg.log) if self.world.main else None
         torch.manual_seed(cfg.seed)
-        self.policy = load_policy(cfg.model, device=cfg.device, seed=cfg.seed)
+        self.policy = load_policy(cfg.model, device=self.world.device if self.world.distributed else cfg.device,
+                                  seed=cfg.seed)
         ref = copy.deepcopy(self.policy.model).eval() if cfg.kl_coef > 0 else None
-        self.learner = Learner(self.policy.model, cfg, ref)
+        model = apply_lora(self.policy.model, cfg.lora_rank, cfg.lora_alpha) if cfg.lora_rank else self.policy.model
+        self.learner = Learner(model, cfg, ref, self.world)
         self.selector = Selector(cfg.trainer_id, cfg.max_staleness, cfg.dynamic_sampling)
         self.vocab_size = int(self.policy.model.config.vocab_size)
         self.on_step = on_step
@@ -115,6 +130,7 @@ class Trainer:
         self.groups_consumed = 0
         """Groups taken into a batch or dropped whole by this process (samplers pace themselves on it)."""
         self.training = False
+        self._idle_since: float | None = None
         self.refused: dict[str, list[int]] = {}
         """Over this process's life: untrainable reason (scripted, replayed) -> [groups, samples] dropped."""
         self._restore()
@@ -122,9 +138,9 @@ class Trainer:
 
     # -- resume ----------------------------------------------------------------------
     def _restore(self) -> None:
-        ck = latest_checkpoint(self.cfg.checkpoint_dir)
+        ck = self.world.broadcast(latest_checkpoint(self.cfg.checkpoint_dir))
         if ck is not None:
-            state = load_checkpoint(ck, self.policy.model, self.learner.optimizer)
+            state = self._load(ck)
             log_.info("resumed from %s (step %d)", ck, state.step)
         else:
             state = CheckpointState(step=0, version=0, offsets={})
@@ -136,12 +152,26 @@ class Trainer:
         self.filtered_groups = state.filtered_groups
         self.filtered_reward = state.filtered_reward
         self.checkpointed_step = state.step
+        self.consumer = None
+        if not self.world.main:
+            return
         self.consumer = self.log.consumer(self.cfg.group, [TOPIC])
         committed = self.consumer.committed()
         if any(o > self.offsets.get(tp, 0) for tp, o in committed.items()):
             self.consumer.seek_to_beginning()  # the checkpoint is behind the group: it wins
         if state.policy_event:
             self.log.append("trainer", [events.decode(state.policy_event)])
+
+    def _load(self, ck: Path) -> CheckpointState:
+        sharded = (ck / "dcp").is_dir()
+        if sharded != self.world.distributed:
+            written = "sharded by torchrun ranks" if sharded else "by a single process"
+            raise ValueError(f"{ck} was written {written}; resume it with the same --parallel and world size "
+                             "(or start another --checkpoint-dir)")
+        if sharded:
+            return CheckpointState.from_json(load_sharded(ck, self.learner.module, self.learner.optimizer,
+                                                          self.world))
+        return load_checkpoint(ck, self.learner.model, self.learner.optimizer)
 
     # -- input -----------------------------------------------------------------------
     def poll(self, timeout_s: float = 0.5) -> int:
@@ -214,8 +244,12 @@ class Trainer:
         if evs:
             self.log.append("trainer", evs)
 
-    def next_batch(self) -> Selected | None:
-        idle_since = time.monotonic()
+    def next_batch(self, wait_s: float | None = None) -> Selected | None | str:
+        """The next batch, or None (idle past `idle_exit_s`, or stopped); with `wait_s`, WAIT when
+        none came within that long (ranks waiting in a broadcast hear from rank 0 that often)."""
+        idle_since = self._idle_since if self._idle_since is not None else time.monotonic()
+        self._idle_since = None
+        start = time.monotonic()
         while not self.stop_event.is_set():
             sel = self.take_batch()
             if sel is not None:
@@ -227,7 +261,20 @@ class Trainer:
             if (self.cfg.idle_exit_s is not None and time.monotonic() - idle_since > self.cfg.idle_exit_s
                     and self.consumer.caught_up()):  # a Kafka member still joining its group is not idle
                 return None
+            if wait_s is not None and time.monotonic() - start > wait_s:
+                self._idle_since = idle_since
+                return WAIT
         return None
+
+    def next_batch_everywhere(self) -> Selected | None:
+        """`next_batch` on rank 0, broadcast to every rank (itself when not distributed)."""
+        if not self.world.distributed:
+            return self.next_batch()
+        while True:
+            sel = self.next_batch(wait_s=_BROADCAST_EVERY_S) if self.world.main else None
+            sel = self.world.broadcast(sel)
+            if not isinstance(sel, str):
+                return sel
 
     # -- no silent stall -------------------------------------------------------------
     def _check_stall(self, now: float) -> None:
@@ -260,7 +307,7 @@ class Trainer:
         """Train until `until_step` (default: `cfg.steps`) or idle/stop; returns the step reached."""
         target = until_step if until_step is not None else self.cfg.steps
         while target is None or self.step < target:
-            sel = self.next_batch()
+            sel = self.next_batch_everywhere()
             if sel is None:
                 break
             self.train_on(sel)
@@ -291,13 +338,14 @@ class Trainer:
         self.step += 1
         self.version += 1
         ev = self._step_event(result, sel)
-        self.log.append("trainer", [ev])
+        if self.world.main:
+            self.log.append("trainer", [ev])
         self.dropped, self.filtered_groups, self.filtered_reward, self.records_since_step = Counter(), 0, 0.0, 0
         self.trained_this_run += 1
         self._progress_at = self._stall_reported_at = time.monotonic()
         if self.step % self.cfg.checkpoint_every == 0:
             self.checkpoint()
-        if self.on_step:
+        if self.on_step and self.world.main:
             self.on_step(ev.payload)
         return ev.payload
 
@@ -332,11 +380,33 @@ class Trainer:
             pending=[{"partition": p.partition, "offset": p.offset, "ts": p.ts.isoformat(),
                       "group": p.group.model_dump_json()} for p in self.pending],
             policy_event=events.encode(policy_ev).decode())
-        save_checkpoint(path.parent, state, self.policy.model, self.learner.optimizer,
-                        tokenizer=self.policy.tokenizer, export_hf=self.cfg.export_hf)
-        self.consumer.transact({"trainer": [policy_ev]})
+        if self.world.distributed:
+            self._save_sharded(path, state)
+        else:
+            save_checkpoint(path.parent, state, self.learner.model, self.learner.optimizer,
+                            tokenizer=self.policy.tokenizer, export_hf=self.cfg.export_hf)
+        if self.world.main:
+            self.consumer.transact({"trainer": [policy_ev]})
+            prune(path.parent, self.cfg.keep_checkpoints)
         self.checkpointed_step = self.step
-        prune(path.parent, self.cfg.keep_checkpoints)
+
+    def _save_sharded(self, path: Path, state: CheckpointState) -> None:
+        """Every rank its shards (dcp/), rank 0 the state and the whole model (`model.pt`, and `hf/`
+        with --export-hf) that samplers load, gathered from the shards."""
+        if self.world.broadcast(path.exists()):
+            return  # a resumed run re-made an identical checkpoint
+        weights = merged_state(self.learner.model) if is_lora(self.learner.model) else full_state(self.learner.module)
+
+        def whole_model(tmp: Path) -> None:
+            torch.save(weights, tmp / MODEL_FILE)
+            if is_lora(self.learner.model):
+                save_adapter(tmp, self.learner.model)
+            if self.cfg.export_hf:
+                plain = load_policy(self.cfg.model, seed=self.cfg.seed)
+                plain.model.load_state_dict(weights)
+                export_hf_dir(tmp / "hf", plain.model, self.policy.tokenizer)
+
+        save_sharded(path, self.learner.module, self.learner.optimizer, self.world, state.to_json(), whole_model)
 
     def exit_status(self, target: int | None) -> tuple[int, str | None]:
         """(status, message) after `run()` returned: 0 when the target was reached or, without one,
@@ -354,8 +424,11 @@ class Trainer:
                               + self.stall_message(time.monotonic() - self._progress_at).split(": ", 1)[1])
 
     def close(self) -> None:
-        self.consumer.close()
-        self.log.close()
+        if self.consumer is not None:
+            self.consumer.close()
+        if self.log is not None:
+            self.log.close()
+        self.world.close()
 
 
 def nothing_trained(refused: dict[str, list[int]]) -> str:

@@ -13,8 +13,6 @@ from typing import Any
 
 import torch
 
-from .algorithms import forward
-
 __all__ = ["MicroBatch", "micro_batch_loss", "PER_MICRO_MEAN"]
 
 PER_MICRO_MEAN = {"geo_mean"}
@@ -39,17 +37,18 @@ class MicroBatch:
     ref_log_prob: torch.Tensor | None = None
 
 
-def micro_batch_loss(model: Any, actor: Any, mb: MicroBatch, global_info: dict[str, Any], temperature: float,
+def micro_batch_loss(logprobs: Any, actor: Any, mb: MicroBatch, global_info: dict[str, Any],
                      sequences_share: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
-    """Forward `mb` through `model` and return its loss (to backward) and metrics.
+    """Forward `mb` through `logprobs` and return its loss (to backward) and metrics.
 
-    actor: verl ActorConfig; global_info: dp_size, batch_num_tokens, global_batch_size of the mini-batch;
+    logprobs: the trainer's token-logprob module (trainer.logprobs.TokenLogprobs, possibly wrapped by
+    DDP/FSDP: it applies the sampling temperature); actor: verl ActorConfig; global_info: dp_size, batch_num_tokens, global_batch_size of the mini-batch;
     sequences_share: this micro-batch's sequences / the mini-batch's (for PER_MICRO_MEAN losses).
     """
     from verl.trainer.ppo.core_algos import agg_loss, get_policy_loss_fn, kl_penalty
 
     actor.global_batch_info.update(global_info, loss_scale_factor=actor.loss_scale_factor)
-    log_prob, entropy = forward(model, mb.input_ids, mb.attention_mask, temperature, with_entropy=True)
+    log_prob, entropy = logprobs(mb.input_ids, mb.attention_mask, with_entropy=True)
     mode, mask = actor.loss_agg_mode, mb.response_mask
     pg_loss, pg = get_policy_loss_fn(actor.policy_loss.loss_mode)(
         old_log_prob=mb.old_log_prob, log_prob=log_prob, advantages=mb.advantages, response_mask=mask,

@@ -26,7 +26,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import torch
 
@@ -163,10 +163,11 @@ def loss_info(response_mask: torch.Tensor, world: World) -> dict[str, Any]:
 
 
 def save_sharded(path: Path, module: torch.nn.Module, optimizer: torch.optim.Optimizer, world: World,
-                 state: dict[str, Any]) -> Path:
+                 state: dict[str, Any], on_main: Callable[[Path], None] | None = None) -> Path:
     """Write a checkpoint directory atomically: `dcp/` (model and optimizer through
     torch.distributed.checkpoint, each rank its own shards), `rng-<rank>.pt`, and rank 0's
-    `state.json` (`state`: the consumed offsets and whatever the loop resumes from).
+    `state.json` (`state`: the consumed offsets and whatever the loop resumes from); `on_main(tmp)`
+    adds rank 0's other files (the whole model for samplers) before the directory is published.
 
     Every rank writes under `.tmp-<name>`; after a barrier rank 0 fsyncs and renames it, so a
     directory with the final name is always whole (a SIGKILL of any rank before the rename
@@ -186,6 +187,8 @@ def save_sharded(path: Path, module: torch.nn.Module, optimizer: torch.optim.Opt
     torch.save(torch.get_rng_state(), tmp / f"rng-{world.rank}.pt")
     world.barrier()
     if world.main:
+        if on_main is not None:
+            on_main(tmp)
         (tmp / "state.json").write_text(json.dumps(state))
         publish_dir(tmp, path)
     world.barrier()

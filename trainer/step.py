@@ -17,10 +17,12 @@ from typing import Any
 
 import torch
 
-from .algorithms import advantages, forward, kl_in_reward, rollout_correction
+from .algorithms import advantages, kl_in_reward, rollout_correction
 from .batch import Batch
 from .config import TrainerConfig
+from .logprobs import TokenLogprobs
 from .loss import MicroBatch, micro_batch_loss
+from .parallel import World, loss_info, parallelize, shard
 from .verl_config import actor_config, algo_config, rollout_correction_config
 
 __all__ = ["StepResult", "Learner", "Prepared"]
@@ -66,24 +68,40 @@ class Prepared:
 
 
 class Learner:
-    """Owns the policy being trained, its optimizer and the frozen reference (if any)."""
+    """Owns the policy being trained, its optimizer and the frozen reference (if any).
 
-    def __init__(self, model: Any, cfg: TrainerConfig, ref_model: Any | None = None):
+    The model is called through `self.module`: trainer.logprobs.TokenLogprobs (chunked logprobs,
+    the compute dtype, packing) wrapped for `world` (DDP or FSDP2 under torchrun, trainer.parallel).
+    Every rank runs the same step on the same batch; each takes its rows of every mini-batch
+    (`shard`) in the same number of micro-batches (an empty one runs a zero-weighted forward so the
+    ranks' collectives stay in step), with the loss normalised over the whole mini-batch."""
+
+    def __init__(self, model: Any, cfg: TrainerConfig, ref_model: Any | None = None, world: World | None = None):
         self.model = model
         self.cfg = cfg
+        self.world = world or World("none")
         self.ref_model = ref_model
         self.actor = actor_config(cfg)
         self.algo = algo_config(cfg)
         self.corr = rollout_correction_config(cfg)
-        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        dtype = torch.bfloat16 if cfg.dtype == "bf16" else torch.float32
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        autocast = dtype if dtype != torch.float32 and self.world.mode != "fsdp" else None
+        self.module = parallelize(TokenLogprobs(model, chunk=cfg.chunk, temperature=cfg.temperature, pack=cfg.pack,
+                                                autocast=autocast), self.world, dtype)
+        self.ref_module = None if ref_model is None else TokenLogprobs(
+            ref_model, chunk=cfg.chunk, temperature=cfg.temperature, pack=cfg.pack, autocast=autocast)
+        self.params = [p for p in self.module.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     # -- the step ------------------------------------------------------------------------
     def step(self, batch: Batch, correct: bool = False) -> StepResult:
         """`correct`: apply rollout correction (decoupled PPO) rather than trusting the sampler's
         logprobs as pi_old (bypass)."""
         start = time.perf_counter()
-        p = self.prepare(batch.to(self.cfg.device), correct)
-        self.model.train()
+        p = self.prepare(batch.to(self.world.device if self.world.distributed else self.cfg.device), correct)
+        self.module.train()
         sums: dict[str, list[float]] = {}
         grad_norms, losses, updates, micros = [], [], 0, 0
         for epoch in range(self.cfg.ppo_epochs):
@@ -93,39 +111,61 @@ class Learner:
                 micros += n
                 grad_norms.append(self.apply_optimizer())
                 updates += 1
-        self.model.eval()
+        self.module.eval()
         return self._result(p, sums, grad_norms, losses, updates, micros, time.perf_counter() - start)
 
     def mini_batches(self, n: int, epoch: int) -> list[torch.Tensor]:
-        """Row indices of each mini-batch of one epoch (shuffled with the torch RNG when asked)."""
+        """Row indices of each mini-batch of one epoch (shuffled with the torch RNG when asked; rank
+        0's order on every rank)."""
         size = min(self.cfg.mini_batch_samples or n, n)
         order = torch.randperm(n) if self.cfg.shuffle and size < n else torch.arange(n)
+        order = self.world.broadcast(order)
         return [order[i:i + size] for i in range(0, n, size)]
 
+    def _micro_rows(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """This rank's micro-batches of `rows`: as many on every rank (some maybe empty)."""
+        mine = shard(rows, self.world)
+        per_rank = -(-len(rows) // self.world.size)
+        size = min(self.cfg.micro_batch_samples or per_rank, per_rank)
+        return [mine[i * size:(i + 1) * size] for i in range(-(-per_rank // size))]
+
     def accumulate(self, p: Prepared, rows: torch.Tensor, sums: dict[str, list[float]]) -> tuple[float, int]:
-        """Zero the gradients, backward every micro-batch of the mini-batch `rows`; (loss, micro-batches)."""
+        """Zero the gradients, backward every micro-batch of this rank's share of the mini-batch
+        `rows`; (the mini-batch's loss, micro-batches)."""
         self.optimizer.zero_grad(set_to_none=True)
-        mask = p.response_mask[rows]
-        info = {"dp_size": 1, "batch_num_tokens": mask.sum().clamp(min=1),
-                "global_batch_size": (mask.sum(-1) > 0).sum().clamp(min=1)}
-        size = self.cfg.micro_batch_samples or len(rows)
+        info = loss_info(p.response_mask[rows], self.world)
+        share = self.world.size / len(rows)
         total, count, mb_metrics = 0.0, 0, []
-        for i in range(0, len(rows), size):
-            sub = rows[i:i + size]
-            loss, m = micro_batch_loss(self.model, self.actor, self.micro_batch(p, sub), info,
-                                       self.cfg.temperature, sequences_share=len(sub) / len(rows))
+        for sub in self._micro_rows(rows):
+            empty = len(sub) == 0
+            mb = self.micro_batch(p, rows[:1] if empty else sub)
+            loss, m = micro_batch_loss(self.module, self.actor, mb, info, sequences_share=len(sub) * share)
+            if empty:
+                loss = loss * 0.0
             loss.backward()
-            total, count = total + float(loss.detach()), count + 1
-            mb_metrics.append(m)
-        for key in mb_metrics[0]:
-            vals = [m[key] for m in mb_metrics]
-            sums.setdefault(key, []).append(sum(vals) if key in _SUMMED else sum(vals) / len(vals))
-        return total, count
+            count += 1
+            if not empty:
+                total += float(loss.detach())
+                mb_metrics.append(m)
+        keys = sorted({k for m in mb_metrics for k in m} | set(_SUMMED) | {"clip_frac", "clip_frac_lower", "ppo_kl"})
+        keys = [k for k in keys if k != "kl_loss" or (self.actor.use_kl_loss and p.ref_log_prob is not None)]
+        local = [total]
+        for key in keys:
+            vals = [m.get(key, 0.0) for m in mb_metrics]
+            local += [sum(vals), float(len(vals))]
+        reduced = self.world.sum_(torch.tensor(local, dtype=torch.float64)).tolist()
+        for i, key in enumerate(keys):
+            value, n = reduced[1 + 2 * i], reduced[2 + 2 * i]
+            # summed metrics are normalised over the whole mini-batch (x dp_size): their mean over ranks
+            sums.setdefault(key, []).append(value / self.world.size if key in _SUMMED else value / max(n, 1.0))
+        return reduced[0] / self.world.size, count
 
     def apply_optimizer(self) -> float:
         """Clip the accumulated gradients and update; an update with a non-finite norm is skipped
         (as verl does). Returns the gradient norm before clipping."""
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.cfg.max_grad_norm)
+        if hasattr(norm, "full_tensor"):  # a DTensor under FSDP2
+            norm = norm.full_tensor()
         if torch.isfinite(norm):
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -136,8 +176,8 @@ class Learner:
     def prepare(self, batch: Batch, correct: bool) -> Prepared:
         metrics: dict[str, float] = {}
         mask = batch.response_mask
-        old = self._logprobs(self.model, batch) if correct else batch.rollout_log_prob
-        ref = self._logprobs(self.ref_model, batch) if self.ref_model is not None else None
+        old = self._logprobs(self.module, batch) if correct else batch.rollout_log_prob
+        ref = self._logprobs(self.ref_module, batch) if self.ref_module is not None else None
         rewards = batch.token_level_rewards
         if ref is not None and self.algo.use_kl_in_reward:
             rewards, metrics["reward_kl"] = kl_in_reward(rewards, old, ref, mask, self.cfg.kl_coef, self.cfg.kl_type)
@@ -148,16 +188,18 @@ class Learner:
         adv = advantages(rewards, mask, batch.index, self.algo)
         return Prepared(batch, mask, old, adv, weights, ref, metrics)
 
-    def _logprobs(self, model: Any, batch: Batch) -> torch.Tensor:
-        """(B, T) logprobs under `model`, computed micro-batch by micro-batch."""
-        model.eval()
-        size = self.cfg.micro_batch_samples or len(batch.rewards)
+    def _logprobs(self, module: Any, batch: Batch) -> torch.Tensor:
+        """(B, T) logprobs under `module`, computed micro-batch by micro-batch, each rank its rows."""
+        module.eval()
         out = torch.zeros_like(batch.rollout_log_prob)
-        for i in range(0, len(batch.rewards), size):
-            rows = torch.arange(i, min(i + size, len(batch.rewards)))
-            ids, attn, width = _trim(batch.input_ids[rows], batch.attention_mask[rows])
-            out[rows, :width - 1] = forward(model, ids, attn, self.cfg.temperature)[0]
-        return out * batch.response_mask
+        everything = torch.arange(len(batch.rewards))
+        for rows in self._micro_rows(everything):
+            ids, attn, width = _trim(batch.input_ids[rows if len(rows) else everything[:1]],
+                                     batch.attention_mask[rows if len(rows) else everything[:1]])
+            lp = module(ids, attn)[0]  # an empty share still runs: FSDP gathers weights on every rank
+            if len(rows):
+                out[rows, :width - 1] = lp
+        return self.world.sum_(out) * batch.response_mask
 
     def micro_batch(self, p: Prepared, rows: torch.Tensor) -> MicroBatch:
         b = p.batch

@@ -121,7 +121,13 @@ def _trainer_config(cfg: RlConfig):
                 seed=cfg.rl.env.seed if toy else 0, threads=cfg.rl.threads,
                 checkpoint_dir=f".ledger/checkpoints/{cfg.run.id}",
                 export_hf=cfg.upstream.startswith("openai:"))
-    return TrainerConfig(**(base | cfg.rl.trainer))
+    tcfg = TrainerConfig(**(base | cfg.rl.trainer))
+    if tcfg.parallel != "none":
+        raise ValueError(f"rl.trainer.parallel: {tcfg.parallel!r}: the run's trainer is a thread of `ledger run`; "
+                         "to train on several processes, leave it out here and start "
+                         "`torchrun --nproc-per-node N -m trainer.consume --parallel fsdp --log-url LOG` "
+                         "on the run's log (docs/scaling.md)")
+    return tcfg
 
 
 def load_config(source: Any) -> RlConfig:
