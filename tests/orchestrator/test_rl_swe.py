@@ -72,3 +72,37 @@ def test_rl_mode_refuses_an_upstream_it_cannot_train(tmp_path):
     assert res.returncode == 2, res.stderr
     assert "model.upstream must be hf:MODEL or openai:URL" in res.stderr and "rl.environment: toy" in res.stderr
     assert "Traceback" not in res.stderr and not (tmp_path / "rl.db").exists()
+
+
+def test_rl_mode_trains_on_swebench_format_rows(tmp_path, swebench_mini):
+    """The same loop on a SWE-bench JSONL (repositories from mirrors): episodes of its instances run in
+    sandboxes on the mirrored repositories, are evaluated through the SWE-bench harness path (the tiny
+    model writes no patch, so the verdict is `empty_patch`), rewarded, grouped and trained on."""
+    import json
+
+    pick = ("swe-mini__minisympy-1", "swe-mini__pyops-requests-2")
+    rows = [r for r in swebench_mini.rows() if r["instance_id"] in pick]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    base = load_run_config(ROOT / "configs" / "rl-swe.yaml", {
+        "log": f"sqlite:///{tmp_path}/rl.db", "artifacts": str(tmp_path / "artifacts"),
+        "dataset.source": str(tmp_path / "rows.jsonl"), "dataset.repos": str(swebench_mini.mirrors),
+        "dataset.cache_dir": str(tmp_path / "cache")})
+    base = base.model_copy(update={"rl": base.rl | {"steps": 3, "trainer": base.rl["trainer"] | {
+        "checkpoint_dir": str(tmp_path / "ck"), "stall_timeout_s": 60.0}}})
+    cfg = load_config(base)
+    steps = run_loop(cfg)
+    assert steps.status == 0, steps.message
+    assert [s.step for s in steps] == [1, 2, 3]
+
+    log = open_log(cfg.log)
+    groups = {r.event.payload.group_id: r.event.payload for r in log.read("rollouts")}
+    evals = {r.event.payload.episode_id: r.event.payload for r in log.read("evals")}
+    trained = [groups[g] for s in steps for g in s.group_ids]
+    assert {g.prompt_id for g in trained} <= set(pick)
+    for g in trained:
+        for s in g.samples:
+            ev = evals[s.episode_id]
+            assert ev.harness == "swebench" and ev.status in ("ok", "empty_patch") and ev.instance_id == g.prompt_id
+            if ev.status == "empty_patch":  # partial@1 of no passing test, and rl-swe.yaml has no no_patch penalty
+                assert s.reward == 0.0 and cfg.rl.penalties.no_patch == 0.0
+            assert s.policy_version.trainer_id == "rl-swe.trainer"
