@@ -43,12 +43,13 @@ def _cmd(url: str, ck: Path, mode: str, *extra: str) -> list[str]:
     return [*launcher, "--log-url", url, "--checkpoint-dir", str(ck), *FLAGS, *extra]
 
 
-def _train(tmp: Path, name: str, mode: str) -> tuple[str, Path]:
+def _train(tmp: Path, name: str, mode: str, *extra: str) -> tuple[str, Path]:
     url, ck = f"sqlite:///{tmp}/{name}.db", tmp / f"{name}-ck"
     log = open_log(url)
     write_groups(log, WAVE1 + WAVE2)
     log.close()
-    run = subprocess.run(_cmd(url, ck, mode), cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    run = subprocess.run(_cmd(url, ck, mode, *extra), cwd=ROOT, env=_env(), capture_output=True, text=True,
+                         timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     return url, ck
 
@@ -93,6 +94,22 @@ def test_two_ranks_train_the_same_steps_as_one_process(mode, one_run, fsdp_run, 
     moved = max(float((a[k] - start[k]).abs().max()) for k in a)
     apart = max(float((a[k] - b[k]).abs().max()) for k in a)
     assert moved > 1e-2 and apart < moved / 50, (moved, apart)  # AdamW amplifies float-order noise a little
+
+
+def test_lora_adapters_replicated_by_ddp_train_as_one_process(tmp_path):
+    lora = ("--lora-rank", "4")
+    (one_url, one_ck), (two_url, two_ck) = _train(tmp_path, "one", "none", *lora), _train(tmp_path, "two", "ddp", *lora)
+    one, two = _steps(one_url), _steps(two_url)
+    assert [s["step"] for s in one] == [s["step"] for s in two] == list(range(1, STEPS + 1))
+    for a, b in zip(one, two):
+        assert abs(a["loss"] - b["loss"]) <= 1e-5 and abs(a["entropy"] - b["entropy"]) <= 1e-5, (a, b)
+    assert (latest_checkpoint(two_ck) / "adapter.pt").exists()
+    a, b = _weights(one_ck), _weights(two_ck)  # the merged weights, under the base model's names
+    start = load_policy("tiny", seed=7).model.state_dict()
+    assert a.keys() == b.keys() == start.keys()
+    moved = max(float((a[k] - start[k]).abs().max()) for k in a)
+    apart = max(float((a[k] - b[k]).abs().max()) for k in a)
+    assert moved > 1e-3 and apart < moved / 50, (moved, apart)
 
 
 def _rank_pid(launcher: subprocess.Popen, rank: int) -> int:
