@@ -42,7 +42,8 @@ def micro_batch_loss(logprobs: Any, actor: Any, mb: MicroBatch, global_info: dic
     """Forward `mb` through `logprobs` and return its loss (to backward) and metrics.
 
     logprobs: the trainer's token-logprob module (trainer.logprobs.TokenLogprobs, possibly wrapped by
-    DDP/FSDP: it applies the sampling temperature); actor: verl ActorConfig; global_info: dp_size, batch_num_tokens, global_batch_size of the mini-batch;
+    DDP/FSDP: it applies the sampling temperature); actor: verl ActorConfig; global_info: dp_size,
+    batch_num_tokens, global_batch_size of the mini-batch;
     sequences_share: this micro-batch's sequences / the mini-batch's (for PER_MICRO_MEAN losses).
     """
     from verl.trainer.ppo.core_algos import agg_loss, get_policy_loss_fn, kl_penalty

@@ -6,7 +6,7 @@ import random
 import events
 from events.payloads import PolicyVersion, RolloutGroup, RolloutSample
 
-__all__ = ["make_group", "group_event", "write_groups"]
+__all__ = ["make_group", "group_event", "write_groups", "trainer_steps"]
 
 
 def make_group(gid: str, *, n: int = 4, version: int | PolicyVersion = 0, seed: int = 0,
@@ -34,3 +34,15 @@ def group_event(group: RolloutGroup):
 
 def write_groups(log, groups: list[RolloutGroup]) -> None:
     log.append("rollouts", [group_event(g) for g in groups])
+
+
+def trainer_steps(url: str) -> list[dict]:
+    """The `trainer.step` payloads in a log, in order, without their timing (`tokens_per_s`)."""
+    from events.log import open_log
+
+    log = open_log(url)
+    try:
+        return [r.event.payload.model_dump(exclude={"tokens_per_s"})
+                for r in log.read("trainer") if r.event.type == "trainer.step"]
+    finally:
+        log.close()

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from events.log import open_log
-from tests.trainer.synthetic import make_group, write_groups
+from tests.trainer.synthetic import make_group, trainer_steps, write_groups
 from trainer.checkpoint import latest_checkpoint
 from trainer.model import load_policy
 from trainer.parallel import World, loss_info, shard
@@ -54,15 +54,6 @@ def _train(tmp: Path, name: str, mode: str, *extra: str) -> tuple[str, Path]:
     return url, ck
 
 
-def _steps(url: str) -> list[dict]:
-    log = open_log(url)
-    try:
-        return [r.event.payload.model_dump(exclude={"tokens_per_s"})
-                for r in log.read("trainer") if r.event.type == "trainer.step"]
-    finally:
-        log.close()
-
-
 def _weights(ck: Path) -> dict[str, torch.Tensor]:
     return torch.load(latest_checkpoint(ck) / "model.pt", weights_only=True)
 
@@ -80,7 +71,7 @@ def one_run(tmp_path_factory):
 @pytest.mark.parametrize("mode", ["fsdp", "ddp"])
 def test_two_ranks_train_the_same_steps_as_one_process(mode, one_run, fsdp_run, tmp_path):
     (one_url, one_ck), (two_url, two_ck) = one_run, fsdp_run if mode == "fsdp" else _train(tmp_path, mode, mode)
-    one, two = _steps(one_url), _steps(two_url)
+    one, two = trainer_steps(one_url), trainer_steps(two_url)
     assert [s["step"] for s in one] == [s["step"] for s in two] == list(range(1, STEPS + 1))
     for a, b in zip(one, two):
         assert a["group_ids"] == b["group_ids"] and a["samples"] == b["samples"] == 8
@@ -99,7 +90,7 @@ def test_two_ranks_train_the_same_steps_as_one_process(mode, one_run, fsdp_run, 
 def test_lora_adapters_replicated_by_ddp_train_as_one_process(tmp_path):
     lora = ("--lora-rank", "4")
     (one_url, one_ck), (two_url, two_ck) = _train(tmp_path, "one", "none", *lora), _train(tmp_path, "two", "ddp", *lora)
-    one, two = _steps(one_url), _steps(two_url)
+    one, two = trainer_steps(one_url), trainer_steps(two_url)
     assert [s["step"] for s in one] == [s["step"] for s in two] == list(range(1, STEPS + 1))
     for a, b in zip(one, two):
         assert abs(a["loss"] - b["loss"]) <= 1e-5 and abs(a["entropy"] - b["entropy"]) <= 1e-5, (a, b)
@@ -117,8 +108,8 @@ def _rank_pid(launcher: subprocess.Popen, rank: int) -> int:
         for child in Path("/proc").glob("[0-9]*"):
             try:
                 env = (child / "environ").read_bytes().split(b"\0")
-                if f"RANK={rank}".encode() in env and f"TORCHELASTIC_RUN_ID".encode() in b"".join(env) and \
-                        int((child / "stat").read_text().split(") ")[1].split()[1]) == launcher.pid:
+                parent = int((child / "stat").read_text().split(") ")[1].split()[1])
+                if parent == launcher.pid and f"RANK={rank}".encode() in env:
                     return int(child.name)
             except (OSError, ValueError, IndexError):
                 continue
@@ -134,7 +125,7 @@ def test_sigkill_of_a_rank_resumes_bitwise_from_the_sharded_checkpoint(fsdp_run,
                             stderr=subprocess.PIPE, start_new_session=True)
     try:
         rank1 = _rank_pid(proc, 1)
-        while len(_steps(url)) < 3:
+        while len(trainer_steps(url)) < 3:
             assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
             time.sleep(0.05)
         # Step 3 is trained but not checkpointed; one polled group waits in rank 0's memory.
@@ -151,7 +142,7 @@ def test_sigkill_of_a_rank_resumes_bitwise_from_the_sharded_checkpoint(fsdp_run,
     resumed = subprocess.run(_cmd(url, ck, "fsdp"), cwd=ROOT, env=_env(), capture_output=True, text=True,
                              timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert _steps(url) == _steps(fsdp_run[0])
+    assert trainer_steps(url) == trainer_steps(fsdp_run[0])
     assert latest_checkpoint(ck).name == f"step-{STEPS:08d}"
     whole, again = _weights(fsdp_run[1]), _weights(ck)
     assert whole.keys() == again.keys() and all(torch.equal(whole[k], again[k]) for k in whole)

@@ -15,7 +15,7 @@ import torch
 
 import events
 from events.log import open_log
-from tests.trainer.synthetic import make_group, write_groups
+from tests.trainer.synthetic import make_group, trainer_steps, write_groups
 from trainer.checkpoint import latest_checkpoint
 from trainer.config import TrainerConfig
 from trainer.loop import Trainer
@@ -26,15 +26,6 @@ WAVE2 = [make_group(f"w2-{i}", n=4, completion_len=12, version=i // 4) for i in 
 STEPS = 13
 ASYNC_STEPS = 9
 ARGS = dict(batch_groups=2, checkpoint_every=2, max_staleness=100, lr=1e-2, seed=7, threads=1)
-
-
-def _steps(url: str) -> list[dict]:
-    log = open_log(url)
-    try:
-        return [r.event.payload.model_dump(exclude={"tokens_per_s"})
-                for r in log.read("trainer") if r.event.type == "trainer.step"]
-    finally:
-        log.close()
 
 
 def _spawn(url: str, ck: Path, idle_exit: bool) -> subprocess.Popen:
@@ -63,7 +54,7 @@ def _drops(url: str) -> list[dict]:
 
 
 def _wait_for_steps(url: str, n: int, proc: subprocess.Popen) -> None:
-    while len(_steps(url)) < n:
+    while len(trainer_steps(url)) < n:
         assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
         time.sleep(0.05)
 
@@ -92,8 +83,8 @@ def test_sigkill_and_restart_matches_an_uninterrupted_run(tmp_path):
     proc = _spawn(crash_url, crash_ck, idle_exit=True)
     assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-3000:]
 
-    assert _steps(crash_url) == _steps(clean_url)
-    assert [s["step"] for s in _steps(crash_url)] == list(range(1, STEPS + 1))
+    assert trainer_steps(crash_url) == trainer_steps(clean_url)
+    assert [s["step"] for s in trainer_steps(crash_url)] == list(range(1, STEPS + 1))
     final_clean = torch.load(latest_checkpoint(clean_ck) / "model.pt", weights_only=True)
     final_crash = torch.load(latest_checkpoint(crash_ck) / "model.pt", weights_only=True)
     assert latest_checkpoint(crash_ck).name == f"step-{STEPS:08d}"
@@ -164,7 +155,7 @@ def test_sigkill_and_restart_with_async_sampling_matches_a_replay(tmp_path):
     assert trainer.run(until_step=ASYNC_STEPS) == ASYNC_STEPS
     trainer.close()
 
-    crashed, replayed = _steps(url), _steps(replay_url)
+    crashed, replayed = trainer_steps(url), trainer_steps(replay_url)
     assert [s["step"] for s in crashed] == list(range(1, ASYNC_STEPS + 1))
     assert crashed == replayed
     assert sum(s["dropped"].get("stale", 0) for s in crashed) > 0

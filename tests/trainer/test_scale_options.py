@@ -42,7 +42,7 @@ def _train(tmp: Path, name: str, steps: int, **kw) -> tuple[list, Trainer]:
 
 
 def test_lora_trains_the_adapters_and_checkpoints_the_merged_model(tmp_path):
-    steps, t = _train(tmp_path, "lora", 2, lora_rank=4)
+    _, t = _train(tmp_path, "lora", 2, lora_rank=4)
     total = sum(p.numel() for p in t.learner.model.parameters())
     trained = sum(p.numel() for p in t.learner.params)
     assert 0 < trained < total / 5  # the optimizer holds the adapters alone
