@@ -1,5 +1,5 @@
-"""The RL math that is not the per-micro-batch loss, delegated to verl: logprobs, advantages,
-KL-in-reward, rollout correction.
+"""The RL math that is not the per-micro-batch loss, delegated to verl: advantages, KL-in-reward,
+rollout correction; and `token_logprobs`, the full-logits path for callers outside the trainer.
 
 Shapes follow verl: B samples, T = L-1 response positions (see trainer.batch).
 """
@@ -10,26 +10,16 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["token_logprobs", "forward", "advantages", "kl_in_reward", "rollout_correction"]
+__all__ = ["token_logprobs", "advantages", "kl_in_reward", "rollout_correction"]
 
 
 def token_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                    temperature: float = 1.0) -> torch.Tensor:
-    """(B, L-1) logprob of token t given tokens < t, under softmax(logits / temperature)."""
-    return forward(model, input_ids, attention_mask, temperature)[0]
+    """(B, L-1) logprob of token t given tokens < t, under softmax(logits / temperature): the full-logits
+    path of trainer.logprobs.TokenLogprobs (verl's `logprobs_from_logits`)."""
+    from .logprobs import TokenLogprobs
 
-
-def forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, temperature: float = 1.0,
-            with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(B, L-1) token logprobs and, if asked, (B, L-1) entropy of each next-token distribution."""
-    from verl.utils.torch_functional import entropy_from_logits, logprobs_from_logits
-
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1]
-    if temperature != 1.0:
-        logits = logits / temperature
-    logits = logits.float()
-    entropy = entropy_from_logits(logits) if with_entropy else None
-    return logprobs_from_logits(logits, input_ids[:, 1:]), entropy
+    return TokenLogprobs(model, chunk=None, temperature=temperature)(input_ids, attention_mask)[0]
 
 
 def advantages(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, index: np.ndarray,

@@ -131,6 +131,8 @@ class Trainer:
         """Groups taken into a batch or dropped whole by this process (samplers pace themselves on it)."""
         self.training = False
         self._idle_since: float | None = None
+        self._export_model = None
+        """Under torchrun with --export-hf: rank 0's unsharded copy the gathered weights are exported from."""
         self.refused: dict[str, list[int]] = {}
         """Over this process's life: untrainable reason (scripted, replayed) -> [groups, samples] dropped."""
         self._restore()
@@ -402,9 +404,10 @@ class Trainer:
             if is_lora(self.learner.model):
                 save_adapter(tmp, self.learner.model)
             if self.cfg.export_hf:
-                plain = load_policy(self.cfg.model, seed=self.cfg.seed)
-                plain.model.load_state_dict(weights)
-                export_hf_dir(tmp / "hf", plain.model, self.policy.tokenizer)
+                if self._export_model is None:  # an unsharded model of the architecture, loaded once
+                    self._export_model = load_policy(self.cfg.model, seed=self.cfg.seed).model
+                self._export_model.load_state_dict(weights)
+                export_hf_dir(tmp / "hf", self._export_model, self.policy.tokenizer)
 
         save_sharded(path, self.learner.module, self.learner.optimizer, self.world, state.to_json(), whole_model)
 
